@@ -1,0 +1,25 @@
+/**
+ * A failure the user can act on: what went wrong and what to do about it.
+ * The CLI prints `message` (and `hint`) without a stack trace unless --debug is given.
+ */
+export class UserError extends Error {
+  readonly hint?: string;
+  /** Extra detail (a command's output tail, say) shown under the message. */
+  readonly detail?: string;
+
+  constructor(message: string, options: { hint?: string; detail?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UserError';
+    this.hint = options.hint;
+    this.detail = options.detail;
+  }
+}
+
+export function isUserError(error: unknown): error is UserError {
+  return error instanceof UserError;
+}
+
+/** The text of any thrown value, for messages that wrap it. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    exclude: ['test/boot/**', 'node_modules/**'],
+    testTimeout: 120_000,
+    hookTimeout: 600_000,
+    // Integration tests spawn real tools on disk images; two cores, so keep concurrency modest.
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    globalSetup: ['test/helpers/global-setup.ts'],
+  },
+});
