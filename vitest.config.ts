@@ -9,6 +9,5 @@ export default defineConfig({
     // Integration tests spawn real tools on disk images; two cores, so keep concurrency modest.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    globalSetup: ['test/helpers/global-setup.ts'],
   },
 });
