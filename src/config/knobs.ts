@@ -1,0 +1,235 @@
+/**
+ * Every configuration knob, declared once. This table drives YAML validation, the JSON Schema
+ * (configs/schema.json), the documented defaults file (configs/defaults.yaml), the mapping of
+ * upstream mender-convert variables (legacy configs and the environment) and `config --print`.
+ */
+
+interface KnobBase<T> {
+  default: T;
+  doc: string;
+  /** The upstream mender-convert variable with the same meaning; also read from the environment. */
+  legacy?: string;
+  /** Never printed or logged. */
+  secret?: boolean;
+}
+
+export interface StringKnob extends KnobBase<string> {
+  type: 'string';
+  pattern?: RegExp;
+  patternHint?: string;
+}
+export interface EnumKnob<V extends string = string> extends KnobBase<V> {
+  type: 'enum';
+  values: readonly V[];
+  /** Upstream spellings of values (e.g. lzma → xz). */
+  aliases?: Readonly<Record<string, V>>;
+}
+export interface IntegerKnob extends KnobBase<number> {
+  type: 'integer';
+  min?: number;
+  multipleOf?: number;
+}
+export interface NumberKnob extends KnobBase<number> {
+  type: 'number';
+  min?: number;
+}
+export interface BooleanKnob extends KnobBase<boolean> {
+  type: 'boolean';
+}
+export interface ListKnob extends KnobBase<string[]> {
+  type: 'list';
+}
+
+export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob;
+
+const string = (k: Omit<StringKnob, 'type'>): StringKnob => ({ type: 'string', ...k });
+const enumeration = <V extends string>(k: Omit<EnumKnob<V>, 'type'>): EnumKnob<V> => ({ type: 'enum', ...k });
+const integer = (k: Omit<IntegerKnob, 'type'>): IntegerKnob => ({ type: 'integer', ...k });
+const number = (k: Omit<NumberKnob, 'type'>): NumberKnob => ({ type: 'number', ...k });
+const boolean = (k: Omit<BooleanKnob, 'type'>): BooleanKnob => ({ type: 'boolean', ...k });
+const list = (k: Omit<ListKnob, 'type'>): ListKnob => ({ type: 'list', ...k });
+
+/** Groups, in the order they appear in defaults.yaml, with a line of documentation each. */
+export const GROUPS: Record<string, string> = {
+  artifact: 'The Mender Artifact written next to the disk image, and the name the device reports.',
+  device: 'Which devices the image is for.',
+  bootloader: 'How the device boots the active root filesystem.',
+  storage: 'The storage medium and its partition table.',
+  boot: 'Partition 1: the boot partition (FAT).',
+  rootfs: 'Partitions 2 and 3: the A and B root filesystems.',
+  data: 'Partition 4: the persistent data partition (ext4).',
+  input: 'How the input image is read.',
+  image: 'The disk image written to the output directory.',
+  overlays: 'Host directories copied into the root filesystem, in order, after every other change.',
+};
+
+export const KNOBS = {
+  'artifact.name': string({
+    default: '',
+    legacy: 'MENDER_ARTIFACT_NAME',
+    doc: 'Name of the software the image carries (required; what `mender show-artifact` prints).',
+    pattern: /^[A-Za-z0-9_.+~-]*$/,
+    patternHint: 'letters, digits and _ . + ~ - only (the Mender client rejects other characters)',
+  }),
+  'artifact.compression': enumeration({
+    default: 'gzip',
+    legacy: 'MENDER_ARTIFACT_COMPRESSION',
+    values: ['none', 'gzip', 'xz', 'zstd'] as const,
+    aliases: { lzma: 'xz' },
+    doc: 'Payload compression of the .mender Artifact. zstd needs a Mender client 4.x or later.',
+  }),
+  'device.types': list({
+    default: [],
+    legacy: 'MENDER_DEVICE_TYPE',
+    doc: 'Device types the image and Artifact are compatible with; empty: the image\'s /etc/hostname, else "default".',
+  }),
+  'bootloader.type': enumeration({
+    default: 'grub',
+    values: ['grub', 'uboot'] as const,
+    doc: 'grub: UEFI GRUB with the Mender environment (x86-64, ARM64 UEFI); uboot: U-Boot (Raspberry Pi and similar).',
+  }),
+  'storage.total_size_mb': integer({
+    default: 8192,
+    legacy: 'MENDER_STORAGE_TOTAL_SIZE_MB',
+    min: 1,
+    doc: 'Size of the target storage in MiB; the disk image is exactly this size (sparse).',
+  }),
+  'storage.alignment': integer({
+    default: 8388608,
+    legacy: 'MENDER_PARTITION_ALIGNMENT',
+    min: 512,
+    multipleOf: 512,
+    doc: 'Partition alignment in bytes (a multiple of 512).',
+  }),
+  'storage.partition_scheme': enumeration({
+    default: 'keep',
+    legacy: 'MENDER_PARTITION_SCHEME',
+    values: ['keep', 'dos', 'gpt'] as const,
+    aliases: { '': 'keep', mbr: 'dos' },
+    doc: "Partition table of the output: keep the input's, or force dos (MBR) or gpt.",
+  }),
+  'storage.device_base': string({
+    default: '/dev/mmcblk0p',
+    legacy: 'MENDER_STORAGE_DEVICE_BASE',
+    doc: 'Device name prefix the partition number is appended to (e.g. /dev/sda, /dev/mmcblk0p).',
+  }),
+  'storage.partuuid': boolean({
+    default: false,
+    legacy: 'MENDER_ENABLE_PARTUUID',
+    doc: 'Name partitions by PARTUUID (/dev/disk/by-partuuid/…) instead of device base + number.',
+  }),
+  'storage.copy_boot_gap': boolean({
+    default: true,
+    legacy: 'MENDER_COPY_BOOT_GAP',
+    doc: 'Copy the bytes between the partition table and the first partition (where some boards keep their loader).',
+  }),
+  'boot.size_mb': integer({
+    default: 40,
+    legacy: 'MENDER_BOOT_PART_SIZE_MB',
+    min: 1,
+    doc: "Boot partition size in MiB; grown to the input's boot filesystem when that is larger.",
+  }),
+  'boot.mountpoint': string({
+    default: 'auto',
+    legacy: 'MENDER_BOOT_PART_MOUNT_LOCATION',
+    doc: "Where the boot partition is mounted on the device; auto: the input's (from its fstab), else /boot/efi (grub) or /uboot (uboot).",
+  }),
+  'boot.fstab_opts': string({
+    default: 'defaults,sync',
+    legacy: 'MENDER_BOOT_PART_FSTAB_OPTS',
+    doc: 'Mount options of the boot partition in /etc/fstab.',
+  }),
+  'rootfs.fstab_opts': string({
+    default: 'defaults',
+    legacy: 'MENDER_ROOT_PART_FSTAB_OPTS',
+    doc: 'Mount options of the root filesystem in /etc/fstab.',
+  }),
+  'rootfs.mkfs_opts': string({
+    default: '',
+    legacy: 'MENDER_ROOT_PART_MKFS_OPTS',
+    doc: 'Extra mke2fs options for a root filesystem that has to be created anew (space separated).',
+  }),
+  'rootfs.size_kb': integer({
+    default: -1,
+    legacy: 'IMAGE_ROOTFS_SIZE',
+    min: -1,
+    doc: 'Root filesystem size in KiB before the overhead factor; -1: fill the whole partition.',
+  }),
+  'rootfs.extra_space_kb': integer({
+    default: 0,
+    legacy: 'IMAGE_ROOTFS_EXTRA_SPACE',
+    min: 0,
+    doc: 'KiB added to the root filesystem size after the overhead factor.',
+  }),
+  'rootfs.overhead_factor': number({
+    default: 1.5,
+    legacy: 'IMAGE_OVERHEAD_FACTOR',
+    min: 1,
+    doc: 'The root filesystem is at least its used size times this factor.',
+  }),
+  'rootfs.b_content': enumeration({
+    default: 'copy',
+    values: ['copy', 'empty'] as const,
+    doc: 'Rootfs B: a copy of A (like upstream), or left empty (the first update fills it).',
+  }),
+  'data.size_mb': integer({
+    default: 128,
+    legacy: 'MENDER_DATA_PART_SIZE_MB',
+    min: 1,
+    doc: 'Data partition size in MiB.',
+  }),
+  'data.fstab_opts': string({
+    default: 'defaults',
+    legacy: 'MENDER_DATA_PART_FSTAB_OPTS',
+    doc: 'Mount options of the data partition in /etc/fstab.',
+  }),
+  'data.mkfs_opts': string({
+    default: '',
+    legacy: 'MENDER_DATA_PART_MKFS_OPTS',
+    doc: 'Extra mke2fs options for the data partition (space separated).',
+  }),
+  'data.growfs': boolean({
+    default: true,
+    legacy: 'MENDER_DATA_PART_GROWFS',
+    doc: 'Grow the data partition and its filesystem to the end of the medium on first boot.',
+  }),
+  'input.root_partition': integer({
+    default: 0,
+    min: 0,
+    doc: 'Number of the input partition holding the root filesystem; 0: find it by content.',
+  }),
+  'input.repair': boolean({
+    default: false,
+    doc: 'Repair a root filesystem that e2fsck finds corrupt (after the journal replay) instead of refusing it.',
+  }),
+  'image.name': string({
+    default: '',
+    legacy: 'DEPLOY_IMAGE_NAME',
+    doc: 'Base name of the outputs; empty: <input name>-<device types joined by +>-mender.',
+  }),
+  'image.compression': enumeration({
+    default: 'auto',
+    legacy: 'MENDER_COMPRESS_DISK_IMAGE',
+    values: ['auto', 'none', 'gzip', 'xz', 'zstd'] as const,
+    aliases: { lzma: 'xz' },
+    doc: "Compression of the output disk image; auto: the same as the input's.",
+  }),
+  'image.bmap': boolean({
+    default: false,
+    doc: 'Also write a block map (.bmap) so `bmaptool copy` flashes only the used blocks.',
+  }),
+  overlays: list({
+    default: [],
+    doc: 'Directories (relative to the config file that names them) copied into the root filesystem.',
+  }),
+} satisfies Record<string, Knob>;
+
+export type KnobKey = keyof typeof KNOBS;
+type ValueOf<K extends Knob> = K extends EnumKnob<infer V> ? V : K['default'];
+export type Config = { -readonly [K in KnobKey]: ValueOf<(typeof KNOBS)[K]> };
+
+export const KNOB_KEYS = Object.keys(KNOBS) as KnobKey[];
+
+export function knob(key: KnobKey): Knob {
+  return KNOBS[key];
+}

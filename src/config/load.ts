@@ -1,0 +1,244 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { closest } from 'fastest-levenshtein';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { UserError } from '../util/errors.js';
+import { KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey } from './knobs.js';
+
+/** Where an effective value came from: a file and line, an environment variable or a flag. */
+export interface Provenance {
+  value: unknown;
+  source: string;
+}
+
+export interface EffectiveConfig {
+  config: Config;
+  sources: Record<KnobKey, string>;
+}
+
+export type Layer = Map<KnobKey, Provenance>;
+
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const DEFAULTS_FILE = path.join(PACKAGE_ROOT, 'configs', 'defaults.yaml');
+
+const LEGACY_TO_KEY = new Map<string, KnobKey>(
+  KNOB_KEYS.flatMap((key) => {
+    const legacy = (KNOBS[key] as Knob).legacy;
+    return legacy ? [[legacy, key] as const] : [];
+  }),
+);
+
+function describeType(k: Knob): string {
+  switch (k.type) {
+    case 'enum':
+      return `one of ${k.values.join(', ')}`;
+    case 'list':
+      return 'a list of strings';
+    case 'integer':
+      return 'a whole number';
+    default:
+      return `a ${k.type}`;
+  }
+}
+
+/** A suggestion for a key we do not know: the nearest knob, or the knob an upstream name maps to. */
+export function nearestKey(unknown: string): KnobKey {
+  const legacy = LEGACY_TO_KEY.get(unknown.toUpperCase());
+  if (legacy) return legacy;
+  return closest(unknown.toLowerCase(), KNOB_KEYS) as KnobKey;
+}
+
+const TRUE_WORDS = new Set(['y', 'yes', 'true', 'on', '1']);
+const FALSE_WORDS = new Set(['n', 'no', 'false', 'off', '0', '']);
+
+/**
+ * Check one value against its knob; returns the normalised value or a reason it is wrong.
+ * `text` is the raw text form (environment, flags, legacy files), parsed per the knob's type.
+ */
+export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: unknown } | { problem: string } {
+  const k = KNOBS[key] as Knob;
+  const wrong = (what?: string) => ({ problem: `'${key}' must be ${what ?? describeType(k)}, not ${JSON.stringify(raw)}` });
+  switch (k.type) {
+    case 'string': {
+      if (typeof raw !== 'string' && !(fromText === false && typeof raw === 'number')) return wrong();
+      const value = String(raw);
+      if (k.pattern && !k.pattern.test(value)) return wrong(k.patternHint);
+      return { value };
+    }
+    case 'enum': {
+      const text = typeof raw === 'string' ? raw : undefined;
+      if (text === undefined) return wrong();
+      const value = k.aliases?.[text] ?? text;
+      return k.values.includes(value) ? { value } : wrong();
+    }
+    case 'integer':
+    case 'number': {
+      const value = typeof raw === 'string' && fromText && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof value !== 'number' || !Number.isFinite(value)) return wrong();
+      if (k.type === 'integer' && !Number.isInteger(value)) return wrong();
+      if (k.min !== undefined && value < k.min) return wrong(`at least ${k.min}`);
+      if (k.type === 'integer' && k.multipleOf && value % k.multipleOf !== 0) return wrong(`a multiple of ${k.multipleOf}`);
+      return { value };
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return { value: raw };
+      if (fromText && typeof raw === 'string') {
+        const word = raw.trim().toLowerCase();
+        if (TRUE_WORDS.has(word)) return { value: true };
+        if (FALSE_WORDS.has(word)) return { value: false };
+      }
+      return wrong('true or false');
+    }
+    case 'list': {
+      if (typeof raw === 'string') return { value: raw.split(/\s+/).filter(Boolean) };
+      if (Array.isArray(raw) && raw.every((item) => typeof item === 'string' || typeof item === 'number')) {
+        return { value: raw.map(String) };
+      }
+      return wrong();
+    }
+  }
+}
+
+function scalarValue(node: Node, key: KnobKey): unknown {
+  if (isSeq(node)) return node.items.map((item) => (isScalar(item) ? scalarText(item, key) : item));
+  if (isScalar(node)) return scalarText(node, key);
+  return node.toJSON();
+}
+
+// A string knob written as 1.10 in YAML must keep its text, not become the number 1.1.
+function scalarText(node: Node, key: KnobKey): unknown {
+  if (!isScalar(node)) return node;
+  const k = KNOBS[key] as Knob;
+  const wantsText = k.type === 'string' || k.type === 'list' || k.type === 'enum';
+  if (wantsText && typeof node.value !== 'string' && node.value !== null && typeof node.source === 'string') {
+    return node.source;
+  }
+  return node.value;
+}
+
+/** Read one YAML config file into a layer, with every problem in it reported at once. */
+export function loadYamlLayer(file: string, displayName = file): Layer {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UserError(`Cannot read the config file ${displayName}: ${(error as NodeJS.ErrnoException).code ?? error}.`, {
+      hint: 'Check the path given with --config.',
+    });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const line = first.linePos?.[0].line;
+    throw new UserError(`${displayName}${line ? `:${line}` : ''}: not valid YAML: ${first.message.split('\n')[0]}`);
+  }
+  const layer: Layer = new Map();
+  const problems: string[] = [];
+  const lineOf = (node: Node | null | undefined) => (node?.range ? lineCounter.linePos(node.range[0]).line : 0);
+  const at = (node: Node | null | undefined) => `${displayName}:${lineOf(node)}`;
+
+  const visit = (node: Node | null, prefix: string) => {
+    if (node === null || (isScalar(node) && node.value === null)) return;
+    if (!isMap(node)) {
+      problems.push(`${at(node)}: expected a mapping of settings${prefix ? ` under '${prefix.slice(0, -1)}'` : ''}`);
+      return;
+    }
+    for (const pair of node.items) {
+      const keyNode = pair.key as Node;
+      const name = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+      const dotted = `${prefix}${name}`;
+      const valueNode = pair.value as Node | null;
+      if (dotted in KNOBS) {
+        const key = dotted as KnobKey;
+        const raw = valueNode ? scalarValue(valueNode, key) : null;
+        const result = coerce(key, raw, false);
+        if ('problem' in result) problems.push(`${at(valueNode ?? keyNode)}: ${result.problem}`);
+        else layer.set(key, { value: resolvePaths(key, result.value, file), source: at(keyNode) });
+      } else if (KNOB_KEYS.some((k) => k.startsWith(`${dotted}.`))) {
+        visit(valueNode, `${dotted}.`);
+      } else {
+        problems.push(`${at(keyNode)}: unknown setting '${dotted}'; did you mean '${nearestKey(dotted)}'?`);
+      }
+    }
+  };
+  visit(doc.contents as Node | null, '');
+  if (problems.length > 0) {
+    throw new UserError(problems.length === 1 ? problems[0]! : `Invalid config:\n  ${problems.join('\n  ')}`, {
+      hint: `Every setting is documented in ${path.relative(process.cwd(), DEFAULTS_FILE) || DEFAULTS_FILE}.`,
+    });
+  }
+  return layer;
+}
+
+// Overlay directories are relative to the config file that names them.
+function resolvePaths(key: KnobKey, value: unknown, file: string): unknown {
+  if (key !== 'overlays') return value;
+  return (value as string[]).map((dir) => path.resolve(path.dirname(file), dir));
+}
+
+/** Knobs set through upstream variable names in the environment (MENDER_ARTIFACT_NAME=…). */
+export function environmentLayer(env: NodeJS.ProcessEnv): Layer {
+  const layer: Layer = new Map();
+  const problems: string[] = [];
+  for (const [legacy, key] of LEGACY_TO_KEY) {
+    const raw = env[legacy];
+    if (raw === undefined) continue;
+    const result = coerce(key, raw, true);
+    if ('problem' in result) problems.push(`environment variable ${legacy}: ${result.problem}`);
+    else layer.set(key, { value: result.value, source: `environment ${legacy}` });
+  }
+  if (problems.length > 0) throw new UserError(problems.join('\n'));
+  return layer;
+}
+
+/** Knobs given as command-line flags, already parsed into values (strings are coerced). */
+export function flagLayer(values: Partial<Record<KnobKey, { raw: unknown; flag: string }>>): Layer {
+  const layer: Layer = new Map();
+  for (const [key, given] of Object.entries(values) as [KnobKey, { raw: unknown; flag: string }][]) {
+    const result = coerce(key, given.raw, true);
+    if ('problem' in result) throw new UserError(`${given.flag}: ${result.problem}`);
+    layer.set(key, { value: result.value, source: `flag ${given.flag}` });
+  }
+  return layer;
+}
+
+/** Later layers win; list knobs from config files are replaced, overlays from flags are appended. */
+export function mergeLayers(layers: Layer[]): EffectiveConfig {
+  const config = {} as Record<KnobKey, unknown>;
+  const sources = {} as Record<KnobKey, string>;
+  for (const key of KNOB_KEYS) {
+    config[key] = structuredClone(KNOBS[key].default);
+    sources[key] = 'built-in default';
+  }
+  for (const layer of layers) {
+    for (const [key, { value, source }] of layer) {
+      if (key === 'overlays' && source.startsWith('flag')) {
+        config[key] = [...(config[key] as string[]), ...(value as string[])];
+        sources[key] = `${sources[key]} + ${source}`;
+      } else {
+        config[key] = value;
+        sources[key] = source;
+      }
+    }
+  }
+  return { config: config as Config, sources };
+}
+
+export interface LoadOptions {
+  configFiles: string[];
+  env?: NodeJS.ProcessEnv;
+  flags?: Partial<Record<KnobKey, { raw: unknown; flag: string }>>;
+}
+
+/** defaults.yaml → config files in order → environment → flags. */
+export function loadConfig(options: LoadOptions): EffectiveConfig {
+  const layers = [
+    loadYamlLayer(DEFAULTS_FILE, 'configs/defaults.yaml'),
+    ...options.configFiles.map((file) => loadYamlLayer(file)),
+    environmentLayer(options.env ?? process.env),
+    flagLayer(options.flags ?? {}),
+  ];
+  return mergeLayers(layers);
+}

@@ -1,0 +1,72 @@
+import type { FsEditor } from '../fs/editor.js';
+import { rewriteFstab, type FstabInput } from './fstab.js';
+import {
+  CLIENT_SERVICES,
+  DATA_DIR_UNIT,
+  DATA_DIR_UNIT_PATH,
+  GROW_DATA_SCRIPT,
+  GROW_DATA_SCRIPT_PATH,
+  GROW_DATA_UNIT_PATH,
+  growDataUnit,
+} from './units.js';
+
+/** Directories under /data that Mender components keep their state in, linked from /var/lib. */
+export const DATA_STATE_DIRS = ['mender', 'mender-configure', 'mender-monitor', 'mender-orchestrator'];
+
+/** State-script API version of Mender clients ≥ 2. */
+export const STATE_SCRIPT_VERSION = '3';
+
+export interface RootfsContractInput extends Omit<FstabInput, 'original'> {
+  /** The editor of the root filesystem that becomes rootfs A (and B). */
+  rootfs: FsEditor;
+}
+
+export interface RootfsContractResult {
+  fstab: string;
+  /** Tools the grow unit can use that the image lacks (reported to the user). */
+  growToolMissing: boolean;
+}
+
+function dirname(path: string): string {
+  return path.slice(0, path.lastIndexOf('/')) || '/';
+}
+
+/** The root filesystem half of the on-device contract (mount points, links, units, fstab). */
+export async function applyRootfsContract(input: RootfsContractInput): Promise<RootfsContractResult> {
+  const { rootfs } = input;
+  const root = { uid: 0, gid: 0 };
+  await rootfs.mkdir('/data', { ...root, mode: 0o755 });
+  await rootfs.mkdir(input.bootMountpoint, { ...root, mode: 0o755 });
+  await rootfs.mkdir('/var/lib', { ...root, mode: 0o755 });
+  for (const dir of DATA_STATE_DIRS) {
+    await rootfs.remove(`/var/lib/${dir}`, { recursive: true });
+    await rootfs.symlink(`/var/lib/${dir}`, `/data/${dir}`, root);
+  }
+
+  await rootfs.mkdir('/etc/mender/scripts', { ...root, mode: 0o755 });
+  await rootfs.writeFile('/etc/mender/scripts/version', STATE_SCRIPT_VERSION, { ...root, mode: 0o644 });
+
+  await rootfs.mkdir(dirname(DATA_DIR_UNIT_PATH), { ...root, mode: 0o755 });
+  await rootfs.writeFile(DATA_DIR_UNIT_PATH, DATA_DIR_UNIT, { ...root, mode: 0o644 });
+  for (const service of CLIENT_SERVICES) {
+    const wants = `/etc/systemd/system/${service}.wants`;
+    await rootfs.mkdir(wants, { ...root, mode: 0o755 });
+    await rootfs.symlink(`${wants}/mender-data-dir.service`, DATA_DIR_UNIT_PATH, root);
+  }
+
+  let growToolMissing = false;
+  if (input.growData) {
+    await rootfs.mkdir(dirname(GROW_DATA_SCRIPT_PATH), { ...root, mode: 0o755 });
+    await rootfs.writeFile(GROW_DATA_SCRIPT_PATH, GROW_DATA_SCRIPT, { ...root, mode: 0o755 });
+    await rootfs.mkdir('/etc/systemd/system/data.mount.wants', { ...root, mode: 0o755 });
+    await rootfs.writeFile(GROW_DATA_UNIT_PATH, growDataUnit(input.dataDevice), { ...root, mode: 0o644 });
+    await rootfs.symlink('/etc/systemd/system/data.mount.wants/mender-grow-data.service', GROW_DATA_UNIT_PATH, root);
+    const tools = ['/usr/sbin/sfdisk', '/sbin/sfdisk', '/usr/sbin/parted', '/sbin/parted'];
+    growToolMissing = !(await Promise.all(tools.map((tool) => rootfs.exists(tool)))).some(Boolean);
+  }
+
+  const original = (await rootfs.exists('/etc/fstab')) ? await rootfs.readText('/etc/fstab') : '';
+  const fstab = rewriteFstab({ ...input, original });
+  await rootfs.writeFile('/etc/fstab', fstab, { ...root, mode: 0o644 });
+  return { fstab, growToolMissing };
+}
