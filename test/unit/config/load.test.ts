@@ -1,0 +1,132 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KNOB_KEYS, KNOBS } from '../../../src/config/knobs.js';
+import { environmentLayer, loadConfig, loadYamlLayer, nearestKey } from '../../../src/config/load.js';
+import { renderDefaultsYaml, renderEffective, renderJsonSchema } from '../../../src/config/render.js';
+import { UserError } from '../../../src/util/errors.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
+function writeConfig(name: string, text: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function errorOf(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(UserError);
+    return error as UserError;
+  }
+  throw new Error('expected a UserError');
+}
+
+describe('config layers', () => {
+  it('starts from configs/defaults.yaml with every knob at its default', () => {
+    const { config, sources } = loadConfig({ configFiles: [], env: {} });
+    for (const key of KNOB_KEYS) expect(config[key]).toEqual(KNOBS[key].default);
+    expect(sources['storage.total_size_mb']).toMatch(/^configs\/defaults\.yaml:\d+$/);
+  });
+
+  it('lets later configs win over earlier ones, the environment over files and flags over all', () => {
+    const board = writeConfig('board.yaml', 'storage:\n  total_size_mb: 4096\n  alignment: 4194304\nbootloader:\n  type: uboot\n');
+    const site = writeConfig('site.yaml', 'storage:\n  total_size_mb: 2048\nartifact:\n  name: from-file\n');
+    const { config, sources } = loadConfig({
+      configFiles: [board, site],
+      env: { MENDER_ARTIFACT_NAME: 'from-env', MENDER_DATA_PART_GROWFS: 'n' },
+      flags: { 'artifact.name': { raw: 'from-flag', flag: '--artifact-name' } },
+    });
+    expect(config['storage.total_size_mb']).toBe(2048);
+    expect(sources['storage.total_size_mb']).toBe(`${site}:2`);
+    expect(config['storage.alignment']).toBe(4194304);
+    expect(config['bootloader.type']).toBe('uboot');
+    expect(config['data.growfs']).toBe(false);
+    expect(sources['data.growfs']).toBe('environment MENDER_DATA_PART_GROWFS');
+    expect(config['artifact.name']).toBe('from-flag');
+    expect(sources['artifact.name']).toBe('flag --artifact-name');
+  });
+
+  it('names the file, line, key and nearest valid key for an unknown setting', () => {
+    const file = writeConfig('typo.yaml', 'storage:\n  total_size: 4096\n');
+    const error = errorOf(() => loadYamlLayer(file));
+    expect(error.message).toBe(`${file}:2: unknown setting 'storage.total_size'; did you mean 'storage.total_size_mb'?`);
+  });
+
+  it('maps an upstream variable used as a YAML key to the knob to use instead', () => {
+    expect(nearestKey('MENDER_STORAGE_TOTAL_SIZE_MB')).toBe('storage.total_size_mb');
+    expect(nearestKey('IMAGE_OVERHEAD_FACTOR')).toBe('rootfs.overhead_factor');
+  });
+
+  it.each([
+    ['storage:\n  total_size_mb: big\n', /:2: 'storage.total_size_mb' must be a whole number/],
+    ['storage:\n  total_size_mb: -5\n', /must be at least 1/],
+    ['storage:\n  alignment: 1000\n', /must be a multiple of 512/],
+    ['data:\n  growfs: maybe\n', /'data.growfs' must be true or false/],
+    ['image:\n  compression: rar\n', /must be one of auto, none, gzip, xz, zstd/],
+    ['artifact:\n  name: "bad name!"\n', /letters, digits/],
+    ['storage: 5\n', /expected a mapping of settings under 'storage'/],
+    ['key: [unclosed\n', /not valid YAML/],
+  ])('rejects a wrong value: %j', (text, pattern) => {
+    const file = writeConfig('bad.yaml', text);
+    expect(errorOf(() => loadYamlLayer(file)).message).toMatch(pattern);
+  });
+
+  it('reports every problem of a file at once', () => {
+    const file = writeConfig('many.yaml', 'storage:\n  total_size_mb: x\nboot:\n  sise_mb: 3\n');
+    const message = errorOf(() => loadYamlLayer(file)).message;
+    expect(message).toContain(':2:');
+    expect(message).toContain("did you mean 'boot.size_mb'");
+  });
+
+  it('keeps string values written as numbers verbatim and accepts upstream spellings', () => {
+    const file = writeConfig('text.yaml', 'artifact:\n  name: 1.10\n  compression: lzma\nstorage:\n  partition_scheme: mbr\n');
+    const layer = loadYamlLayer(file);
+    expect(layer.get('artifact.name')?.value).toBe('1.10');
+    expect(layer.get('artifact.compression')?.value).toBe('xz');
+    expect(layer.get('storage.partition_scheme')?.value).toBe('dos');
+  });
+
+  it('resolves overlay directories relative to the config file and appends flag overlays', () => {
+    const file = writeConfig('overlay.yaml', 'overlays: [files/a]\n');
+    const { config } = loadConfig({
+      configFiles: [file],
+      env: {},
+      flags: { overlays: { raw: ['/abs/b'], flag: '--overlay' } },
+    });
+    expect(config.overlays).toEqual([path.join(tmp, 'files/a'), '/abs/b']);
+  });
+
+  it('parses upstream environment values (y/n, space-separated device types)', () => {
+    const layer = environmentLayer({ MENDER_DEVICE_TYPE: 'rpi3 rpi4', MENDER_ENABLE_PARTUUID: 'y' });
+    expect(layer.get('device.types')?.value).toEqual(['rpi3', 'rpi4']);
+    expect(layer.get('storage.partuuid')?.value).toBe(true);
+    expect(() => environmentLayer({ MENDER_STORAGE_TOTAL_SIZE_MB: 'lots' })).toThrow(/MENDER_STORAGE_TOTAL_SIZE_MB/);
+  });
+});
+
+describe('generated config files', () => {
+  const configs = path.resolve(import.meta.dirname, '../../../configs');
+  it('configs/defaults.yaml and configs/schema.json match the knob table (run npm run gen:config)', () => {
+    expect(fs.readFileSync(path.join(configs, 'defaults.yaml'), 'utf8')).toBe(renderDefaultsYaml());
+    expect(fs.readFileSync(path.join(configs, 'schema.json'), 'utf8')).toBe(renderJsonSchema());
+  });
+
+  it('the JSON Schema describes every knob', () => {
+    const schema = JSON.parse(renderJsonSchema());
+    for (const key of KNOB_KEYS) {
+      const [group, name] = key.split('.');
+      const node = name ? schema.properties[group!].properties[name] : schema.properties[group!];
+      expect(node, key).toBeDefined();
+      expect(node.description).toBe(KNOBS[key].doc);
+    }
+  });
+
+  it('config --print shows each value with where it came from', () => {
+    const text = renderEffective(loadConfig({ configFiles: [], env: { MENDER_ARTIFACT_NAME: 'r1' } }));
+    expect(text).toMatch(/^artifact\.name: r1\s+# environment MENDER_ARTIFACT_NAME$/m);
+    expect(text).toMatch(/^storage\.total_size_mb: 8192\s+# configs\/defaults\.yaml:\d+$/m);
+  });
+});
