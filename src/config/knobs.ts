@@ -43,7 +43,7 @@ export interface ListKnob extends KnobBase<string[]> {
 export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob;
 
 const string = (k: Omit<StringKnob, 'type'>): StringKnob => ({ type: 'string', ...k });
-const enumeration = <V extends string>(k: Omit<EnumKnob<V>, 'type'>): EnumKnob<V> => ({ type: 'enum', ...k });
+const enumeration = <const V extends string>(k: Omit<EnumKnob<V>, 'type'>): EnumKnob<V> => ({ type: 'enum', ...k });
 const integer = (k: Omit<IntegerKnob, 'type'>): IntegerKnob => ({ type: 'integer', ...k });
 const number = (k: Omit<NumberKnob, 'type'>): NumberKnob => ({ type: 'number', ...k });
 const boolean = (k: Omit<BooleanKnob, 'type'>): BooleanKnob => ({ type: 'boolean', ...k });
@@ -85,7 +85,9 @@ export const KNOBS = {
   }),
   'bootloader.type': enumeration({
     default: 'grub',
+    legacy: 'MENDER_GRUB_EFI_INTEGRATION',
     values: ['grub', 'uboot'] as const,
+    aliases: { y: 'grub', n: 'uboot' },
     doc: 'grub: UEFI GRUB with the Mender environment (x86-64, ARM64 UEFI); uboot: U-Boot (Raspberry Pi and similar).',
   }),
   'storage.total_size_mb': integer({
@@ -144,16 +146,22 @@ export const KNOBS = {
     legacy: 'MENDER_ROOT_PART_FSTAB_OPTS',
     doc: 'Mount options of the root filesystem in /etc/fstab.',
   }),
+  'rootfs.fstab_passno': integer({
+    default: 1,
+    legacy: 'MENDER_ROOT_PART_FS_PASSNO',
+    min: 0,
+    doc: 'fsck pass number of the root filesystem in /etc/fstab (0: never checked at boot).',
+  }),
   'rootfs.mkfs_opts': string({
     default: '',
     legacy: 'MENDER_ROOT_PART_MKFS_OPTS',
-    doc: 'Extra mke2fs options for a root filesystem that has to be created anew (space separated).',
+    doc: 'mke2fs-style options for the root filesystem, applied with tune2fs since it is kept, not re-created (e.g. "-O ^has_journal" for a read-only root).',
   }),
   'rootfs.size_kb': integer({
-    default: -1,
+    default: 0,
     legacy: 'IMAGE_ROOTFS_SIZE',
     min: -1,
-    doc: 'Root filesystem size in KiB before the overhead factor; -1: fill the whole partition.',
+    doc: 'Minimum root filesystem size in KiB (it is at least its used size × the overhead factor); -1: fill the whole partition.',
   }),
   'rootfs.extra_space_kb': integer({
     default: 0,
@@ -216,6 +224,7 @@ export const KNOBS = {
   }),
   'image.bmap': boolean({
     default: false,
+    legacy: 'MENDER_USE_BMAP',
     doc: 'Also write a block map (.bmap) so `bmaptool copy` flashes only the used blocks.',
   }),
   overlays: list({

@@ -5,6 +5,7 @@ import { closest } from 'fastest-levenshtein';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey } from './knobs.js';
+import { isLegacyConfig, loadLegacyLayer } from './legacy.js';
 
 /** Where an effective value came from: a file and line, an environment variable or a flag. */
 export interface Provenance {
@@ -232,11 +233,24 @@ export interface LoadOptions {
   flags?: Partial<Record<KnobKey, { raw: unknown; flag: string }>>;
 }
 
+/** A YAML config, or an upstream-style shell config (detected by its content). */
+export function loadConfigFile(file: string): Layer {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UserError(`Cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}.`, {
+      hint: 'Check the path given with --config.',
+    });
+  }
+  return isLegacyConfig(file, text) ? loadLegacyLayer(file) : loadYamlLayer(file);
+}
+
 /** defaults.yaml → config files in order → environment → flags. */
 export function loadConfig(options: LoadOptions): EffectiveConfig {
   const layers = [
     loadYamlLayer(DEFAULTS_FILE, 'configs/defaults.yaml'),
-    ...options.configFiles.map((file) => loadYamlLayer(file)),
+    ...options.configFiles.map(loadConfigFile),
     environmentLayer(options.env ?? process.env),
     flagLayer(options.flags ?? {}),
   ];

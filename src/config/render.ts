@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { GROUPS, KNOB_KEYS, KNOBS, type Knob, type KnobKey } from './knobs.js';
-import type { EffectiveConfig } from './load.js';
+import type { EffectiveConfig, Layer } from './load.js';
+import type { LegacyResult } from './legacy.js';
 
 const SCHEMA_ID = 'https://github.com/mender-convert-ts/mender-convert/configs/schema.json';
 
@@ -118,4 +119,22 @@ export function renderEffective({ config, sources }: EffectiveConfig): string {
   });
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   return `${rows.map(([left, source]) => `${left.padEnd(width)}# ${source}`).join('\n')}\n`;
+}
+
+/** `config --migrate`: the YAML equivalent of an upstream-style config, with what did not carry over. */
+export function renderMigration(file: string, result: LegacyResult): string {
+  const tree: Record<string, unknown> = {};
+  const layer: Layer = result.layer;
+  for (const key of KNOB_KEYS) {
+    const entry = layer.get(key);
+    if (!entry) continue;
+    const [group, name] = key.split('.') as [string, string | undefined];
+    if (name === undefined) tree[group] = entry.value;
+    else ((tree[group] ??= {}) as Record<string, unknown>)[name] = entry.value;
+  }
+  const header = [`# Migrated from ${file} by mender-convert config --migrate.`];
+  for (const problem of result.problems) header.push(`# NOT MIGRATED ${problem.file}:${problem.line}: ${problem.message}`);
+  for (const note of result.notes) header.push(`# dropped ${note.file}:${note.line}: ${note.message}`);
+  const body = Object.keys(tree).length ? stringify(tree) : '{}\n';
+  return `${header.join('\n')}\n${body}`;
 }

@@ -6,6 +6,7 @@ export interface FstabInput {
   bootMountpoint: string;
   bootOptions: string;
   rootOptions: string;
+  rootPassno: number;
   dataDevice: string;
   dataOptions: string;
   growData: boolean;
@@ -40,7 +41,7 @@ export function rewriteFstab(input: FstabInput): string {
   return [
     '# Written by mender-convert: boot, root and data partitions of the Mender layout.',
     row([input.bootDevice, input.bootMountpoint, 'auto', input.bootOptions, '0', '0']),
-    row(['/dev/root', '/', 'auto', input.rootOptions, '1', '1']),
+    row(['/dev/root', '/', 'auto', input.rootOptions, '1', String(input.rootPassno)]),
     row([input.dataDevice, '/data', 'auto', dataOptions, '0', '0']),
     '',
     '# Entries kept from the original fstab',

@@ -17,6 +17,7 @@ describe('fstab', () => {
     bootMountpoint: '/boot/firmware',
     bootOptions: 'defaults,sync',
     rootOptions: 'defaults',
+    rootPassno: 1,
     dataDevice: '/dev/mmcblk0p4',
     dataOptions: 'defaults',
     growData: true,
