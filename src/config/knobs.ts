@@ -38,6 +38,8 @@ export interface BooleanKnob extends KnobBase<boolean> {
 }
 export interface ListKnob extends KnobBase<string[]> {
   type: 'list';
+  /** Items are paths, relative to the config file that names them. */
+  paths?: boolean;
 }
 
 export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob;
@@ -61,6 +63,8 @@ export const GROUPS: Record<string, string> = {
   input: 'How the input image is read.',
   image: 'The disk image written to the output directory.',
   overlays: 'Host directories copied into the root filesystem, in order, after every other change.',
+  hooks:
+    'Hooks run at points of the conversion, in order: TypeScript/JavaScript modules (default export receiving the conversion API) or executables (facts in the environment, a staging directory applied as an overlay). Paths are relative to the config file.',
 };
 
 export const KNOBS = {
@@ -229,7 +233,28 @@ export const KNOBS = {
   }),
   overlays: list({
     default: [],
+    paths: true,
     doc: 'Directories (relative to the config file that names them) copied into the root filesystem.',
+  }),
+  'hooks.pre_modify': list({
+    default: [],
+    paths: true,
+    doc: 'Run after the image is read and probed, before any change.',
+  }),
+  'hooks.modify': list({
+    default: [],
+    paths: true,
+    doc: 'Run after the Mender layout and the platform integration are applied (upstream: platform_modify / user_local_modify).',
+  }),
+  'hooks.post_modify': list({
+    default: [],
+    paths: true,
+    doc: 'Run after the overlays, as the last change to the root filesystem.',
+  }),
+  'hooks.package': list({
+    default: [],
+    paths: true,
+    doc: 'Run once the root filesystem is sized and checked, before the Artifact and disk image are written (upstream: platform_package).',
   }),
 } satisfies Record<string, Knob>;
 

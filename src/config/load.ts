@@ -173,10 +173,11 @@ export function loadYamlLayer(file: string, displayName = file): Layer {
   return layer;
 }
 
-// Overlay directories are relative to the config file that names them.
+// Overlay directories and hooks are relative to the config file that names them.
 function resolvePaths(key: KnobKey, value: unknown, file: string): unknown {
-  if (key !== 'overlays') return value;
-  return (value as string[]).map((dir) => path.resolve(path.dirname(file), dir));
+  const k = KNOBS[key] as Knob;
+  if (k.type !== 'list' || !k.paths) return value;
+  return (value as string[]).map((item) => path.resolve(path.dirname(file), item));
 }
 
 /** Knobs set through upstream variable names in the environment (MENDER_ARTIFACT_NAME=…). */
@@ -205,7 +206,7 @@ export function flagLayer(values: Partial<Record<KnobKey, { raw: unknown; flag: 
   return layer;
 }
 
-/** Later layers win; list knobs from config files are replaced, overlays from flags are appended. */
+/** Later layers win; path lists (overlays, hooks) accumulate from every layer, in order. */
 export function mergeLayers(layers: Layer[]): EffectiveConfig {
   const config = {} as Record<KnobKey, unknown>;
   const sources = {} as Record<KnobKey, string>;
@@ -215,8 +216,9 @@ export function mergeLayers(layers: Layer[]): EffectiveConfig {
   }
   for (const layer of layers) {
     for (const [key, { value, source }] of layer) {
-      if (key === 'overlays' && source.startsWith('flag')) {
-        config[key] = [...(config[key] as string[]), ...(value as string[])];
+      const k = KNOBS[key] as Knob;
+      if (k.type === 'list' && k.paths && (config[key] as string[]).length > 0) {
+        config[key] = [...new Set([...(config[key] as string[]), ...(value as string[])])];
         sources[key] = `${sources[key]} + ${source}`;
       } else {
         config[key] = value;

@@ -61,8 +61,10 @@ export async function applyRootfsContract(input: RootfsContractInput): Promise<R
     await rootfs.mkdir('/etc/systemd/system/data.mount.wants', { ...root, mode: 0o755 });
     await rootfs.writeFile(GROW_DATA_UNIT_PATH, growDataUnit(input.dataDevice), { ...root, mode: 0o644 });
     await rootfs.symlink('/etc/systemd/system/data.mount.wants/mender-grow-data.service', GROW_DATA_UNIT_PATH, root);
-    const tools = ['/usr/sbin/sfdisk', '/sbin/sfdisk', '/usr/sbin/parted', '/sbin/parted'];
-    growToolMissing = !(await Promise.all(tools.map((tool) => rootfs.exists(tool)))).some(Boolean);
+    growToolMissing = true;
+    for (const tool of ['/usr/sbin/sfdisk', '/sbin/sfdisk', '/usr/sbin/parted', '/sbin/parted']) {
+      if (await rootfs.exists(tool)) growToolMissing = false;
+    }
   }
 
   const original = (await rootfs.exists('/etc/fstab')) ? await rootfs.readText('/etc/fstab') : '';

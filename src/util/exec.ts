@@ -91,6 +91,21 @@ export async function run(tool: string, args: readonly string[], options: RunOpt
   return { stdout, stderr, exitCode };
 }
 
+/** Run a tool whose standard output is binary data (file contents), returned as bytes. */
+export async function runForBytes(tool: string, args: readonly string[], options: RunOptions = {}): Promise<{ stdout: Buffer; stderr: string }> {
+  const file = requireTool(tool);
+  const line = commandLine(tool, args);
+  commandLog.debug(`$ ${line}`);
+  const result = await execa(file, args, { encoding: 'buffer', reject: false, cancelSignal, env: options.env, maxBuffer: 1024 * 1024 * 1024 });
+  const stderr = Buffer.from(result.stderr ?? []).toString();
+  if (result.isCanceled) throw new UserError(`Interrupted while running ${tool}.`);
+  if (result.exitCode !== 0) {
+    const doing = options.doing ? ` while ${options.doing}` : '';
+    throw new UserError(`${tool} exited with status ${result.exitCode}${doing}.`, { detail: `command: ${line}\n${tail(stderr)}` });
+  }
+  return { stdout: Buffer.from(result.stdout ?? []), stderr };
+}
+
 /** Start a tool whose standard streams the caller pipes (compression, decompression). */
 export function spawn(tool: string, args: readonly string[], options: Options = {}): ResultPromise {
   const file = requireTool(tool);

@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { readLegacyConfig } from '../config/legacy.js';
+import { renderEffective, renderMigration } from '../config/render.js';
+import type { KnobKey } from '../config/knobs.js';
+import { convert } from '../pipeline/convert.js';
+import { isUserError, UserError } from '../util/errors.js';
+import { PACKAGE_ROOT } from '../config/load.js';
+
+const pkg = JSON.parse(fs.readFileSync(`${PACKAGE_ROOT}/package.json`, 'utf8')) as { version: string };
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+let debug = process.argv.includes('--debug');
+
+function knobFlags(options: { artifactName?: string; overlay?: string[] }) {
+  const flags: Partial<Record<KnobKey, { raw: unknown; flag: string }>> = {};
+  if (options.artifactName !== undefined) flags['artifact.name'] = { raw: options.artifactName, flag: '--artifact-name' };
+  if (options.overlay?.length) flags.overlays = { raw: options.overlay.map((dir) => fs.realpathSync.native(dir)), flag: '--overlay' };
+  return flags;
+}
+
+function checkOverlays(dirs: string[] | undefined): void {
+  for (const dir of dirs ?? []) {
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+      throw new UserError(`The overlay directory ${dir} does not exist.`, { hint: 'Pass an existing directory with --overlay.' });
+    }
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mender-convert')
+    .description('Convert a golden Debian-family disk image into a Mender A/B image, without root.')
+    .version(pkg.version, '-v, --version')
+    .option('--debug', 'show stack traces and full command output on errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('convert', { isDefault: true })
+    .description('convert a disk image (the default command)')
+    .requiredOption('-d, --disk-image <path>', 'golden disk image: .img, .img.gz, .img.xz, .img.zst or .zip')
+    .option('-c, --config <file>', 'configuration file (YAML); repeat to layer, later wins', collect, [])
+    .option('-o, --overlay <dir>', 'directory copied into the root filesystem; repeatable', collect, [])
+    .option('-n, --artifact-name <name>', 'artifact name (also MENDER_ARTIFACT_NAME)')
+    .option('--output-dir <dir>', 'where outputs are written', 'deploy')
+    .option('--work-dir <dir>', 'scratch directory', 'work')
+    .option('--keep-work', 'keep the run directory under the work directory for inspection')
+    .option('--debug', 'show stack traces and full command output on errors')
+    .action(async (options) => {
+      checkOverlays(options.overlay);
+      await convert({
+        diskImage: options.diskImage,
+        configFiles: options.config,
+        flags: knobFlags(options),
+        outputDir: options.outputDir,
+        workDir: options.workDir,
+        keepWork: Boolean(options.keepWork),
+        debug,
+      });
+    });
+
+  program
+    .command('config')
+    .description('show the effective configuration')
+    .addOption(new Option('--print', 'print every setting with where its value came from').default(true))
+    .option('--migrate <file>', 'print the YAML equivalent of an upstream mender-convert config file')
+    .option('-c, --config <file>', 'configuration file (YAML); repeat to layer', collect, [])
+    .option('-n, --artifact-name <name>', 'artifact name')
+    .option('-o, --overlay <dir>', 'overlay directory; repeatable', collect, [])
+    .action((options) => {
+      if (options.migrate) {
+        const result = readLegacyConfig(options.migrate);
+        process.stdout.write(renderMigration(options.migrate, result));
+        if (result.problems.length > 0) process.exitCode = 1;
+        return;
+      }
+      checkOverlays(options.overlay);
+      process.stdout.write(renderEffective(loadConfig({ configFiles: options.config, flags: knobFlags(options) })));
+    });
+
+  return program;
+}
+
+function printError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its message (usage errors, --help, --version)
+    return error.exitCode;
+  }
+  if (isUserError(error)) {
+    process.stderr.write(`error: ${error.message}\n`);
+    if (error.detail) process.stderr.write(`${error.detail.replace(/^/gm, '  ')}\n`);
+    if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    if (debug && error.stack) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+  const err = error as Error;
+  process.stderr.write(`error: internal error: ${err?.message ?? String(error)}\n`);
+  if (debug) process.stderr.write(`${err?.stack ?? ''}\n`);
+  else process.stderr.write('hint: run again with --debug for details, and please report this as a bug.\n');
+  return 70;
+}
+
+async function main(): Promise<void> {
+  debug = process.argv.includes('--debug');
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    process.exitCode = printError(error);
+  }
+}
+
+await main();

@@ -1,0 +1,151 @@
+import fs from 'node:fs/promises';
+import { run } from '../util/exec.js';
+import { UserError } from '../util/errors.js';
+
+/** Creating, checking, resizing and identifying filesystems held in standalone image files. */
+
+export type FilesystemType = 'ext2' | 'ext3' | 'ext4' | 'vfat' | 'btrfs' | 'xfs' | 'luks' | 'lvm' | 'swap' | 'unknown';
+
+export interface Ext4Info {
+  blockSize: number;
+  blockCount: number;
+  freeBlocks: number;
+  usedBytes: number;
+  uuid: string;
+  state: string;
+  features: string[];
+  needsRecovery: boolean;
+}
+
+export async function ext4Info(image: string): Promise<Ext4Info> {
+  const { stdout } = await run('dumpe2fs', ['-h', image], { doing: `reading the superblock of ${image}` });
+  const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
+  const blockSize = Number(field('Block size'));
+  const blockCount = Number(field('Block count'));
+  const freeBlocks = Number(field('Free blocks'));
+  const features = field('Filesystem features').split(/\s+/).filter(Boolean);
+  return {
+    blockSize,
+    blockCount,
+    freeBlocks,
+    usedBytes: (blockCount - freeBlocks) * blockSize,
+    uuid: field('Filesystem UUID'),
+    state: field('Filesystem state'),
+    features,
+    needsRecovery: features.includes('needs_recovery'),
+  };
+}
+
+/**
+ * Replay an unreplayed journal (a golden image copied from a running device): edits made
+ * before the replay would be undone by it at the first mount.
+ */
+export async function replayJournal(image: string): Promise<{ replayed: boolean; summary: string }> {
+  const info = await ext4Info(image);
+  if (!info.needsRecovery) return { replayed: false, summary: 'no journal to replay' };
+  const result = await run('e2fsck', ['-E', 'journal_only', '-y', image], { okExitCodes: [1, 2], doing: `replaying the journal of ${image}` });
+  return { replayed: true, summary: result.stdout.trim().split('\n').slice(-2).join(' ') };
+}
+
+/** e2fsck -fn must find nothing; with `repair`, problems are fixed (e2fsck -fy) instead of refused. */
+export async function checkExt4(image: string, options: { repair: boolean; what?: string }): Promise<void> {
+  const what = options.what ?? 'the root filesystem';
+  const check = await run('e2fsck', ['-fn', image], { okExitCodes: [1, 2, 4, 8, 12], doing: `checking ${what}` });
+  if (check.exitCode === 0) return;
+  const problems = `${check.stdout}\n${check.stderr}`.trim().split('\n').slice(-12).join('\n');
+  if (check.exitCode === 8) throw new UserError(`${what} could not be checked: e2fsck failed.`, { detail: problems });
+  if (!options.repair) {
+    throw new UserError(`e2fsck finds errors in ${what}.`, {
+      detail: problems,
+      hint: 'Set input.repair: true to let e2fsck repair it (check the result), or fix the golden image.',
+    });
+  }
+  const repair = await run('e2fsck', ['-fy', image], { okExitCodes: [1, 2], doing: `repairing ${what}` });
+  if (repair.exitCode !== 0 && repair.exitCode !== 1 && repair.exitCode !== 2) throw new UserError(`e2fsck could not repair ${what}.`);
+}
+
+/** Resize to exactly `bytes` (a whole number of filesystem blocks), growing or shrinking the file. */
+export async function resizeExt4(image: string, bytes: number): Promise<void> {
+  const current = (await fs.stat(image)).size;
+  if (bytes > current) await fs.truncate(image, bytes);
+  const result = await run('resize2fs', ['-f', image, `${Math.floor(bytes / 1024)}K`], { okExitCodes: [1], doing: 'resizing the root filesystem' });
+  if (result.exitCode !== 0) {
+    const minimum = /minimum \((\d+)\)/.exec(result.stderr + result.stdout);
+    throw new UserError(`The root filesystem cannot be resized to ${Math.round(bytes / 1048576)} MiB.`, {
+      detail: (result.stderr || result.stdout).trim(),
+      hint: minimum ? `It needs at least ${minimum[1]} blocks; raise rootfs.size_kb or the storage size.` : undefined,
+    });
+  }
+  if (bytes < current) await fs.truncate(image, bytes);
+}
+
+export interface MakeExt4Options {
+  fromDir?: string;
+  label?: string;
+  uuid?: string;
+  hashSeed?: string;
+  extraOptions?: string[];
+  /** Seconds since the epoch for every timestamp mke2fs writes (reproducible images). */
+  timestamp?: number;
+}
+
+export async function makeExt4(image: string, bytes: number, options: MakeExt4Options = {}): Promise<void> {
+  await fs.rm(image, { force: true });
+  const extended = ['root_owner=0:0', ...(options.hashSeed ? [`hash_seed=${options.hashSeed}`] : [])];
+  const args = [
+    '-q', '-F', '-t', 'ext4',
+    ...(options.label ? ['-L', options.label] : []),
+    ...(options.uuid ? ['-U', options.uuid] : []),
+    '-E', extended.join(','),
+    ...(options.fromDir ? ['-d', options.fromDir] : []),
+    ...(options.extraOptions ?? []),
+    image,
+    `${Math.floor(bytes / 1024)}k`,
+  ];
+  const env = options.timestamp !== undefined ? { E2FSPROGS_FAKE_TIME: String(options.timestamp) } : undefined;
+  await run('mke2fs', args, { env, doing: `creating the ext4 filesystem ${image}` });
+}
+
+export async function makeFat(image: string, bytes: number, options: { label?: string; volumeId?: string } = {}): Promise<void> {
+  await fs.rm(image, { force: true });
+  await fs.writeFile(image, '');
+  await fs.truncate(image, bytes);
+  const args = [...(options.label ? ['-n', options.label.toUpperCase()] : []), ...(options.volumeId ? ['-i', options.volumeId] : []), image];
+  await run('mkfs.vfat', args, { doing: `creating the FAT filesystem ${image}` });
+}
+
+/** Identify a filesystem (or container) by its magic numbers; reads a few KiB, no tool. */
+export async function probeFilesystem(file: string, offset: number): Promise<FilesystemType> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(0x10000 + 0x100);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+    const b = buffer.subarray(0, bytesRead);
+    const ascii = (at: number, text: string) => b.length >= at + text.length && b.toString('latin1', at, at + text.length) === text;
+    if (ascii(0, 'LUKS\xba\xbe')) return 'luks';
+    if (ascii(0, 'XFSB')) return 'xfs';
+    if (ascii(0x10040, '_BHRfS_M')) return 'btrfs';
+    for (const sector of [0, 1, 2, 3]) if (ascii(sector * 512, 'LABELONE') && ascii(sector * 512 + 24, 'LVM2')) return 'lvm';
+    if (ascii(4086, 'SWAPSPACE2') || ascii(4086, 'SWAP-SPACE')) return 'swap';
+    if (b.length >= 1024 + 0x64 && b.readUInt16LE(1024 + 56) === 0xef53) {
+      const compat = b.readUInt32LE(1024 + 0x5c);
+      const incompat = b.readUInt32LE(1024 + 0x60);
+      const ext4Incompat = 0x40 | 0x80 | 0x200 | 0x2000; // extents, 64bit, flex_bg, csum_seed
+      if (incompat & ext4Incompat) return 'ext4';
+      return compat & 0x4 ? 'ext3' : 'ext2';
+    }
+    if (b.length >= 512 && b.readUInt16LE(510) === 0xaa55 && (ascii(0x36, 'FAT') || ascii(0x52, 'FAT32'))) return 'vfat';
+    return 'unknown';
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Punch out the free blocks of an ext4 image (e2fsck's discard on a file makes them holes): the
+ * golden image's deleted data then neither costs copy time nor Artifact size.
+ */
+export async function discardFreeBlocks(image: string): Promise<void> {
+  await run('e2fsck', ['-fy', '-E', 'discard', image], { okExitCodes: [1], doing: `discarding the free blocks of ${image}` });
+}
+

@@ -1,0 +1,91 @@
+import type { Config, KnobKey } from '../config/knobs.js';
+import type { Layout } from '../disk/layout.js';
+import type { FsEditor } from '../fs/editor.js';
+import type { DeviceNaming } from '../mender/devices.js';
+import type { Logger } from '../util/log.js';
+import type { ImageFacts } from './probe.js';
+
+/** Points in the conversion where integrations (client, bootloader, board, user hooks) run. */
+export const HOOK_POINTS = ['pre_modify', 'platform_modify', 'modify', 'overlay_modify', 'post_modify', 'package'] as const;
+export type HookPoint = (typeof HOOK_POINTS)[number];
+
+export interface Hook {
+  /** Shown in progress and in the error when it fails. */
+  name: string;
+  run(ctx: ConversionContext): Promise<void>;
+}
+
+export interface OutputFile {
+  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap';
+  path: string;
+  bytes: number;
+}
+
+/** The partition of the input we use for each role, with its standalone filesystem file. */
+export interface WorkFiles {
+  boot: string;
+  rootfs: string;
+  data: string;
+  /** Non-zero bytes between the input's partition table and its first partition, when kept. */
+  bootGap?: { file: string; offset: number };
+}
+
+/** Everything the stages share: read it, add to it; one per conversion. */
+export interface ConversionContext {
+  readonly config: Config;
+  readonly sources: Record<KnobKey, string>;
+  readonly inputPath: string;
+  readonly outputDir: string;
+  /** This run's private scratch directory (removed at the end unless --keep-work). */
+  readonly runDir: string;
+  readonly logger: Logger;
+  readonly hooks: Record<HookPoint, Hook[]>;
+  /** Lines for the final summary. */
+  readonly notes: string[];
+  readonly outputs: OutputFile[];
+  /** Outputs written under a temporary name, renamed when every one of them is complete. */
+  readonly pendingOutputs: (Omit<OutputFile, 'bytes'> & { partial: string })[];
+  /** Seconds each step took, in order. */
+  readonly durations: { step: string; seconds: number }[];
+  /** Seconds since the epoch used for every timestamp we write. */
+  readonly epoch: number;
+
+  files?: WorkFiles;
+  /** How the input was compressed (the default output compression). */
+  inputCompression?: 'none' | 'gzip' | 'xz' | 'zstd';
+  input?: {
+    scheme: 'dos' | 'gpt';
+    sha256: string;
+    /** Partition numbers the boot and root filesystems came from. */
+    bootPartition?: number;
+    rootPartition: number;
+    /** GPT PARTUUID of the input boot partition (kept on the output's boot partition). */
+    bootPartUuid?: string;
+    diskId?: string;
+    bootBytes: number;
+  };
+  rootfs?: FsEditor;
+  boot?: FsEditor;
+  facts?: ImageFacts;
+  deviceTypes?: string[];
+  bootMountpoint?: string;
+  scheme?: 'dos' | 'gpt';
+  naming?: DeviceNaming;
+  layout?: Layout;
+  /** Size of the root filesystem image (also the Artifact payload). */
+  rootfsBytes?: number;
+  rootfsSha256?: string;
+  clientInstalled?: boolean;
+}
+
+export function emptyHooks(): Record<HookPoint, Hook[]> {
+  return Object.fromEntries(HOOK_POINTS.map((point) => [point, []])) as unknown as Record<HookPoint, Hook[]>;
+}
+
+/** The base name of every output: <input name>-<device types joined by +>-mender, unless configured. */
+export function outputBaseName(ctx: Pick<ConversionContext, 'config' | 'inputPath' | 'deviceTypes'>): string {
+  if (ctx.config['image.name']) return ctx.config['image.name'];
+  const file = ctx.inputPath.split('/').pop() ?? 'image';
+  const stem = file.replace(/(\.(img|raw|bin|iso))?(\.(gz|xz|zst|zstd|zip|bz2))?$/i, '');
+  return `${stem}-${(ctx.deviceTypes ?? []).join('+')}-mender`;
+}

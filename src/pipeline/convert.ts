@@ -1,0 +1,106 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../config/load.js';
+import type { KnobKey } from '../config/knobs.js';
+import { setCancelSignal, setCommandLogger } from '../util/exec.js';
+import { UserError } from '../util/errors.js';
+import { FileLogger } from '../util/log.js';
+import { emptyHooks, type ConversionContext } from './context.js';
+import { extractStage } from './extract.js';
+import { registerConfiguredHooks } from './hooks.js';
+import { modifyStage } from './modify.js';
+import { packageStage, PARTIAL_MARKER } from './package.js';
+import { removePartialOutputs, runStages, StageFailure } from './runner.js';
+import { printSummary } from './summary.js';
+
+export interface ConvertOptions {
+  diskImage: string;
+  configFiles: string[];
+  flags: Partial<Record<KnobKey, { raw: unknown; flag: string }>>;
+  outputDir: string;
+  workDir: string;
+  keepWork: boolean;
+  debug: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+function epochFrom(env: NodeJS.ProcessEnv): number {
+  const text = env.SOURCE_DATE_EPOCH;
+  if (text === undefined) return Math.floor(Date.now() / 1000);
+  if (!/^\d+$/.test(text)) throw new UserError(`SOURCE_DATE_EPOCH must be a number of seconds, not '${text}'.`);
+  return Number(text);
+}
+
+/** The whole conversion: configuration, the three stages, the summary, and cleanup on every exit. */
+export async function convert(options: ConvertOptions): Promise<ConversionContext> {
+  const env = options.env ?? process.env;
+  const started = Date.now();
+  const { config, sources } = loadConfig({ configFiles: options.configFiles, env, flags: options.flags });
+  if (!config['artifact.name']) {
+    throw new UserError('No artifact name is set.', {
+      hint: 'Pass --artifact-name <name>, set MENDER_ARTIFACT_NAME, or set artifact.name in a config file.',
+    });
+  }
+  const inputPath = path.resolve(options.diskImage);
+  const outputDir = path.resolve(options.outputDir);
+  const workDir = path.resolve(options.workDir);
+  await fs.mkdir(workDir, { recursive: true });
+  const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));
+  await fs.chmod(runDir, 0o700);
+  const logPath = path.join(workDir, 'convert.log');
+  await fs.writeFile(logPath, '', { mode: 0o600 });
+  const logger = new FileLogger(logPath);
+  setCommandLogger(logger);
+
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.warn(`received ${signal}`);
+    abort.abort(signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  setCancelSignal(abort.signal);
+
+  const ctx: ConversionContext = {
+    config,
+    sources,
+    inputPath,
+    outputDir,
+    runDir,
+    logger,
+    hooks: emptyHooks(),
+    notes: [],
+    outputs: [],
+    pendingOutputs: [],
+    durations: [],
+    epoch: epochFrom(env),
+  };
+  logger.info(`mender-convert: ${inputPath} → ${outputDir} (run directory ${runDir})`);
+  try {
+    await registerConfiguredHooks(ctx);
+    await runStages(ctx, [extractStage, modifyStage, packageStage], {
+      signal: abort.signal,
+      interactive: Boolean(process.stdout.isTTY) && !env.CI,
+    });
+    printSummary(ctx, (Date.now() - started) / 1000);
+    return ctx;
+  } catch (error) {
+    await removePartialOutputs(outputDir, `${PARTIAL_MARKER}${path.basename(runDir)}`);
+    if (abort.signal.aborted) {
+      const where = error instanceof StageFailure ? ` during "${error.step}"` : '';
+      throw new UserError(`Interrupted by ${abort.signal.reason}${where}; no output was written.`, {
+        hint: options.keepWork ? `The run directory ${runDir} was kept.` : undefined,
+      });
+    }
+    const original = error instanceof StageFailure ? error.original : error;
+    if (original instanceof UserError) throw original;
+    throw original;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    setCancelSignal(undefined);
+    if (!options.keepWork) await fs.rm(runDir, { recursive: true, force: true });
+    logger.info(`finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    logger.close();
+  }
+}

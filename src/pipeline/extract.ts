@@ -1,0 +1,150 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { extractPartitions, type ExtractedPartition } from '../disk/extract.js';
+import { Ext4Editor } from '../fs/ext4.js';
+import { FatEditor } from '../fs/fat.js';
+import { checkExt4, makeFat, probeFilesystem, replayJournal, type FilesystemType } from '../fs/tools.js';
+import { UserError } from '../util/errors.js';
+import type { ConversionContext } from './context.js';
+import { probeImage } from './probe.js';
+import type { Stage } from './runner.js';
+
+const MiB = 1024 * 1024;
+const REFUSED: Partial<Record<FilesystemType, string>> = {
+  lvm: 'it is an LVM physical volume; convert an image whose root filesystem is a plain ext4 partition',
+  luks: 'it is LUKS-encrypted; convert the unencrypted golden image',
+  btrfs: 'its root filesystem is btrfs; mender-convert supports ext2/3/4 root filesystems',
+  xfs: 'its root filesystem is XFS; mender-convert supports ext2/3/4 root filesystems',
+};
+
+interface Candidate {
+  partition: ExtractedPartition;
+  fsType: FilesystemType;
+}
+
+async function classify(partitions: ExtractedPartition[]): Promise<Candidate[]> {
+  return Promise.all(partitions.map(async (partition) => ({ partition, fsType: await probeFilesystem(partition.file, 0) })));
+}
+
+async function isBootFilesystem(ctx: ConversionContext, file: string): Promise<boolean> {
+  const fat = await FatEditor.open(file, { logger: ctx.logger });
+  return (await fat.exists('/config.txt')) || (await fat.exists('/EFI')) || (await fat.exists('/efi'));
+}
+
+async function isRootFilesystem(ctx: ConversionContext, file: string): Promise<boolean> {
+  const ext = await Ext4Editor.open(file, { logger: ctx.logger, clock: () => ctx.epoch });
+  return (await ext.exists('/etc/os-release')) || (await ext.exists('/usr/lib/os-release'));
+}
+
+async function chooseRoot(ctx: ConversionContext, candidates: Candidate[]): Promise<Candidate> {
+  const wanted = ctx.config['input.root_partition'];
+  if (wanted) {
+    const chosen = candidates.find((c) => c.partition.number === wanted);
+    if (!chosen) throw new UserError(`The input has no partition ${wanted} (input.root_partition).`);
+    const refusal = REFUSED[chosen.fsType];
+    if (refusal) throw new UserError(`Partition ${wanted} cannot be converted: ${refusal}.`);
+    if (!chosen.fsType.startsWith('ext')) throw new UserError(`Partition ${wanted} holds ${chosen.fsType}, not an ext2/3/4 root filesystem.`);
+    return chosen;
+  }
+  const ext = candidates.filter((c) => c.fsType.startsWith('ext'));
+  const roots: Candidate[] = [];
+  for (const candidate of ext) if (await isRootFilesystem(ctx, candidate.partition.file)) roots.push(candidate);
+  if (roots.length === 1) return roots[0]!;
+  if (roots.length > 1) {
+    throw new UserError(`The input has ${roots.length} root filesystems (partitions ${roots.map((r) => r.partition.number).join(' and ')}).`, {
+      hint: 'Choose one with input.root_partition: <number> in a config file.',
+    });
+  }
+  const refused = candidates.find((c) => REFUSED[c.fsType]);
+  if (refused) throw new UserError(`Partition ${refused.partition.number} cannot be converted: ${REFUSED[refused.fsType]}.`);
+  throw new UserError('The input has no Linux root filesystem (no ext2/3/4 partition with /etc/os-release).', {
+    hint: 'Check that the image is a Debian, Ubuntu or Raspberry Pi OS disk image.',
+  });
+}
+
+export const extractStage: Stage = {
+  title: 'Extract',
+  async preflight(ctx) {
+    const stat = await fs.stat(ctx.inputPath).catch(() => undefined);
+    if (!stat?.isFile()) throw new UserError(`The disk image ${ctx.inputPath} does not exist or is not a file.`);
+    if (stat.size === 0) throw new UserError(`The disk image ${ctx.inputPath} is empty.`);
+    await fs.access(ctx.inputPath, fs.constants.R_OK).catch(() => {
+      throw new UserError(`The disk image ${ctx.inputPath} is not readable.`);
+    });
+  },
+  steps: [
+    {
+      title: 'Read the partition table and extract the partitions',
+      async run(ctx, report) {
+        const extracted = await extractPartitions(ctx.inputPath, path.join(ctx.runDir, 'input'), {
+          bootGap: ctx.config['storage.copy_boot_gap'],
+          onProgress: (done: number, total: number) => report(total ? `${((100 * done) / total).toFixed(0)} % of ${(total / MiB).toFixed(0)} MiB` : `${(done / MiB).toFixed(0)} MiB`),
+          logger: ctx.logger,
+        });
+        const candidates = await classify(extracted.partitions);
+        const root = await chooseRoot(ctx, candidates);
+        const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
+        let boot: Candidate | undefined;
+        for (const candidate of vfat) if (!boot && (await isBootFilesystem(ctx, candidate.partition.file))) boot = candidate;
+        boot ??= vfat[0];
+
+        const bootFile = path.join(ctx.runDir, 'boot.vfat');
+        let bootBytes: number;
+        if (boot) {
+          await fs.rename(boot.partition.file, bootFile);
+          bootBytes = boot.partition.size;
+        } else {
+          bootBytes = ctx.config['boot.size_mb'] * MiB;
+          await makeFat(bootFile, bootBytes, { label: 'boot' });
+          ctx.notes.push('The input had no boot partition: a FAT boot partition was created.');
+        }
+        const rootFile = path.join(ctx.runDir, 'rootfs.ext4');
+        await fs.rename(root.partition.file, rootFile);
+        await fs.rm(path.join(ctx.runDir, 'input'), { recursive: true, force: true });
+
+        ctx.files = { boot: bootFile, rootfs: rootFile, data: path.join(ctx.runDir, 'data.ext4'), bootGap: extracted.bootGap };
+        ctx.inputCompression = extracted.format === 'raw' || extracted.format === 'zip' ? 'none' : extracted.format;
+        for (const warning of extracted.table.warnings) ctx.notes.push(`Partition table: ${warning}`);
+        ctx.input = {
+          scheme: extracted.table.label,
+          sha256: extracted.inputSha256,
+          bootPartition: boot?.partition.number,
+          rootPartition: root.partition.number,
+          bootPartUuid: boot?.partition.partuuid,
+          diskId: extracted.table.id,
+          bootBytes,
+        };
+        ctx.logger.info(`input: ${extracted.table.label} table; boot partition ${boot?.partition.number ?? '(none)'}, root partition ${root.partition.number}`);
+      },
+    },
+    {
+      title: 'Replay the journal and check the root filesystem',
+      async run(ctx, report) {
+        const rootfs = ctx.files!.rootfs;
+        const replay = await replayJournal(rootfs);
+        if (replay.replayed) {
+          ctx.notes.push('The root filesystem had an unreplayed journal (a copy of a running system): it was replayed first.');
+          ctx.logger.info(`journal replayed: ${replay.summary}`);
+        }
+        report('e2fsck -fn');
+        await checkExt4(rootfs, { repair: ctx.config['input.repair'] });
+      },
+    },
+    {
+      title: 'Probe the image',
+      async run(ctx) {
+        ctx.rootfs = await Ext4Editor.open(ctx.files!.rootfs, { logger: ctx.logger, clock: () => ctx.epoch });
+        ctx.boot = await FatEditor.open(ctx.files!.boot, { logger: ctx.logger });
+        const facts = await probeImage(ctx.rootfs, ctx.boot);
+        ctx.facts = facts;
+        const configured = ctx.config['device.types'];
+        ctx.deviceTypes = configured.length > 0 ? configured : [facts.hostname || 'default'];
+        const mountpoint = ctx.config['boot.mountpoint'];
+        ctx.bootMountpoint = mountpoint !== 'auto'
+          ? mountpoint
+          : facts.bootMountpoint ?? (ctx.config['bootloader.type'] === 'grub' ? '/boot/efi' : '/uboot');
+        ctx.logger.info(`probe: ${facts.os.prettyName}, ${facts.arch}, hostname '${facts.hostname}', kernels ${[...facts.rootfsKernels, ...facts.bootKernels].join(' ') || '(none)'}`);
+      },
+    },
+  ],
+};

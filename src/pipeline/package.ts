@@ -1,0 +1,220 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeBootstrapArtifact, writeRootfsImageArtifact } from '../artifact/index.js';
+import { computeLayout, computeRootfsSize, MiB } from '../disk/layout.js';
+import { compressFile, createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../disk/output.js';
+import { Ext4Editor } from '../fs/ext4.js';
+import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4 } from '../fs/tools.js';
+import { parseTuneOptions, tuneExt4 } from '../fs/tune.js';
+import { applyDataContract } from '../mender/data.js';
+import { partitionDevice } from '../mender/devices.js';
+import { UserError } from '../util/errors.js';
+import { outputBaseName, type ConversionContext } from './context.js';
+import { runHooks, type Stage } from './runner.js';
+import { testsConfig } from './tests-config.js';
+
+const COMPRESSED_SUFFIX = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' } as const;
+
+/** Outputs are written under this marker and renamed to their final names only when all are complete. */
+export const PARTIAL_MARKER = '.partial-';
+
+function partialPath(ctx: ConversionContext, finalPath: string): string {
+  return `${finalPath}${PARTIAL_MARKER}${path.basename(ctx.runDir)}`;
+}
+
+function imageCompression(ctx: ConversionContext): keyof typeof COMPRESSED_SUFFIX {
+  const configured = ctx.config['image.compression'];
+  if (configured !== 'auto') return configured;
+  return ctx.inputCompression ?? 'none';
+}
+
+function tableSpec(ctx: ConversionContext): TableSpec {
+  const layout = ctx.layout!;
+  const naming = ctx.naming!;
+  const gpt = ctx.scheme === 'gpt';
+  const part = (extent: { number: number; start: number; size: number }, type: string, name: string) => ({
+    number: extent.number,
+    start: extent.start,
+    size: extent.size,
+    type,
+    name,
+    bootable: extent.number === 1 && !gpt,
+    partuuid: gpt ? naming.partUuids?.[extent.number] : undefined,
+  });
+  const linux = gpt ? '0FC63DAF-8483-4772-8E79-3D69D8477DE4' : '83';
+  return {
+    label: ctx.scheme!,
+    id: gpt ? naming.partUuids?.[0] ?? undefined : `0x${naming.diskId}`,
+    partitions: [
+      part(layout.boot, gpt ? 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B' : 'c', 'boot'),
+      part(layout.rootfsA, linux, 'rootfsa'),
+      part(layout.rootfsB, linux, 'rootfsb'),
+      part(layout.data, linux, 'data'),
+    ],
+  };
+}
+
+export const packageStage: Stage = {
+  title: 'Package',
+  async preflight(ctx) {
+    parseTuneOptions(ctx.config['rootfs.mkfs_opts'], 'rootfs.mkfs_opts');
+    await fs.mkdir(ctx.outputDir, { recursive: true });
+    await fs.access(ctx.outputDir, fs.constants.W_OK).catch(() => {
+      throw new UserError(`The output directory ${ctx.outputDir} is not writable.`, { hint: 'Choose another one with --output-dir.' });
+    });
+  },
+  steps: [
+    {
+      title: 'Compute the partition layout',
+      async run(ctx) {
+        ctx.layout = computeLayout({
+          bootloader: ctx.config['bootloader.type'],
+          totalSizeMb: ctx.config['storage.total_size_mb'],
+          alignment: ctx.config['storage.alignment'],
+          bootSizeMb: ctx.config['boot.size_mb'],
+          dataSizeMb: ctx.config['data.size_mb'],
+          inputBootBytes: ctx.input!.bootBytes,
+        });
+        const gap = ctx.files!.bootGap;
+        const gapEnd = gap ? gap.offset + (await fs.stat(gap.file)).size : 0;
+        if (gap && gapEnd > ctx.layout.boot.start) {
+          throw new UserError(`The input's boot gap (data up to byte ${gapEnd}) would overlap the first partition at ${ctx.layout.boot.start} bytes.`, {
+            hint: 'Raise storage.alignment (MENDER_PARTITION_ALIGNMENT), or set storage.copy_boot_gap: false if the board does not need it.',
+          });
+        }
+      },
+    },
+    {
+      title: 'Size and check the root filesystem',
+      async run(ctx, report) {
+        await ctx.rootfs!.flush();
+        const info = await ext4Info(ctx.files!.rootfs);
+        ctx.rootfsBytes = computeRootfsSize({
+          usedBytes: info.usedBytes,
+          sizeKb: ctx.config['rootfs.size_kb'],
+          extraSpaceKb: ctx.config['rootfs.extra_space_kb'],
+          overheadFactor: ctx.config['rootfs.overhead_factor'],
+          partitionBytes: ctx.layout!.rootfsA.size,
+          blockSize: info.blockSize,
+        });
+        report(`${(ctx.rootfsBytes / MiB).toFixed(0)} MiB`);
+        await resizeExt4(ctx.files!.rootfs, ctx.rootfsBytes);
+        await tuneExt4(ctx.files!.rootfs, parseTuneOptions(ctx.config['rootfs.mkfs_opts'], 'rootfs.mkfs_opts'));
+        // Free blocks become holes: smaller Artifact, faster sparse copies.
+        await discardFreeBlocks(ctx.files!.rootfs);
+        await checkExt4(ctx.files!.rootfs, { repair: false });
+      },
+    },
+    {
+      title: 'Package hooks',
+      enabled: (ctx) => ctx.hooks.package.length > 0,
+      run: (ctx, report) => runHooks(ctx, 'package', report),
+    },
+    {
+      title: 'Write the Mender Artifact',
+      async run(ctx, report) {
+        const final = path.join(ctx.outputDir, `${outputBaseName(ctx)}.mender`);
+        const result = await writeRootfsImageArtifact({
+          output: partialPath(ctx, final),
+          payload: ctx.files!.rootfs,
+          artifactName: ctx.config['artifact.name'],
+          deviceTypes: ctx.deviceTypes!,
+          compression: ctx.config['artifact.compression'],
+          mtime: ctx.epoch,
+          onProgress: (done: number, total: number) => report(`${((100 * done) / total).toFixed(0)} %`),
+        });
+        ctx.rootfsSha256 = result.sha256;
+        ctx.pendingOutputs.push({ kind: 'artifact', partial: partialPath(ctx, final), path: final });
+      },
+    },
+    {
+      title: 'Write the data partition',
+      async run(ctx) {
+        const bootstrap = path.join(ctx.runDir, 'bootstrap.mender');
+        await writeBootstrapArtifact({
+          output: bootstrap,
+          artifactName: ctx.config['artifact.name'],
+          deviceTypes: ctx.deviceTypes!,
+          rootfsChecksum: ctx.rootfsSha256!,
+          mtime: ctx.epoch,
+        });
+        const data = await Ext4Editor.open(ctx.files!.data, { logger: ctx.logger, clock: () => ctx.epoch });
+        await applyDataContract({
+          data,
+          rootfsPartA: partitionDevice(2, ctx.naming!),
+          rootfsPartB: partitionDevice(3, ctx.naming!),
+          deviceTypes: ctx.deviceTypes!,
+          bootstrapArtifact: bootstrap,
+        });
+        await checkExt4(ctx.files!.data, { repair: false });
+      },
+    },
+    {
+      title: 'Write the disk image',
+      async run(ctx, report) {
+        const layout = ctx.layout!;
+        const raw = path.join(ctx.outputDir, `${outputBaseName(ctx)}.img`);
+        const image = partialPath(ctx, raw);
+        await createImage(image, layout.totalBytes);
+        await writePartitionTable(image, tableSpec(ctx));
+        if (ctx.files!.bootGap) await placeFile(image, ctx.files!.bootGap.file, ctx.files!.bootGap.offset);
+        report('boot');
+        await placeFile(image, ctx.files!.boot, layout.boot.start);
+        report('rootfs A');
+        await placeFile(image, ctx.files!.rootfs, layout.rootfsA.start);
+        if (ctx.config['rootfs.b_content'] === 'copy') {
+          report('rootfs B');
+          await placeFile(image, ctx.files!.rootfs, layout.rootfsB.start);
+        }
+        report('data');
+        await placeFile(image, ctx.files!.data, layout.data.start);
+        const compression = imageCompression(ctx);
+        if (compression === 'none') {
+          ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw });
+        } else {
+          report(`compressing (${compression})`);
+          const final = `${raw}${COMPRESSED_SUFFIX[compression]}`;
+          await compressFile(image, partialPath(ctx, final), compression);
+          ctx.pendingOutputs.push({ kind: 'image', partial: partialPath(ctx, final), path: final });
+        }
+        if (ctx.config['image.bmap']) {
+          const bmap = path.join(ctx.outputDir, `${outputBaseName(ctx)}.bmap`);
+          await writeBmap(image, partialPath(ctx, bmap));
+          ctx.pendingOutputs.push({ kind: 'bmap', partial: partialPath(ctx, bmap), path: bmap });
+        }
+        if (compression !== 'none') await fs.rm(image);
+      },
+    },
+    {
+      title: 'Write the root filesystem image and the tests config',
+      async run(ctx) {
+        const base = path.join(ctx.outputDir, outputBaseName(ctx));
+        const rootfs = partialPath(ctx, `${base}.ext4`);
+        // The working filesystem is final now: move it rather than copy it, unless the work and
+        // output directories are on different filesystems.
+        try {
+          await fs.rename(ctx.files!.rootfs, rootfs);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+          await createImage(rootfs, ctx.rootfsBytes!);
+          await placeFile(rootfs, ctx.files!.rootfs, 0);
+        }
+        ctx.files!.rootfs = rootfs;
+        ctx.pendingOutputs.push({ kind: 'rootfs', partial: rootfs, path: `${base}.ext4` });
+        const cfg = `${base}.cfg`;
+        await fs.writeFile(partialPath(ctx, cfg), testsConfig(ctx), { mode: 0o644 });
+        ctx.pendingOutputs.push({ kind: 'tests-config', partial: partialPath(ctx, cfg), path: cfg });
+      },
+    },
+    {
+      title: 'Publish the outputs',
+      async run(ctx) {
+        for (const output of ctx.pendingOutputs) {
+          await fs.rename(output.partial, output.path);
+          ctx.outputs.push({ kind: output.kind, path: output.path, bytes: (await fs.stat(output.path)).size });
+        }
+        ctx.pendingOutputs.length = 0;
+      },
+    },
+  ],
+};

@@ -1,0 +1,116 @@
+import type { FsEditor } from '../fs/editor.js';
+import { UserError } from '../util/errors.js';
+
+/** What we learn about the golden image by reading it (never by mounting or running it). */
+export interface OsRelease {
+  id: string;
+  idLike: string[];
+  versionId: string;
+  versionCodename: string;
+  prettyName: string;
+}
+
+export interface ImageFacts {
+  os: OsRelease;
+  /** Debian architecture name (amd64, arm64, armhf, armel, i386, riscv64). */
+  arch: string;
+  hostname: string;
+  /** Kernel and initrd files in the root filesystem's /boot. */
+  rootfsKernels: string[];
+  rootfsInitrds: string[];
+  /** Kernel-like files on the boot partition (kernel*.img, vmlinuz*, Image, zImage, EFI stubs). */
+  bootKernels: string[];
+  /** Where the input's fstab mounts its boot partition, if it does. */
+  bootMountpoint?: string;
+}
+
+/** Parse /etc/os-release (shell-style KEY=value lines, quotes optional). */
+export function parseOsRelease(text: string): OsRelease {
+  const values = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (!match) continue;
+    values.set(match[1]!, match[2]!.replace(/^(["'])(.*)\1$/, '$2').replace(/\\(["$`\\])/g, '$1'));
+  }
+  return {
+    id: values.get('ID') ?? 'linux',
+    idLike: (values.get('ID_LIKE') ?? '').split(/\s+/).filter(Boolean),
+    versionId: values.get('VERSION_ID') ?? '',
+    versionCodename: values.get('VERSION_CODENAME') ?? '',
+    prettyName: values.get('PRETTY_NAME') ?? values.get('NAME') ?? 'Linux',
+  };
+}
+
+const EM_386 = 0x03;
+const EM_ARM = 0x28;
+const EM_X86_64 = 0x3e;
+const EM_AARCH64 = 0xb7;
+const EM_RISCV = 0xf3;
+const EF_ARM_ABI_FLOAT_HARD = 0x400;
+
+/** Debian architecture of an ELF executable from its header. */
+export function elfArchitecture(header: Uint8Array): string {
+  const bytes = Buffer.from(header);
+  if (bytes.length < 52 || bytes.readUInt32BE(0) !== 0x7f454c46) throw new Error('not an ELF file');
+  const is64 = bytes[4] === 2;
+  const little = bytes[5] === 1;
+  const machine = little ? bytes.readUInt16LE(18) : bytes.readUInt16BE(18);
+  const flags = is64 ? 0 : little ? bytes.readUInt32LE(36) : bytes.readUInt32BE(36);
+  switch (machine) {
+    case EM_X86_64:
+      return 'amd64';
+    case EM_AARCH64:
+      return 'arm64';
+    case EM_386:
+      return 'i386';
+    case EM_RISCV:
+      return is64 ? 'riscv64' : 'riscv32';
+    case EM_ARM:
+      return flags & EF_ARM_ABI_FLOAT_HARD ? 'armhf' : 'armel';
+    default:
+      return `elf-machine-${machine}`;
+  }
+}
+
+function fstabBootMountpoint(fstab: string): string | undefined {
+  for (const line of fstab.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 3 || cols[0]!.startsWith('#')) continue;
+    const [, mountpoint, type] = cols;
+    if (mountpoint!.startsWith('/boot') && (type === 'vfat' || type === 'auto' || type === 'msdos')) return mountpoint;
+  }
+  return undefined;
+}
+
+const KERNEL_NAME = /^(vmlinuz|vmlinux|Image|zImage|uImage|kernel[\w-]*\.img)([-.].*)?$/;
+const INITRD_NAME = /^(initrd|initramfs)([-.].*)?$/;
+
+async function namesIn(editor: FsEditor, dir: string, pattern: RegExp): Promise<string[]> {
+  if (!(await editor.exists(dir))) return [];
+  const entries = await editor.list(dir);
+  return entries.filter((entry) => entry.type !== 'dir' && pattern.test(entry.name)).map((entry) => entry.path);
+}
+
+export async function probeImage(rootfs: FsEditor, boot: FsEditor | undefined): Promise<ImageFacts> {
+  if (!(await rootfs.exists('/etc/os-release')) && !(await rootfs.exists('/usr/lib/os-release'))) {
+    throw new UserError('The root filesystem has no /etc/os-release: this does not look like a Linux distribution image.');
+  }
+  const osText = (await rootfs.exists('/etc/os-release')) ? await rootfs.readText('/etc/os-release') : await rootfs.readText('/usr/lib/os-release');
+  let arch: string;
+  try {
+    arch = elfArchitecture((await rootfs.readFile('/bin/sh')).subarray(0, 64));
+  } catch (error) {
+    throw new UserError(`Cannot tell the image's architecture: /bin/sh is missing or not an ELF executable (${(error as Error).message}).`);
+  }
+  const hostname = (await rootfs.exists('/etc/hostname')) ? (await rootfs.readText('/etc/hostname')).trim().split(/\s+/)[0] ?? '' : '';
+  const fstab = (await rootfs.exists('/etc/fstab')) ? await rootfs.readText('/etc/fstab') : '';
+  return {
+    os: parseOsRelease(osText),
+    arch,
+    hostname,
+    rootfsKernels: await namesIn(rootfs, '/boot', KERNEL_NAME),
+    rootfsInitrds: await namesIn(rootfs, '/boot', INITRD_NAME),
+    bootKernels: boot ? await namesIn(boot, '/', KERNEL_NAME) : [],
+    bootMountpoint: fstabBootMountpoint(fstab),
+  };
+}

@@ -1,0 +1,10 @@
+import path from 'node:path';
+import { execa, type Options } from 'execa';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const CLI = path.join(ROOT, 'bin/mender-convert.js');
+
+/** Run the built CLI (npm test builds dist/ first) as a user would, capturing everything. */
+export function runCli(args: string[], options: Options = {}) {
+  return execa('node', [CLI, ...args], { reject: false, all: true, env: { CI: 'true', ...options.env }, ...options });
+}

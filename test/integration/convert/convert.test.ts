@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../helpers/cli.js';
+import { buildGoldenImage, tool, type GoldenOptions } from '../../helpers/images.js';
+
+const MiB = 1024 * 1024;
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'convert-test-'));
+fs.chmodSync(base, 0o777);
+
+const SMALL = `storage:
+  total_size_mb: 160
+  alignment: 4194304
+data:
+  size_mb: 16
+`;
+
+function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+interface Converted {
+  dir: string;
+  deploy: string;
+  image: string;
+  inputSha: string;
+  input: string;
+  stdout: string;
+  table: { label: string; id: string; partitions: { node: string; start: number; size: number; type: string; uuid?: string; bootable?: boolean }[] };
+}
+
+async function convertGolden(name: string, golden: Partial<GoldenOptions>, extraArgs: string[] = [], config = SMALL, compress?: (image: string) => Promise<string>): Promise<Converted> {
+  const dir = path.join(base, name);
+  const built = await buildGoldenImage({ dir, name: `${name}.img`, ...golden });
+  const input = compress ? await compress(built.image) : built.image;
+  const inputSha = sha256(input);
+  const configFile = path.join(dir, 'small.yaml');
+  fs.writeFileSync(configFile, config);
+  const deploy = path.join(dir, 'deploy');
+  const result = await runCli(['--disk-image', input, '--config', configFile, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work'), ...extraArgs]);
+  expect(result.exitCode, result.all).toBe(0);
+  const image = fs.readdirSync(deploy).filter((f) => /\.img(\.(gz|xz|zst))?$/.test(f)).map((f) => path.join(deploy, f))[0]!;
+  let rawImage = image;
+  if (!image.endsWith('.img')) {
+    rawImage = path.join(dir, 'decompressed.img');
+    const decompressor = image.endsWith('.gz') ? ['gzip', '-dc'] : image.endsWith('.xz') ? ['xz', '-dc'] : ['zstd', '-dcq'];
+    await tool('sh', ['-c', `${decompressor.join(' ')} "$1" > "$2"`, 'sh', image, rawImage]);
+  }
+  const table = JSON.parse((await tool('sfdisk', ['--json', rawImage])).stdout).partitiontable;
+  return { dir, deploy, image: rawImage, inputSha, input, stdout: result.all ?? '', table };
+}
+
+async function partitionFile(converted: Converted, number: number): Promise<string> {
+  const part = converted.table.partitions[number - 1]!;
+  const file = path.join(converted.dir, `part${number}.bin`);
+  await tool('dd', [`if=${converted.image}`, `of=${file}`, 'bs=512', `skip=${part.start}`, `count=${part.size}`, 'conv=sparse', 'status=none']);
+  return file;
+}
+
+async function debugfs(file: string, command: string): Promise<string> {
+  return (await tool('debugfs', ['-R', command, file])).stdout;
+}
+
+describe('conversion of an MBR image', () => {
+  let c: Converted;
+  beforeAll(async () => {
+    c = await convertGolden('mbr', {});
+  });
+
+  it('writes the contract layout: 4 MiB alignment, GRUB start at 1 × alignment, contiguous partitions', () => {
+    expect(c.table.label).toBe('dos');
+    const parts = c.table.partitions.map((p) => ({ start: (p.start * 512) / MiB, size: (p.size * 512) / MiB, type: p.type }));
+    // boot 40 MiB at 4; (160 - 40 - 16 - 16) / 2 = 44 MiB per rootfs; data 16 MiB
+    expect(parts).toEqual([
+      { start: 4, size: 40, type: 'c' },
+      { start: 44, size: 44, type: '83' },
+      { start: 88, size: 44, type: '83' },
+      { start: 132, size: 16, type: '83' },
+    ]);
+    expect(c.table.partitions[0]!.bootable).toBe(true);
+    expect(fs.statSync(c.image).size).toBe(160 * MiB);
+    // sparse: far fewer blocks allocated than the apparent size
+    expect(fs.statSync(c.image).blocks * 512).toBeLessThan(60 * MiB);
+  });
+
+  it('leaves the input unchanged', () => {
+    expect(sha256(c.input)).toBe(c.inputSha);
+  });
+
+  it('rewrites fstab with boot, root and data and keeps other lines', async () => {
+    const rootfs = await partitionFile(c, 2);
+    const fstab = await debugfs(rootfs, 'cat /etc/fstab');
+    const rows = fstab.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(/\s+/));
+    expect(rows).toContainEqual(['/dev/mmcblk0p1', '/boot/firmware', 'auto', 'defaults,sync', '0', '0']);
+    expect(rows).toContainEqual(['/dev/root', '/', 'auto', 'defaults', '1', '1']);
+    expect(rows).toContainEqual(['/dev/mmcblk0p4', '/data', 'auto', 'defaults,x-systemd.growfs', '0', '0']);
+    expect(rows).toContainEqual(['proc', '/proc', 'proc', 'defaults', '0', '0']);
+    expect(rows.filter((r) => r[1] === '/')).toHaveLength(1);
+  });
+
+  it('puts the Mender links, state-script version and units in the root filesystem', async () => {
+    const rootfs = await partitionFile(c, 2);
+    for (const dir of ['mender', 'mender-configure', 'mender-monitor', 'mender-orchestrator']) {
+      expect(await debugfs(rootfs, `stat /var/lib/${dir}`)).toMatch(new RegExp(`Type: symlink[\\s\\S]*Fast link dest: "/data/${dir}"`));
+    }
+    expect(await debugfs(rootfs, 'cat /etc/mender/scripts/version')).toBe('3');
+    expect(await debugfs(rootfs, 'stat /data')).toMatch(/Type: directory/);
+    expect(await debugfs(rootfs, 'cat /lib/systemd/system/mender-data-dir.service')).toContain('/data/mender');
+    expect(await debugfs(rootfs, 'cat /etc/systemd/system/mender-grow-data.service')).toContain('Before=data.mount');
+  });
+
+  it('builds a data partition with mender.conf, device_type and the bootstrap Artifact, owned by root', async () => {
+    const data = await partitionFile(c, 4);
+    expect(JSON.parse(await debugfs(data, 'cat /mender/mender.conf'))).toEqual({ RootfsPartA: '/dev/mmcblk0p2', RootfsPartB: '/dev/mmcblk0p3' });
+    expect(await debugfs(data, 'stat /mender/mender.conf')).toMatch(/Mode:\s+0600[\s\S]*User:\s+0\s+Group:\s+0/);
+    expect(await debugfs(data, 'cat /mender/device_type')).toBe('device_type=testhost\n');
+    expect(await debugfs(data, 'stat /mender/device_type')).toMatch(/Mode:\s+0444/);
+    for (const dir of ['mender-configure', 'mender-monitor', 'mender-orchestrator']) {
+      expect(await debugfs(data, `stat /${dir}`)).toMatch(/Type: directory/);
+    }
+    const bootstrap = path.join(c.dir, 'bootstrap.mender');
+    await tool('debugfs', ['-R', `dump /mender/bootstrap.mender ${bootstrap}`, data]);
+    const read = (await tool('mender-artifact', ['read', bootstrap])).stdout;
+    expect(read).toContain('Name: release-1');
+    expect(read).toMatch(/rootfs-image\.checksum: [0-9a-f]{64}/);
+  });
+
+  it('root and data filesystems are clean under e2fsck -fn', async () => {
+    for (const number of [2, 3, 4]) {
+      const file = await partitionFile(c, number);
+      const result = await tool('e2fsck', ['-fn', file]);
+      expect(result.exitCode).toBe(0);
+    }
+  });
+
+  it('keeps the boot partition content', async () => {
+    const boot = await partitionFile(c, 1);
+    expect((await tool('mtype', ['-i', boot, '::/config.txt'])).stdout).toBe('arm_64bit=1\n');
+    expect((await tool('mtype', ['-i', boot, '::/overlays/README'])).stdout).toBe('overlays\n');
+  });
+
+  it('writes the rootfs filesystem, the Artifact and the tests config next to the image', async () => {
+    const names = fs.readdirSync(c.deploy).sort();
+    expect(names).toEqual(['mbr-testhost-mender.cfg', 'mbr-testhost-mender.ext4', 'mbr-testhost-mender.img', 'mbr-testhost-mender.mender']);
+    const cfg = fs.readFileSync(path.join(c.deploy, 'mbr-testhost-mender.cfg'), 'utf8');
+    expect(cfg).toContain('MENDER_ROOTFS_PART_A="/dev/mmcblk0p2"');
+    expect(cfg).toContain('MENDER_PARTITIONING_OVERHEAD_KB="16384"');
+    expect(cfg).toContain('MENDER_FEATURES="mender-convert mender-grub"');
+    expect(cfg).toContain('MENDER_BOOT_PART_MOUNT_LOCATION="/boot/firmware"');
+    // partition 2 starts with exactly the rootfs filesystem image
+    const ext4 = path.join(c.deploy, 'mbr-testhost-mender.ext4');
+    const rootfs = await partitionFile(c, 2);
+    const size = fs.statSync(ext4).size;
+    const head = fs.readFileSync(rootfs).subarray(0, size);
+    expect(createHash('sha256').update(head).digest('hex')).toBe(sha256(ext4));
+  });
+});
+
+describe('other input shapes', () => {
+  it('converts a GPT image and keeps the boot partition PARTUUID', async () => {
+    const dir = path.join(base, 'gpt-probe');
+    const golden = await buildGoldenImage({ dir, scheme: 'gpt' });
+    const inputTable = JSON.parse((await tool('sfdisk', ['--json', golden.image])).stdout).partitiontable;
+    const c = await convertGolden('gpt', { scheme: 'gpt' });
+    expect(c.table.label).toBe('gpt');
+    expect(c.table.partitions[0]!.type).toBe('C12A7328-F81F-11D2-BA4B-00A0C93EC93B');
+    expect(c.table.partitions[0]!.uuid).toBe(inputTable.partitions[0].uuid);
+  });
+
+  it('converts partitions numbered out of disk order', async () => {
+    const c = await convertGolden('swapped', { swapNumbers: true });
+    const boot = await partitionFile(c, 1);
+    expect((await tool('mtype', ['-i', boot, '::/config.txt'])).stdout).toBe('arm_64bit=1\n');
+    expect(await debugfs(await partitionFile(c, 2), 'cat /etc/hostname')).toBe('testhost\n');
+  });
+
+  it('creates a boot partition for a root-only image', async () => {
+    const c = await convertGolden('rootonly', { rootOnly: true });
+    expect(c.table.partitions).toHaveLength(4);
+    expect((await tool('minfo', ['-i', await partitionFile(c, 1)])).exitCode).toBe(0);
+    expect(c.stdout).toContain('no boot partition');
+  });
+
+  it.each([
+    ['xz', ['xz', '-T0', '-k'], '.xz'],
+    ['gzip', ['gzip', '-k'], '.gz'],
+    ['zstd', ['zstd', '-q'], '.zst'],
+  ])('reads a %s-compressed input and compresses the output the same way', async (name, command, suffix) => {
+    const c = await convertGolden(`compressed-${name}`, {}, [], SMALL, async (image) => {
+      await tool(command[0]!, [...command.slice(1), image]);
+      return `${image}${suffix}`;
+    });
+    expect(fs.readdirSync(c.deploy).some((f) => f.endsWith(`.img${suffix}`))).toBe(true);
+    expect(c.table.partitions).toHaveLength(4);
+  });
+
+  it('reads a .zip with one image inside', async () => {
+    const c = await convertGolden('zipped', {}, [], `${SMALL}image:\n  compression: none\n`, async (image) => {
+      const zip = `${image}.zip`;
+      await tool('zip', ['-j', '-q', zip, image]);
+      return zip;
+    });
+    expect(c.table.partitions).toHaveLength(4);
+  });
+});
+
+describe('as an ordinary user', () => {
+  it.runIf(process.getuid?.() === 0)('converts under an unprivileged uid without sudo, mounts or loop devices', async () => {
+    const dir = path.join(base, 'nobody');
+    const golden = await buildGoldenImage({ dir });
+    const configFile = path.join(dir, 'small.yaml');
+    fs.writeFileSync(configFile, SMALL);
+    await tool('chmod', ['-R', 'a+rwX', dir]);
+    const { execa } = await import('execa');
+    const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', path.resolve('bin/mender-convert.js'),
+      '--disk-image', golden.image, '--config', configFile, '--artifact-name', 'release-1',
+      '--output-dir', path.join(dir, 'deploy'), '--work-dir', path.join(dir, 'work')], { reject: false, all: true, env: { CI: 'true', PATH: '/usr/bin:/bin', HOME: dir } });
+    expect(result.exitCode, result.all).toBe(0);
+    const image = path.join(dir, 'deploy', 'golden-testhost-mender.img');
+    expect(fs.statSync(image).uid).toBe(65534);
+  });
+});
