@@ -74,6 +74,14 @@ function decompressor(format: Exclude<InputFormat, 'raw' | 'zip'>): [string, str
  * opened read-only; for compressed inputs its bytes are hashed on their way to the decompressor.
  */
 export async function openInput(file: string): Promise<InputStream> {
+  const opened = await openStream(file);
+  // A reader that stops early (bad partition table) must not turn these into unhandled rejections.
+  opened.done.catch(() => undefined);
+  opened.sha256.catch(() => undefined);
+  return opened;
+}
+
+async function openStream(file: string): Promise<InputStream> {
   const format = await detectFormat(file);
   const total = (await fs.promises.stat(file)).size;
   let read = 0;

@@ -50,7 +50,10 @@ export class FatEditor implements FsEditor {
 
   private async entries(): Promise<Map<string, { path: string; dir: boolean }>> {
     if (this.tree) return this.tree;
-    const { stdout } = await this.mtools('mdir', ['-a', '-b', '-/', '::/'], `listing the FAT filesystem ${path.basename(this.image)}`);
+    // mdir fails on an empty filesystem ("::/ not found"): check that the image is FAT first.
+    await this.mtools('minfo', [], `reading the FAT filesystem ${path.basename(this.image)}`);
+    const listing = await this.serial(() => run('mdir', ['-i', this.image, '-a', '-b', '-/', '::/'], { env: MTOOLS_ENV, okExitCodes: [1] }));
+    const stdout = listing.exitCode === 0 ? listing.stdout : '';
     const tree = new Map<string, { path: string; dir: boolean }>();
     for (const line of stdout.split('\n')) {
       if (!line.startsWith('::/')) continue;

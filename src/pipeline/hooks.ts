@@ -48,7 +48,9 @@ async function runModuleHook(ctx: ConversionContext, point: HookPoint, file: str
   const module = file.endsWith('ts')
     ? await (await import('tsx/esm/api')).tsImport(url, import.meta.url)
     : await import(url);
-  const fn = module.default ?? module.hook;
+  // A .ts file outside an ESM package is loaded as CommonJS: its default export is nested once.
+  const candidates = [module.default, module.default?.default, module.hook, module.default?.hook];
+  const fn = candidates.find((candidate) => typeof candidate === 'function');
   if (typeof fn !== 'function') {
     throw new UserError(`The hook ${file} exports no function.`, { hint: 'Export the hook as `export default async function (api) { … }`.' });
   }

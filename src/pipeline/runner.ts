@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Listr, type ListrTask } from 'listr2';
+import { Listr, ListrLogger, type ListrTask } from 'listr2';
 import { UserError } from '../util/errors.js';
 import type { ConversionContext, Hook, HookPoint } from './context.js';
 
@@ -84,12 +84,15 @@ export async function runStages(ctx: ConversionContext, stages: Stage[], options
         { concurrent: false, exitOnError: true },
       ),
   }));
+  // Progress goes to stdout; standard error carries only the final error message.
+  const logger = new ListrLogger({ useIcons: true, toStderr: [] });
   const listr = new Listr(tasks, {
     concurrent: false,
     exitOnError: true,
     renderer: options.interactive ? 'default' : 'simple',
     fallbackRenderer: 'simple',
-    rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
+    rendererOptions: { collapseSubtasks: false, showErrorMessage: false, logger },
+    fallbackRendererOptions: { logger },
     collectErrors: false,
   } as never);
   await listr.run();

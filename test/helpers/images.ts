@@ -12,7 +12,7 @@ const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 export const toolEnv = { PATH: [process.env.PATH, ...SBIN].join(':') };
 
 export function tool(name: string, args: string[], input?: string) {
-  return execa(name, args, { env: toolEnv, input });
+  return execa(name, args, { env: toolEnv, input, stripFinalNewline: false });
 }
 
 export interface GoldenOptions {

@@ -28,12 +28,20 @@ interface Converted {
   inputSha: string;
   input: string;
   stdout: string;
-  table: { label: string; id: string; partitions: { node: string; start: number; size: number; type: string; uuid?: string; bootable?: boolean }[] };
+  table: SfdiskTable;
+  inputTable: SfdiskTable;
+}
+
+interface SfdiskTable {
+  label: string;
+  id: string;
+  partitions: { node: string; start: number; size: number; type: string; uuid?: string; bootable?: boolean }[];
 }
 
 async function convertGolden(name: string, golden: Partial<GoldenOptions>, extraArgs: string[] = [], config = SMALL, compress?: (image: string) => Promise<string>): Promise<Converted> {
   const dir = path.join(base, name);
   const built = await buildGoldenImage({ dir, name: `${name}.img`, ...golden });
+  const inputTable = JSON.parse((await tool('sfdisk', ['--json', built.image])).stdout).partitiontable;
   const input = compress ? await compress(built.image) : built.image;
   const inputSha = sha256(input);
   const configFile = path.join(dir, 'small.yaml');
@@ -49,7 +57,7 @@ async function convertGolden(name: string, golden: Partial<GoldenOptions>, extra
     await tool('sh', ['-c', `${decompressor.join(' ')} "$1" > "$2"`, 'sh', image, rawImage]);
   }
   const table = JSON.parse((await tool('sfdisk', ['--json', rawImage])).stdout).partitiontable;
-  return { dir, deploy, image: rawImage, inputSha, input, stdout: result.all ?? '', table };
+  return { dir, deploy, image: rawImage, inputSha, input, stdout: result.all ?? '', table, inputTable };
 }
 
 async function partitionFile(converted: Converted, number: number): Promise<string> {
@@ -160,13 +168,10 @@ describe('conversion of an MBR image', () => {
 
 describe('other input shapes', () => {
   it('converts a GPT image and keeps the boot partition PARTUUID', async () => {
-    const dir = path.join(base, 'gpt-probe');
-    const golden = await buildGoldenImage({ dir, scheme: 'gpt' });
-    const inputTable = JSON.parse((await tool('sfdisk', ['--json', golden.image])).stdout).partitiontable;
     const c = await convertGolden('gpt', { scheme: 'gpt' });
     expect(c.table.label).toBe('gpt');
     expect(c.table.partitions[0]!.type).toBe('C12A7328-F81F-11D2-BA4B-00A0C93EC93B');
-    expect(c.table.partitions[0]!.uuid).toBe(inputTable.partitions[0].uuid);
+    expect(c.table.partitions[0]!.uuid).toBe(c.inputTable.partitions[0]!.uuid);
   });
 
   it('converts partitions numbered out of disk order', async () => {
