@@ -100,9 +100,14 @@ export const extractStage: Stage = {
         }
         const rootFile = path.join(ctx.runDir, 'rootfs.ext4');
         await fs.rename(root.partition.file, rootFile);
+        let bootGap: { file: string; offset: number } | undefined;
+        if (extracted.bootGap) {
+          bootGap = { file: path.join(ctx.runDir, 'boot-gap.bin'), offset: extracted.bootGap.offset };
+          await fs.rename(extracted.bootGap.file, bootGap.file);
+        }
         await fs.rm(path.join(ctx.runDir, 'input'), { recursive: true, force: true });
 
-        ctx.files = { boot: bootFile, rootfs: rootFile, data: path.join(ctx.runDir, 'data.ext4'), bootGap: extracted.bootGap };
+        ctx.files = { boot: bootFile, rootfs: rootFile, data: path.join(ctx.runDir, 'data.ext4'), bootGap };
         ctx.inputCompression = extracted.format === 'raw' || extracted.format === 'zip' ? 'none' : extracted.format;
         for (const warning of extracted.table.warnings) ctx.notes.push(`Partition table: ${warning}`);
         ctx.input = {

@@ -96,7 +96,7 @@ export async function runForBytes(tool: string, args: readonly string[], options
   const file = requireTool(tool);
   const line = commandLine(tool, args);
   commandLog.debug(`$ ${line}`);
-  const result = await execa(file, args, { encoding: 'buffer', reject: false, cancelSignal, env: options.env, maxBuffer: 1024 * 1024 * 1024 });
+  const result = await execa(file, args, { encoding: 'buffer', stripFinalNewline: false, reject: false, cancelSignal, env: options.env, maxBuffer: 1024 * 1024 * 1024 });
   const stderr = Buffer.from(result.stderr ?? []).toString();
   if (result.isCanceled) throw new UserError(`Interrupted while running ${tool}.`);
   if (result.exitCode !== 0) {

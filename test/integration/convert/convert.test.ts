@@ -227,3 +227,97 @@ describe('as an ordinary user', () => {
     expect(fs.statSync(image).uid).toBe(65534);
   });
 });
+
+describe('layout options', () => {
+  it('PARTUUID mode (MBR) names partitions by disk id everywhere', async () => {
+    const c = await convertGolden('partuuid-dos', {}, [], SMALL.replace('storage:\n', 'storage:\n  partuuid: true\n'));
+    expect(c.table.id).toBe('0xc0ffee01');
+    const rootfs = await partitionFile(c, 2);
+    const fstab = await debugfs(rootfs, 'cat /etc/fstab');
+    expect(fstab).toContain('/dev/disk/by-partuuid/c0ffee01-01\t/boot/firmware');
+    expect(fstab).toContain('/dev/disk/by-partuuid/c0ffee01-04\t/data');
+    const data = await partitionFile(c, 4);
+    expect(JSON.parse(await debugfs(data, 'cat /mender/mender.conf'))).toEqual({
+      RootfsPartA: '/dev/disk/by-partuuid/c0ffee01-02',
+      RootfsPartB: '/dev/disk/by-partuuid/c0ffee01-03',
+    });
+  });
+
+  it('PARTUUID mode (GPT) writes the partition GUIDs it announces', async () => {
+    const c = await convertGolden('partuuid-gpt', { scheme: 'gpt' }, [], SMALL.replace('storage:\n', 'storage:\n  partuuid: true\n'));
+    const uuids = c.table.partitions.map((p) => p.uuid!.toLowerCase());
+    expect(new Set(uuids).size).toBe(4);
+    const data = await partitionFile(c, 4);
+    expect(JSON.parse(await debugfs(data, 'cat /mender/mender.conf'))).toEqual({
+      RootfsPartA: `/dev/disk/by-partuuid/${uuids[1]}`,
+      RootfsPartB: `/dev/disk/by-partuuid/${uuids[2]}`,
+    });
+    const fstab = await debugfs(await partitionFile(c, 2), 'cat /etc/fstab');
+    expect(fstab).toContain(`/dev/disk/by-partuuid/${uuids[3]}\t/data`);
+  });
+
+  it('forces a GPT table on an MBR input when asked', async () => {
+    const c = await convertGolden('force-gpt', {}, [], SMALL.replace('storage:\n', 'storage:\n  partition_scheme: gpt\n'));
+    expect(c.table.label).toBe('gpt');
+    expect(c.table.partitions.map((p) => p.type)).toEqual([
+      'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+      '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+      '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+      '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+    ]);
+  });
+
+  it('copies the boot gap to the same offset, and refuses one that would overlap', async () => {
+    const loader = Buffer.from('A BOARD LOADER LIVES HERE');
+    const withGap = async (image: string) => {
+      const handle = fs.openSync(image, 'r+');
+      fs.writeSync(handle, loader, 0, loader.length, 2 * MiB);
+      fs.closeSync(handle);
+      return image;
+    };
+    const c = await convertGolden('bootgap', {}, [], SMALL, withGap);
+    const handle = fs.openSync(c.image, 'r');
+    const copied = Buffer.alloc(loader.length);
+    fs.readSync(handle, copied, 0, loader.length, 2 * MiB);
+    fs.closeSync(handle);
+    expect(copied.toString()).toBe(loader.toString());
+
+    const dir = path.join(base, 'bootgap-overlap');
+    const built = await buildGoldenImage({ dir });
+    await withGap(built.image);
+    const config = path.join(dir, 'c.yaml');
+    fs.writeFileSync(config, 'storage:\n  total_size_mb: 160\n  alignment: 1048576\ndata:\n  size_mb: 16\n');
+    const result = await runCli(['--disk-image', built.image, '--config', config, '-n', 'r1', '--output-dir', path.join(dir, 'deploy'), '--work-dir', path.join(dir, 'work')]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/boot gap .* would overlap the first partition/);
+  });
+
+  it('writes a block map that bmaptool copy flashes back into the same image', async () => {
+    const c = await convertGolden('bmap', {}, [], `${SMALL}image:\n  bmap: true\n  compression: none\n`);
+    const bmap = fs.readdirSync(c.deploy).find((f) => f.endsWith('.bmap'))!;
+    const target = path.join(c.dir, 'flashed.img');
+    await tool('bmaptool', ['copy', '--bmap', path.join(c.deploy, bmap), c.image, target]);
+    expect(sha256(target)).toBe(sha256(c.image));
+  });
+
+  it('moves /data content out of the root filesystem into the data partition', async () => {
+    const c = await convertGolden('datamove', { files: { 'data/app/config.json': '{"a":1}\n' } });
+    const data = await partitionFile(c, 4);
+    expect(await debugfs(data, 'cat /app/config.json')).toBe('{"a":1}\n');
+    const rootfs = await partitionFile(c, 2);
+    expect((await debugfs(rootfs, 'ls /data')).trim().split(/\s+/).filter((n) => !/^\d|^\(/.test(n))).toEqual(['.', '..']);
+  });
+});
+
+describe('config --print', () => {
+  it('shows each effective value with its origin', async () => {
+    const dir = path.join(base, 'print');
+    fs.mkdirSync(dir, { recursive: true });
+    const config = path.join(dir, 'c.yaml');
+    fs.writeFileSync(config, 'storage:\n  total_size_mb: 4096\n');
+    const result = await runCli(['config', '--print', '--config', config], { env: { MENDER_DEVICE_TYPE: 'pi4' } });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^storage\\.total_size_mb: 4096\\s+# ${config}:2$`, 'm'));
+    expect(result.stdout).toMatch(/^device\.types: \[pi4\]\s+# environment MENDER_DEVICE_TYPE$/m);
+  });
+});

@@ -68,3 +68,27 @@ describe('user errors end in one clear message and no output', () => {
     expect(result.stderr).toMatch(/No artifact name is set/);
   });
 });
+
+describe('partitions that cannot be converted are refused with the reason', () => {
+  async function goldenWithRootMagic(name: string, magic: Buffer, at: number): Promise<string> {
+    const built = await buildGoldenImage({ dir: path.join(base, name) });
+    const table = JSON.parse((await (await import('../../helpers/images.js')).tool('sfdisk', ['--json', built.image])).stdout).partitiontable;
+    const root = table.partitions[1];
+    const handle = fs.openSync(built.image, 'r+');
+    fs.writeSync(handle, Buffer.alloc(128 * 1024), 0, 128 * 1024, root.start * 512);
+    fs.writeSync(handle, magic, 0, magic.length, root.start * 512 + at);
+    fs.closeSync(handle);
+    return built.image;
+  }
+
+  it.each([
+    ['luks', Buffer.from('LUKS\xba\xbe', 'latin1'), 0, /LUKS-encrypted/],
+    ['lvm', Buffer.from('LABELONE\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0LVM2 001', 'latin1'), 512, /LVM physical volume/],
+    ['xfs', Buffer.from('XFSB', 'latin1'), 0, /XFS/],
+    ['unknown', Buffer.from('nothing we know'), 0, /no Linux root filesystem/],
+  ])('%s', async (name, magic, at, pattern) => {
+    const image = await goldenWithRootMagic(name, magic, at);
+    const stderr = await convertExpectingFailure(`refuse-${name}`, ['--disk-image', image]);
+    expect(stderr).toMatch(pattern);
+  });
+});

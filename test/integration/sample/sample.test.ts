@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli } from '../../helpers/cli.js';
+import { tool } from '../../helpers/images.js';
+
+/**
+ * The realistic case: the sample golden image (a real Debian bookworm made by debootstrap,
+ * built once and cached in work/sample/) converted with the demo config.
+ */
+const canBuild = process.getuid?.() === 0 || fs.existsSync('/usr/bin/fakechroot');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sample-'));
+let image: string;
+let deploy: string;
+
+function sha256Range(file: string, start: number, length: number): string {
+  const hash = createHash('sha256');
+  const handle = fs.openSync(file, 'r');
+  const buffer = Buffer.alloc(4 * 1024 * 1024);
+  for (let done = 0; done < length; ) {
+    const n = fs.readSync(handle, buffer, 0, Math.min(buffer.length, length - done), start + done);
+    hash.update(buffer.subarray(0, n));
+    done += n;
+  }
+  fs.closeSync(handle);
+  return hash.digest('hex');
+}
+
+describe.runIf(canBuild)('the sample golden image (debootstrap)', () => {
+  beforeAll(async () => {
+    const built = await execa('npx', ['zx', 'scripts/build-sample-image.mjs'], { cwd: ROOT });
+    const input = built.stdout.trim().split('\n').pop()!;
+    image = path.join(dir, path.basename(input));
+    fs.copyFileSync(input, image);
+    deploy = path.join(dir, 'deploy');
+    const result = await runCli(['--disk-image', image, '--config', path.join(ROOT, 'configs/demo.yaml'), '--overlay', path.join(ROOT, 'scripts/demo-overlay'), '-n', 'sample-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')]);
+    expect(result.exitCode, result.all).toBe(0);
+  }, 900_000);
+
+  it('produces an Artifact that mender-artifact validates, whose payload partition 2 starts with', async () => {
+    const names = fs.readdirSync(deploy);
+    const artifact = path.join(deploy, names.find((n) => n.endsWith('.mender'))!);
+    const ext4 = path.join(deploy, names.find((n) => n.endsWith('.ext4'))!);
+    const img = path.join(deploy, names.find((n) => n.endsWith('.img'))!);
+    expect((await tool('mender-artifact', ['validate', artifact])).exitCode).toBe(0);
+    const read = (await tool('mender-artifact', ['read', artifact])).stdout;
+    const checksum = /rootfs-image\.checksum: ([0-9a-f]{64})/.exec(read)![1];
+    const size = fs.statSync(ext4).size;
+    const table = JSON.parse((await tool('sfdisk', ['--json', img])).stdout).partitiontable;
+    expect(sha256Range(img, table.partitions[1].start * 512, size)).toBe(checksum);
+    expect(sha256Range(img, table.partitions[2].start * 512, size)).toBe(checksum);
+  });
+
+  it('keeps a clean, bootable-shaped Debian root filesystem with the overlay applied', async () => {
+    const ext4 = path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('.ext4'))!);
+    expect((await tool('e2fsck', ['-fn', ext4])).exitCode).toBe(0);
+    const cat = async (file: string) => (await tool('debugfs', ['-R', `cat ${file}`, ext4])).stdout;
+    expect(await cat('/etc/motd')).toContain('Converted by mender-convert');
+    expect(await cat('/usr/lib/os-release')).toContain('bookworm');
+    expect(await cat('/etc/fstab')).toContain('/boot/firmware');
+    const dpkg = await cat('/var/lib/dpkg/status');
+    expect(dpkg).toContain('Package: systemd-sysv');
+  });
+});
