@@ -7,6 +7,7 @@
 // usage: zx scripts/build-sample-image.mjs [--arch amd64] [--suite bookworm] [--out work/sample/<name>.img]
 // debootstrap needs root (or fakeroot + fakechroot, used automatically for an ordinary user);
 // everything after it (mke2fs -d, mkfs.vfat, mtools, sfdisk) runs as an ordinary user.
+import { createHash } from 'node:crypto';
 import { $, argv, fs, path } from 'zx';
 
 $.verbose = false;
@@ -17,12 +18,16 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const arch = argv.arch ?? (await $`dpkg --print-architecture`).stdout.trim();
 const suite = argv.suite ?? 'bookworm';
 const mirror = argv.mirror ?? process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+// What goes into the root filesystem; part of the cache key so a change rebuilds the sample.
+const include = ['systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk'];
+const recipe = createHash('sha256').update([suite, arch, mirror, ...include].join(' ')).digest('hex').slice(0, 8);
 const sampleDir = path.join(root, 'work', 'sample');
 const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-sample.img`));
-const tree = path.join(sampleDir, `rootfs-${suite}-${arch}`);
+const tree = path.join(sampleDir, `rootfs-${suite}-${arch}-${recipe}`);
+const stampOfImage = `${out}.recipe`;
 const MiB = 1024 * 1024;
 
-if (await fs.pathExists(out)) {
+if ((await fs.pathExists(out)) && (await fs.readFile(stampOfImage, 'utf8').catch(() => '')) === recipe) {
   console.log(out);
   process.exit(0);
 }
@@ -32,7 +37,6 @@ async function debootstrap() {
   const stamp = path.join(tree, '.debootstrap-complete');
   if (await fs.pathExists(stamp)) return;
   await fs.remove(tree);
-  const include = ['systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2'];
   const args = ['--variant=minbase', `--include=${include.join(',')}`, `--arch=${arch}`, suite, tree, mirror];
   console.error(`debootstrap ${suite} ${arch} into ${tree} (a few minutes, once)…`);
   if (process.getuid() === 0) {
@@ -114,4 +118,5 @@ await $`dd if=${rootFile} of=${partial} bs=1M seek=${rootStart / MiB} conv=notru
 await fs.remove(bootFile);
 await fs.remove(rootFile);
 await fs.rename(partial, out);
+await fs.writeFile(stampOfImage, recipe);
 console.log(out);

@@ -210,6 +210,8 @@ export const packageStage: Stage = {
       title: 'Publish the outputs',
       async run(ctx) {
         for (const output of ctx.pendingOutputs) {
+          // Work files are private while the run lasts; published outputs are ordinary files.
+          await fs.chmod(output.partial, 0o644);
           await fs.rename(output.partial, output.path);
           ctx.outputs.push({ kind: output.kind, path: output.path, bytes: (await fs.stat(output.path)).size });
         }
