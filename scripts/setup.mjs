@@ -11,8 +11,7 @@ const run = (cmd, args, options = {}) => spawnSync(cmd, args, { stdio: 'inherit'
 
 if (!fs.existsSync(path.join(root, 'node_modules', '.bin', 'vitest'))) {
   console.log('Installing npm dependencies…');
-  const lock = fs.existsSync(path.join(root, 'package-lock.json'));
-  const result = run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund']);
+  const result = run('npm', ['install', '--no-audit', '--no-fund']);
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
