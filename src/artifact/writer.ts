@@ -8,6 +8,8 @@ import tar from 'tar-stream';
 import { spawn } from '../util/exec.js';
 import { findTool } from '../util/tools.js';
 import { UserError } from '../util/errors.js';
+import { checkScriptName } from './scripts.js';
+import { signManifest } from './sign.js';
 
 /**
  * Mender Artifact format version 3, written as a stream: an outer plain tar holding `version`,
@@ -24,10 +26,28 @@ export interface PayloadFile {
   path: string;
 }
 
+export interface StateScript {
+  /** e.g. ArtifactInstall_Enter_00 */
+  name: string;
+  path: string;
+}
+
 export interface ArtifactSpec {
   output: string;
   artifactName: string;
   deviceTypes: string[];
+  /** artifact_group the Artifact provides. */
+  group?: string;
+  /** Artifact names and groups one of which must be installed already. */
+  dependsArtifactNames?: string[];
+  dependsGroups?: string[];
+  /** type-info artifact_depends (arbitrary keys). */
+  typeInfoDepends?: Record<string, string>;
+  scripts?: StateScript[];
+  /** Private key (PEM, RSA or ECDSA P-256) to sign the manifest with. */
+  signingKey?: string;
+  /** Compression level; the compressor's default when absent. */
+  level?: number;
   /** null for bootstrap Artifacts (empty payload). */
   payloadType: string | null;
   files: PayloadFile[];
@@ -50,25 +70,26 @@ export interface ArtifactResult {
 
 const SUFFIX: Record<ArtifactCompression, string> = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' };
 
-function compressorFor(compression: Exclude<ArtifactCompression, 'none'>): [string, string[]] {
+/** Multi-threaded compressors (pigz, xz -T0, zstd -T0), without names or times in their output. */
+function compressorFor(compression: Exclude<ArtifactCompression, 'none'>, level?: number): [string, string[]] {
   switch (compression) {
     case 'gzip':
-      return findTool('pigz') ? ['pigz', ['-c', '-n', '-6']] : ['gzip', ['-c', '-n', '-6']];
+      return [findTool('pigz') ? 'pigz' : 'gzip', ['-c', '-n', `-${level ?? 6}`]];
     case 'xz':
-      return ['xz', ['-c', '-T0', '-6']];
+      return ['xz', ['-c', '-T0', `-${level ?? 6}`]];
     case 'zstd':
-      return ['zstd', ['-c', '-q', '-T0', '-3']];
+      return ['zstd', ['-c', '-q', '-T0', `-${level ?? 3}`]];
   }
 }
 
 /** Pipe `source` through the compressor (all cores) into `dest`. */
-async function compressStream(source: Readable, dest: string, compression: ArtifactCompression): Promise<void> {
+async function compressStream(source: Readable, dest: string, compression: ArtifactCompression, level?: number): Promise<void> {
   const out = createWriteStream(dest, { mode: 0o600 });
   if (compression === 'none') {
     await pipeline(source, out);
     return;
   }
-  const [tool, args] = compressorFor(compression);
+  const [tool, args] = compressorFor(compression, level);
   const child = spawn(tool, args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
   await Promise.all([pipeline(source, child.stdin!), pipeline(child.stdout!, out)]);
   const result = await child;
@@ -108,7 +129,7 @@ async function writeDataTar(spec: ArtifactSpec, dest: string): Promise<Record<st
   const sizes = await Promise.all(spec.files.map(async (file) => (await fs.stat(file.path)).size));
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
-  const compressing = compressStream(pack as unknown as Readable, dest, spec.compression);
+  const compressing = compressStream(pack as unknown as Readable, dest, spec.compression, spec.level);
   for (const [index, file] of spec.files.entries()) {
     const hash = createHash('sha256');
     const entry = pack.entry(entryHeader(file.name, sizes[index]!, spec.mtime));
@@ -127,7 +148,7 @@ async function writeDataTar(spec: ArtifactSpec, dest: string): Promise<Record<st
   return sums;
 }
 
-async function smallTar(entries: { name: string; content: string }[], mtime: number): Promise<Buffer> {
+async function smallTar(entries: { name: string; content: string | Buffer; mode?: number }[], mtime: number): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const collected = new Promise<void>((resolve, reject) => {
@@ -135,16 +156,16 @@ async function smallTar(entries: { name: string; content: string }[], mtime: num
     pack.on('end', resolve);
     pack.on('error', reject);
   });
-  for (const { name, content } of entries) pack.entry(entryHeader(name, Buffer.byteLength(content), mtime), content);
+  for (const { name, content, mode } of entries) pack.entry(entryHeader(name, Buffer.byteLength(content), mtime, mode), content);
   pack.finalize();
   await collected;
   return Buffer.concat(chunks);
 }
 
-async function compressBuffer(data: Buffer, dir: string, compression: ArtifactCompression): Promise<Buffer> {
+async function compressBuffer(data: Buffer, dir: string, compression: ArtifactCompression, level?: number): Promise<Buffer> {
   const file = path.join(dir, `header-${process.pid}-${Date.now()}`);
   try {
-    await compressStream(Readable.from([data]), file, compression);
+    await compressStream(Readable.from([data]), file, compression, level);
     return await fs.readFile(file);
   } finally {
     await fs.rm(file, { force: true });
@@ -152,7 +173,7 @@ async function compressBuffer(data: Buffer, dir: string, compression: ArtifactCo
 }
 
 export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult> {
-  if (spec.deviceTypes.length === 0) throw new UserError('An Artifact needs at least one compatible device type.');
+  validateSpec(spec);
   const dir = path.dirname(spec.output);
   const dataName = `data/0000.tar${SUFFIX[spec.compression]}`;
   const headerName = `header.tar${SUFFIX[spec.compression]}`;
@@ -163,20 +184,31 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
 
     const headerInfo = {
       payloads: [{ type: spec.payloadType }],
-      artifact_provides: { artifact_name: spec.artifactName },
-      artifact_depends: { device_type: spec.deviceTypes },
+      artifact_provides: { artifact_name: spec.artifactName, ...(spec.group ? { artifact_group: spec.group } : {}) },
+      artifact_depends: {
+        ...(spec.dependsArtifactNames?.length ? { artifact_name: spec.dependsArtifactNames } : {}),
+        device_type: spec.deviceTypes,
+        ...(spec.dependsGroups?.length ? { artifact_group: spec.dependsGroups } : {}),
+      },
     };
     const typeInfo = {
       type: spec.payloadType,
+      ...(spec.typeInfoDepends && Object.keys(spec.typeInfoDepends).length ? { artifact_depends: spec.typeInfoDepends } : {}),
       artifact_provides: typeof spec.typeInfoProvides === 'function' ? spec.typeInfoProvides(payloadSha256) : (spec.typeInfoProvides ?? {}),
       clears_artifact_provides: spec.clearsProvides ?? [],
     };
+    const scripts = await Promise.all((spec.scripts ?? []).map(async (script) => ({
+      name: `scripts/${script.name}`,
+      content: await fs.readFile(script.path),
+      mode: 0o755,
+    })));
     const headerEntries = [
       { name: 'header-info', content: JSON.stringify(headerInfo) },
+      ...scripts,
       { name: 'headers/0000/type-info', content: JSON.stringify(typeInfo) },
       ...(spec.metaData !== undefined ? [{ name: 'headers/0000/meta-data', content: spec.metaData }] : []),
     ];
-    const header = await compressBuffer(await smallTar(headerEntries, spec.mtime), dir, spec.compression);
+    const header = await compressBuffer(await smallTar(headerEntries, spec.mtime), dir, spec.compression, spec.level);
     const version = JSON.stringify({ format: 'mender', version: 3 });
     const manifest = [
       ...spec.files.map((file) => [payloadSha256[file.name]!, `data/0000/${file.name}`] as const),
@@ -191,6 +223,10 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
     const writing = pipeline(outer, createWriteStream(partial, { mode: 0o644 }));
     outer.entry(entryHeader('version', Buffer.byteLength(version), spec.mtime, 0o600), version);
     outer.entry(entryHeader('manifest', Buffer.byteLength(manifest), spec.mtime, 0o600), manifest);
+    if (spec.signingKey) {
+      const signature = await signManifest(manifest, spec.signingKey);
+      outer.entry(entryHeader('manifest.sig', signature.length, spec.mtime, 0o600), signature);
+    }
     outer.entry(entryHeader(headerName, header.length, spec.mtime, 0o600), header);
     const dataSize = (await fs.stat(dataFile)).size;
     await pipeline(createReadStream(dataFile), outer.entry(entryHeader(dataName, dataSize, spec.mtime, 0o600)));
@@ -204,3 +240,19 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
   }
 }
 
+
+const NAME_PATTERN = /^[A-Za-z0-9_.+~-]+$/;
+
+function validateSpec(spec: ArtifactSpec): void {
+  if (!spec.artifactName) throw new UserError('An Artifact needs a name (-n/--artifact-name).');
+  if (!NAME_PATTERN.test(spec.artifactName)) {
+    throw new UserError(`The artifact name '${spec.artifactName}' has characters the Mender client rejects.`, { hint: 'Use letters, digits and _ . + ~ - only.' });
+  }
+  if (spec.deviceTypes.length === 0) throw new UserError('An Artifact needs at least one compatible device type (-t/--device-type).');
+  for (const script of spec.scripts ?? []) checkScriptName(script.name);
+  const names = new Set<string>();
+  for (const file of spec.files) {
+    if (names.has(file.name)) throw new UserError(`Two payload files are named ${file.name}.`);
+    names.add(file.name);
+  }
+}

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { readLegacyConfig } from '../config/legacy.js';
+import { registerArtifactCommands } from './artifact.js';
 import { renderEffective, renderMigration } from '../config/render.js';
 import type { KnobKey } from '../config/knobs.js';
 import { convert } from '../pipeline/convert.js';
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
       process.stdout.write(renderEffective(loadConfig({ configFiles: options.config, flags: knobFlags(options) })));
     });
 
+  registerArtifactCommands(program);
   return program;
 }
 

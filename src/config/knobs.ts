@@ -15,6 +15,8 @@ interface KnobBase<T> {
 
 export interface StringKnob extends KnobBase<string> {
   type: 'string';
+  /** A path, relative to the config file that names it. */
+  path?: boolean;
   pattern?: RegExp;
   patternHint?: string;
 }
@@ -81,6 +83,16 @@ export const KNOBS = {
     values: ['none', 'gzip', 'xz', 'zstd'] as const,
     aliases: { lzma: 'xz' },
     doc: 'Payload compression of the .mender Artifact. zstd needs a Mender client 4.x or later.',
+  }),
+  'artifact.compression_level': integer({
+    default: 0,
+    min: 0,
+    doc: 'Compression level of the Artifact payload; 0: the compressor\'s default (gzip 6, xz 6, zstd 3).',
+  }),
+  'artifact.signing_key': string({
+    default: '',
+    path: true,
+    doc: 'Private key (PEM, RSA 2048-4096 or ECDSA P-256) to sign the Artifact with; empty: unsigned.',
   }),
   'device.types': list({
     default: [],

@@ -176,6 +176,7 @@ export function loadYamlLayer(file: string, displayName = file): Layer {
 // Overlay directories and hooks are relative to the config file that names them.
 function resolvePaths(key: KnobKey, value: unknown, file: string): unknown {
   const k = KNOBS[key] as Knob;
+  if (k.type === 'string' && k.path && value) return path.resolve(path.dirname(file), value as string);
   if (k.type !== 'list' || !k.paths) return value;
   return (value as string[]).map((item) => path.resolve(path.dirname(file), item));
 }

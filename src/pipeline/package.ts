@@ -58,6 +58,13 @@ export const packageStage: Stage = {
   title: 'Package',
   async preflight(ctx) {
     parseTuneOptions(ctx.config['rootfs.mkfs_opts'], 'rootfs.mkfs_opts');
+    const key = ctx.config['artifact.signing_key'];
+    if (key && !(await fs.stat(key).catch(() => undefined))?.isFile()) {
+      throw new UserError(`The Artifact signing key ${key} does not exist.`, { hint: `Check artifact.signing_key (${ctx.sources['artifact.signing_key']}).` });
+    }
+    if (ctx.config['artifact.compression'] === 'zstd') {
+      ctx.notes.push('The Artifact is zstd-compressed: Mender clients 3.x (Debian\'s mender-client) cannot install it.');
+    }
     await fs.mkdir(ctx.outputDir, { recursive: true });
     await fs.access(ctx.outputDir, fs.constants.W_OK).catch(() => {
       throw new UserError(`The output directory ${ctx.outputDir} is not writable.`, { hint: 'Choose another one with --output-dir.' });
@@ -120,6 +127,8 @@ export const packageStage: Stage = {
           artifactName: ctx.config['artifact.name'],
           deviceTypes: ctx.deviceTypes!,
           compression: ctx.config['artifact.compression'],
+          level: ctx.config['artifact.compression_level'] || undefined,
+          signingKey: ctx.config['artifact.signing_key'] || undefined,
           mtime: ctx.epoch,
           onProgress: (done: number, total: number) => report(`${((100 * done) / total).toFixed(0)} %`),
         });
@@ -135,7 +144,9 @@ export const packageStage: Stage = {
           output: bootstrap,
           artifactName: ctx.config['artifact.name'],
           deviceTypes: ctx.deviceTypes!,
-          rootfsChecksum: ctx.rootfsSha256!,
+          provides: { 'rootfs-image.checksum': ctx.rootfsSha256!, 'rootfs-image.version': ctx.config['artifact.name'] },
+          clearsProvides: ['rootfs-image.*'],
+          compression: 'gzip',
           mtime: ctx.epoch,
         });
         const data = await Ext4Editor.open(ctx.files!.data, { logger: ctx.logger, clock: () => ctx.epoch });

@@ -309,6 +309,20 @@ describe('layout options', () => {
   });
 });
 
+describe('Artifact options', () => {
+  it('signs the Artifact with the configured key and honours its compression', async () => {
+    const dir = path.join(base, 'signed-keys');
+    fs.mkdirSync(dir, { recursive: true });
+    const key = path.join(dir, 'signing.pem');
+    await tool('openssl', ['genrsa', '-traditional', '-out', key, '3072']);
+    await tool('openssl', ['rsa', '-in', key, '-pubout', '-out', `${key}.pub`]);
+    const c = await convertGolden('signed', {}, [], `${SMALL}artifact:\n  compression: xz\n  signing_key: ${key}\n`);
+    const artifact = path.join(c.deploy, fs.readdirSync(c.deploy).find((f) => f.endsWith('.mender'))!);
+    expect((await tool('mender-artifact', ['validate', '-k', `${key}.pub`, artifact])).exitCode).toBe(0);
+    expect((await tool('tar', ['tf', artifact])).stdout).toContain('data/0000.tar.xz');
+  });
+});
+
 describe('config --print', () => {
   it('shows each effective value with its origin', async () => {
     const dir = path.join(base, 'print');
