@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { readLegacyConfig } from '../config/legacy.js';
 import { registerArtifactCommands } from './artifact.js';
+import { describeReport, inspect } from '../inspect/inspect.js';
 import { renderEffective, renderMigration } from '../config/render.js';
 import type { KnobKey } from '../config/knobs.js';
 import { convert } from '../pipeline/convert.js';
@@ -29,6 +30,18 @@ function checkOverlays(dirs: string[] | undefined): void {
   }
 }
 
+function convertOptions(options: Record<string, unknown>) {
+  return {
+    diskImage: options.diskImage as string,
+    configFiles: options.config as string[],
+    flags: knobFlags(options as { artifactName?: string; overlay?: string[] }),
+    outputDir: options.outputDir as string,
+    workDir: options.workDir as string,
+    keepWork: Boolean(options.keepWork),
+    debug,
+  };
+}
+
 export function buildProgram(): Command {
   const program = new Command('mender-convert')
     .description('Convert a golden Debian-family disk image into a Mender A/B image, without root.')
@@ -47,18 +60,26 @@ export function buildProgram(): Command {
     .option('--output-dir <dir>', 'where outputs are written', 'deploy')
     .option('--work-dir <dir>', 'scratch directory', 'work')
     .option('--keep-work', 'keep the run directory under the work directory for inspection')
+    .option('--dry-run', 'show what the conversion would do, write no outputs (same as the plan command)')
     .option('--debug', 'show stack traces and full command output on errors')
     .action(async (options) => {
       checkOverlays(options.overlay);
-      await convert({
-        diskImage: options.diskImage,
-        configFiles: options.config,
-        flags: knobFlags(options),
-        outputDir: options.outputDir,
-        workDir: options.workDir,
-        keepWork: Boolean(options.keepWork),
-        debug,
-      });
+      await convert({ ...convertOptions(options), dryRun: Boolean(options.dryRun) });
+    });
+
+  program
+    .command('plan')
+    .description('show everything a conversion would do (layout, file changes, packages, outputs) without writing outputs')
+    .requiredOption('-d, --disk-image <path>', 'golden disk image')
+    .option('-c, --config <file>', 'configuration file (YAML or upstream style); repeatable', collect, [])
+    .option('-o, --overlay <dir>', 'overlay directory; repeatable', collect, [])
+    .option('-n, --artifact-name <name>', 'artifact name (also MENDER_ARTIFACT_NAME)')
+    .option('--output-dir <dir>', 'where outputs would be written', 'deploy')
+    .option('--work-dir <dir>', 'scratch directory', 'work')
+    .option('--json', 'print the plan as JSON')
+    .action(async (options) => {
+      checkOverlays(options.overlay);
+      await convert({ ...convertOptions(options), dryRun: true, json: Boolean(options.json) });
     });
 
   program
@@ -78,6 +99,17 @@ export function buildProgram(): Command {
       }
       checkOverlays(options.overlay);
       process.stdout.write(renderEffective(loadConfig({ configFiles: options.config, flags: knobFlags(options) })));
+    });
+
+  program
+    .command('inspect')
+    .description('show what a disk image or Mender Artifact holds (partitions, OS, Mender layout)')
+    .argument('<file>', 'disk image (raw or compressed) or .mender Artifact')
+    .option('--json', 'print JSON for CI')
+    .option('-k, --key <file>', 'public key to verify an Artifact signature with')
+    .action(async (file: string, options: { json?: boolean; key?: string }) => {
+      const report = await inspect(file, { publicKey: options.key });
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeReport(report));
     });
 
   registerArtifactCommands(program);

@@ -16,7 +16,7 @@ export interface Hook {
 }
 
 export interface OutputFile {
-  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap';
+  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap' | 'results';
   path: string;
   bytes: number;
 }
@@ -49,6 +49,8 @@ export interface ConversionContext {
   readonly durations: { step: string; seconds: number }[];
   /** Seconds since the epoch used for every timestamp we write. */
   readonly epoch: number;
+  /** Record changes instead of writing outputs (plan / --dry-run). */
+  readonly dryRun: boolean;
 
   files?: WorkFiles;
   /** How the input was compressed (the default output compression). */
@@ -76,6 +78,8 @@ export interface ConversionContext {
   rootfsBytes?: number;
   rootfsSha256?: string;
   clientInstalled?: boolean;
+  /** Packages the conversion installed into the root filesystem. */
+  readonly installedPackages: { name: string; version: string; architecture: string }[];
 }
 
 export function emptyHooks(): Record<HookPoint, Hook[]> {

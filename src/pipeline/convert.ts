@@ -5,13 +5,15 @@ import type { KnobKey } from '../config/knobs.js';
 import { setCancelSignal, setCommandLogger } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { FileLogger } from '../util/log.js';
-import { emptyHooks, type ConversionContext } from './context.js';
+import { emptyHooks, outputBaseName, type ConversionContext } from './context.js';
 import { extractStage } from './extract.js';
 import { registerConfiguredHooks } from './hooks.js';
 import { modifyStage } from './modify.js';
 import { packageStage, PARTIAL_MARKER } from './package.js';
 import { removePartialOutputs, runStages, StageFailure } from './runner.js';
+import { writeResults } from './results.js';
 import { printSummary } from './summary.js';
+import { buildPlan, describePlan, planStage } from './plan.js';
 
 export interface ConvertOptions {
   diskImage: string;
@@ -21,6 +23,10 @@ export interface ConvertOptions {
   workDir: string;
   keepWork: boolean;
   debug: boolean;
+  /** Stop before writing outputs and report what would be done (plan / --dry-run). */
+  dryRun?: boolean;
+  /** With dryRun: print the plan as JSON. */
+  json?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -73,15 +79,26 @@ export async function convert(options: ConvertOptions): Promise<ConversionContex
     outputs: [],
     pendingOutputs: [],
     durations: [],
+    installedPackages: [],
     epoch: epochFrom(env),
+    dryRun: Boolean(options.dryRun),
   };
   logger.info(`mender-convert: ${inputPath} → ${outputDir} (run directory ${runDir})`);
   try {
     await registerConfiguredHooks(ctx);
-    await runStages(ctx, [extractStage, modifyStage, packageStage], {
+    await runStages(ctx, [extractStage, modifyStage, options.dryRun ? planStage : packageStage], {
       signal: abort.signal,
-      interactive: Boolean(process.stdout.isTTY) && !env.CI,
+      interactive: Boolean(process.stdout.isTTY) && !env.CI && !options.json,
+      quiet: Boolean(options.json),
     });
+    if (options.dryRun) {
+      const plan = buildPlan(ctx);
+      process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : describePlan(ctx, plan));
+      return ctx;
+    }
+    const resultsFile = path.join(outputDir, `${outputBaseName(ctx)}.json`);
+    await writeResults(ctx, (Date.now() - started) / 1000, resultsFile);
+    ctx.outputs.push({ kind: 'results', path: resultsFile, bytes: (await fs.stat(resultsFile)).size });
     printSummary(ctx, (Date.now() - started) / 1000);
     return ctx;
   } catch (error) {

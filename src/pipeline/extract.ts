@@ -3,10 +3,12 @@ import path from 'node:path';
 import { extractPartitions, type ExtractedPartition } from '../disk/extract.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { FatEditor } from '../fs/fat.js';
+import { RecordingEditor } from '../fs/recording.js';
 import { checkExt4, makeFat, probeFilesystem, replayJournal, type FilesystemType } from '../fs/tools.js';
 import { UserError } from '../util/errors.js';
 import type { ConversionContext } from './context.js';
 import { probeImage } from './probe.js';
+import { isMenderRootfs } from '../mender/detect.js';
 import type { Stage } from './runner.js';
 
 const MiB = 1024 * 1024;
@@ -33,7 +35,13 @@ async function isBootFilesystem(ctx: ConversionContext, file: string): Promise<b
 
 async function isRootFilesystem(ctx: ConversionContext, file: string): Promise<boolean> {
   const ext = await Ext4Editor.open(file, { logger: ctx.logger, clock: () => ctx.epoch });
-  return (await ext.exists('/etc/os-release')) || (await ext.exists('/usr/lib/os-release'));
+  const root = (await ext.exists('/etc/os-release')) || (await ext.exists('/usr/lib/os-release'));
+  if (root && (await isMenderRootfs(ext))) {
+    throw new UserError(`${path.basename(ctx.inputPath)} is already Mender-converted (its root filesystem has the Mender layout).`, {
+      hint: 'Convert the original golden image instead; to update a converted device, use its .mender Artifact.',
+    });
+  }
+  return root;
 }
 
 async function chooseRoot(ctx: ConversionContext, candidates: Candidate[]): Promise<Candidate> {
@@ -138,8 +146,10 @@ export const extractStage: Stage = {
     {
       title: 'Probe the image',
       async run(ctx) {
-        ctx.rootfs = await Ext4Editor.open(ctx.files!.rootfs, { logger: ctx.logger, clock: () => ctx.epoch });
-        ctx.boot = await FatEditor.open(ctx.files!.boot, { logger: ctx.logger });
+        const rootfs = await Ext4Editor.open(ctx.files!.rootfs, { logger: ctx.logger, clock: () => ctx.epoch });
+        const boot = await FatEditor.open(ctx.files!.boot, { logger: ctx.logger });
+        ctx.rootfs = ctx.dryRun ? new RecordingEditor(rootfs) : rootfs;
+        ctx.boot = ctx.dryRun ? new RecordingEditor(boot) : boot;
         const facts = await probeImage(ctx.rootfs, ctx.boot);
         ctx.facts = facts;
         const configured = ctx.config['device.types'];

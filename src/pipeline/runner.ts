@@ -23,6 +23,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** listr2 renderer: animated on a terminal, one line per event otherwise. */
   interactive: boolean;
+  /** No progress output at all (machine-readable output follows). */
+  quiet?: boolean;
 }
 
 /** Where the run stopped, for the interruption message. */
@@ -89,7 +91,7 @@ export async function runStages(ctx: ConversionContext, stages: Stage[], options
   const listr = new Listr(tasks, {
     concurrent: false,
     exitOnError: true,
-    renderer: options.interactive ? 'default' : 'simple',
+    renderer: options.quiet ? 'silent' : options.interactive ? 'default' : 'simple',
     fallbackRenderer: 'simple',
     rendererOptions: { collapseSubtasks: false, showErrorMessage: false, logger },
     fallbackRendererOptions: { logger },

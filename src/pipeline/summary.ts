@@ -2,13 +2,13 @@ import path from 'node:path';
 import { MiB } from '../disk/layout.js';
 import type { ConversionContext } from './context.js';
 
-function size(bytes: number): string {
+export function size(bytes: number): string {
   if (bytes >= MiB) return `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 1)} MiB`;
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-/** The closing report: layout table, outputs, notes and duration. */
-export function printSummary(ctx: ConversionContext, seconds: number, write = (text: string) => process.stdout.write(text)): void {
+/** The partition table of the conversion, one row per partition. */
+export function layoutTable(ctx: ConversionContext): string {
   const layout = ctx.layout!;
   const rows = [
     ['#', 'role', 'start', 'size', 'content'],
@@ -18,7 +18,13 @@ export function printSummary(ctx: ConversionContext, seconds: number, write = (t
     ['4', 'data', size(layout.data.start), size(layout.data.size), `ext4${ctx.config['data.growfs'] ? ', grows on first boot' : ''}`],
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const table = rows.map((row) => `  ${row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ')}`.trimEnd()).join('\n');
+  return rows.map((row) => `  ${row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ')}`.trimEnd()).join('\n');
+}
+
+/** The closing report: layout table, outputs, notes and duration. */
+export function printSummary(ctx: ConversionContext, seconds: number, write = (text: string) => process.stdout.write(text)): void {
+  const layout = ctx.layout!;
+  const table = layoutTable(ctx);
   const facts = ctx.facts!;
   const lines = [
     '',

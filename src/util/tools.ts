@@ -39,6 +39,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'mender-artifact': 'mender-artifact',
   debootstrap: 'debootstrap',
   bmaptool: 'bmap-tools',
+  sha256sum: 'coreutils',
+  openssl: 'openssl',
 };
 
 // An ordinary user's PATH on Debian lacks the sbin directories where e2fsprogs and fdisk live.

@@ -1,0 +1,138 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { readArtifact, type ArtifactInfo } from '../artifact/index.js';
+import { extractPartitions, type ExtractedPartition } from '../disk/extract.js';
+import { Ext4Editor } from '../fs/ext4.js';
+import { FatEditor } from '../fs/fat.js';
+import { probeFilesystem, type FilesystemType } from '../fs/tools.js';
+import { isMenderRootfs, parseGrubEnv } from '../mender/detect.js';
+import { probeImage, type ImageFacts } from '../pipeline/probe.js';
+import { UserError } from '../util/errors.js';
+
+/** `mender-convert inspect`: what an image or Artifact holds, read without changing it. */
+
+export interface ImageReport {
+  kind: 'disk-image';
+  path: string;
+  format: string;
+  sha256: string;
+  bytes: number;
+  table: { label: string; id?: string; partitions: (Omit<ExtractedPartition, 'file'> & { filesystem: FilesystemType })[] };
+  os?: ImageFacts['os'];
+  arch?: string;
+  hostname?: string;
+  kernels: string[];
+  mender: {
+    converted: boolean;
+    deviceTypes?: string[];
+    artifactName?: string;
+    rootfsPartA?: string;
+    rootfsPartB?: string;
+    bootEnvironment?: Record<string, string>;
+  };
+}
+
+export interface ArtifactReport {
+  kind: 'artifact';
+  path: string;
+  artifact: ArtifactInfo;
+}
+
+async function isArtifact(file: string): Promise<boolean> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const header = Buffer.alloc(512);
+    await handle.read(header, 0, 512, 0);
+    // A plain tar whose first member is "version" and that has the ustar magic.
+    return header.toString('latin1', 0, 8) === 'version\0' && header.toString('latin1', 257, 262) === 'ustar';
+  } finally {
+    await handle.close();
+  }
+}
+
+async function firstOf(editor: Ext4Editor, files: string[]): Promise<string | undefined> {
+  for (const file of files) if (await editor.exists(file)) return editor.readText(file);
+  return undefined;
+}
+
+export async function inspect(file: string, options: { publicKey?: string } = {}): Promise<ImageReport | ArtifactReport> {
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (!stat?.isFile()) throw new UserError(`${file} does not exist or is not a file.`);
+  if (await isArtifact(file)) return { kind: 'artifact', path: file, artifact: await readArtifact(file, options) };
+
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-inspect-'));
+  try {
+    const extracted = await extractPartitions(file, scratch);
+    const partitions = await Promise.all(extracted.partitions.map(async (p) => ({ ...p, filesystem: await probeFilesystem(p.file, 0) })));
+    const report: ImageReport = {
+      kind: 'disk-image',
+      path: file,
+      format: extracted.format,
+      sha256: extracted.inputSha256,
+      bytes: extracted.imageSize,
+      table: {
+        label: extracted.table.label,
+        id: extracted.table.id,
+        partitions: partitions.map(({ file: _file, ...rest }) => rest),
+      },
+      kernels: [],
+      mender: { converted: false },
+    };
+    const roots: { partition: (typeof partitions)[number]; editor: Ext4Editor }[] = [];
+    for (const partition of partitions.filter((p) => p.filesystem.startsWith('ext'))) {
+      const editor = await Ext4Editor.open(partition.file);
+      if (await editor.exists('/etc/os-release') || await editor.exists('/usr/lib/os-release')) roots.push({ partition, editor });
+    }
+    const boot = partitions.find((p) => p.filesystem === 'vfat');
+    const bootEditor = boot ? await FatEditor.open(boot.file) : undefined;
+    if (roots[0]) {
+      const facts = await probeImage(roots[0].editor, bootEditor);
+      Object.assign(report, { os: facts.os, arch: facts.arch, hostname: facts.hostname });
+      report.kernels = [...facts.rootfsKernels, ...facts.bootKernels.map((k) => `boot:${k}`)];
+      report.mender.converted = await isMenderRootfs(roots[0].editor);
+    }
+    const data = partitions.find((p) => p.number === 4 && p.filesystem.startsWith('ext'));
+    if (report.mender.converted && data) {
+      const editor = await Ext4Editor.open(data.file);
+      const deviceType = await firstOf(editor, ['/mender/device_type']);
+      report.mender.deviceTypes = deviceType?.trim().replace(/^device_type=/, '').split(/\s+/);
+      const conf = await firstOf(editor, ['/mender/mender.conf']);
+      if (conf) {
+        const parsed = JSON.parse(conf) as { RootfsPartA?: string; RootfsPartB?: string };
+        report.mender.rootfsPartA = parsed.RootfsPartA;
+        report.mender.rootfsPartB = parsed.RootfsPartB;
+      }
+      if (await editor.exists('/mender/bootstrap.mender')) {
+        const bootstrap = path.join(scratch, 'bootstrap.mender');
+        await fs.writeFile(bootstrap, await editor.readFile('/mender/bootstrap.mender'));
+        report.mender.artifactName = (await readArtifact(bootstrap)).name;
+      }
+    }
+    if (bootEditor && (await bootEditor.exists('/grub-mender-grubenv/mender_grubenv1/env'))) {
+      report.mender.bootEnvironment = parseGrubEnv(await bootEditor.readText('/grub-mender-grubenv/mender_grubenv1/env'));
+    }
+    return report;
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export function describeReport(report: ImageReport | ArtifactReport): string {
+  if (report.kind === 'artifact') return JSON.stringify(report.artifact, null, 2);
+  const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+  const lines = [
+    `${report.path}: ${report.format === 'raw' ? 'raw' : `${report.format}-compressed`} disk image, ${mib(report.bytes)}, sha256 ${report.sha256}`,
+    `Partition table: ${report.table.label}${report.table.id ? ` (id ${report.table.id})` : ''}`,
+    ...report.table.partitions.map((p) => `  ${p.number}  start ${mib(p.start).padStart(12)}  size ${mib(p.size).padStart(12)}  type ${p.type.padEnd(36)} ${p.filesystem}${p.bootable ? '  (boot)' : ''}`),
+    `OS: ${report.os?.prettyName ?? 'unknown'}; architecture ${report.arch ?? 'unknown'}; hostname ${report.hostname || '(none)'}`,
+    `Kernels: ${report.kernels.join(' ') || '(none found)'}`,
+    `Mender-converted: ${report.mender.converted ? 'yes' : 'no'}`,
+  ];
+  if (report.mender.converted) {
+    lines.push(`  device types: ${report.mender.deviceTypes?.join(' ') ?? '?'}`, `  artifact: ${report.mender.artifactName ?? '?'}`, `  rootfs A/B: ${report.mender.rootfsPartA} ${report.mender.rootfsPartB}`);
+    if (report.mender.bootEnvironment) lines.push(`  boot environment: ${Object.entries(report.mender.bootEnvironment).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
