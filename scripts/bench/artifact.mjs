@@ -33,7 +33,13 @@ const payload = await payloadImage();
 const payloadBytes = (await fs.stat(payload)).size;
 console.log(`payload: ${payload} (${fmt(payloadBytes / 1048576, 0)} MiB)`);
 
-const cli = path.join(root, 'bin', 'mender-convert.js');
+// A private copy of the built CLI, so that rebuilding the project during a long run cannot
+// change what is being measured.
+const app = path.join(benchDir, 'app');
+await fs.remove(app);
+for (const part of ['bin', 'dist', 'configs', 'package.json']) await fs.copy(path.join(root, part), path.join(app, part));
+await fs.symlink(path.join(root, 'node_modules'), path.join(app, 'node_modules'));
+const cli = path.join(app, 'bin', 'mender-convert.js');
 const cases = [
   { compression: 'gzip', runs },
   { compression: 'lzma', runs: lzmaRuns },
