@@ -63,6 +63,8 @@ export const GROUPS: Record<string, string> = {
   rootfs: 'Partitions 2 and 3: the A and B root filesystems.',
   data: 'Partition 4: the persistent data partition (ext4).',
   input: 'How the input image is read.',
+  client: 'The Mender client and other packages installed into the image (offline, from Debian packages).',
+  server: 'The Mender server the client talks to (/etc/mender/mender.conf).',
   image: 'The disk image written to the output directory.',
   overlays: 'Host directories copied into the root filesystem, in order, after every other change.',
   hooks:
@@ -225,6 +227,72 @@ export const KNOBS = {
   'input.repair': boolean({
     default: false,
     doc: 'Repair a root filesystem that e2fsck finds corrupt (after the journal replay) instead of refusing it.',
+  }),
+  'client.install': boolean({
+    default: true,
+    legacy: 'MENDER_CLIENT_INSTALL',
+    doc: 'Install the Mender client into the image.',
+  }),
+  'client.source': enumeration({
+    default: 'distro',
+    values: ['distro', 'local'] as const,
+    doc: "distro: Debian's mender-client from the image's own APT sources (Debian's mirror as fallback); local: the .deb files in client.local_debs.",
+  }),
+  'client.packages': list({
+    default: ['mender-client'],
+    doc: 'Packages that make up the client (source distro).',
+  }),
+  'client.local_debs': list({
+    default: [],
+    paths: true,
+    doc: 'Client .deb files (source local), relative to the config file.',
+  }),
+  'client.extra_packages': list({
+    default: [],
+    doc: 'More packages to install, by name (from the repositories) or as paths to .deb files.',
+  }),
+  'client.repositories': list({
+    default: [],
+    doc: 'Extra APT repositories, one-line format: "deb [signed-by=/host/key.gpg] URL SUITE COMPONENT…". Used before the image\'s own.',
+  }),
+  'client.allow_unsigned': boolean({
+    default: false,
+    doc: 'DANGEROUS: accept repositories whose Release is not signed by a known key.',
+  }),
+  'client.timesyncd': boolean({
+    default: false,
+    doc: 'Install systemd-timesyncd when the image has no time synchronisation (the client\'s TLS needs a correct clock).',
+  }),
+  'server.url': string({
+    default: '',
+    legacy: 'MENDER_SERVER_URL',
+    doc: 'Mender server URL (e.g. https://hosted.mender.io); empty: the client runs standalone.',
+  }),
+  'server.tenant_token': string({
+    default: '',
+    legacy: 'MENDER_TENANT_TOKEN',
+    secret: true,
+    doc: 'Tenant token for hosted Mender; never printed or logged.',
+  }),
+  'server.certificate': string({
+    default: '',
+    path: true,
+    doc: 'Server CA certificate (PEM) installed as /etc/mender/server.crt, relative to the config file.',
+  }),
+  'server.update_poll_seconds': integer({
+    default: 1800,
+    min: 5,
+    doc: 'How often the client checks for updates.',
+  }),
+  'server.inventory_poll_seconds': integer({
+    default: 28800,
+    min: 5,
+    doc: 'How often the client sends its inventory.',
+  }),
+  'server.retry_poll_seconds': integer({
+    default: 300,
+    min: 5,
+    doc: 'How long the client waits before retrying a failed request.',
   }),
   'image.name': string({
     default: '',

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
@@ -59,6 +60,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionContex
   setCommandLogger(logger);
 
   const abort = new AbortController();
+  // Every running tool listens to this one signal.
+  setMaxListeners(0, abort.signal);
   const onSignal = (signal: NodeJS.Signals) => {
     logger.warn(`received ${signal}`);
     abort.abort(signal);

@@ -9,6 +9,8 @@ import { MiB, alignUp } from '../disk/layout.js';
 import type { ConversionContext } from './context.js';
 import { runHooks, type Stage } from './runner.js';
 import { derivedUuid } from './identity.js';
+import { installClient } from './client.js';
+import { configureClient } from '../mender/client-config.js';
 
 /** Device names: decided here because fstab, mender.conf and boot configs all embed them. */
 function deviceNaming(ctx: ConversionContext): DeviceNaming {
@@ -79,6 +81,23 @@ export const modifyStage: Stage = {
           ctx.notes.push('The image has neither sfdisk nor parted: the data partition will not grow on first boot (install fdisk in the image).');
         }
         ctx.logger.info(`fstab:\n${result.fstab}`);
+      },
+    },
+    {
+      title: 'Install the Mender client and packages',
+      async run(ctx, report) {
+        await installClient(ctx, report);
+        if (ctx.clientInstalled || ctx.config['server.url']) {
+          const written = await configureClient(ctx.rootfs!, {
+            url: ctx.config['server.url'],
+            tenantToken: ctx.config['server.tenant_token'],
+            certificate: ctx.config['server.certificate'],
+            updatePollSeconds: ctx.config['server.update_poll_seconds'],
+            inventoryPollSeconds: ctx.config['server.inventory_poll_seconds'],
+            retryPollSeconds: ctx.config['server.retry_poll_seconds'],
+          });
+          ctx.logger.info(`client configuration: ${written.join(', ')}`);
+        }
       },
     },
     {

@@ -221,7 +221,7 @@ describe('as an ordinary user', () => {
     const { execa } = await import('execa');
     const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', path.resolve('bin/mender-convert.js'),
       '--disk-image', golden.image, '--config', configFile, '--artifact-name', 'release-1',
-      '--output-dir', path.join(dir, 'deploy'), '--work-dir', path.join(dir, 'work')], { reject: false, all: true, env: { CI: 'true', PATH: '/usr/bin:/bin', HOME: dir } });
+      '--output-dir', path.join(dir, 'deploy'), '--work-dir', path.join(dir, 'work')], { reject: false, all: true, env: { CI: 'true', PATH: '/usr/bin:/bin', HOME: dir, MENDER_CLIENT_INSTALL: 'n' } });
     expect(result.exitCode, result.all).toBe(0);
     const image = path.join(dir, 'deploy', 'golden-testhost-mender.img');
     expect(fs.statSync(image).uid).toBe(65534);

@@ -36,7 +36,8 @@ describe.runIf(canBuild)('the sample golden image (debootstrap)', () => {
     image = path.join(dir, path.basename(input));
     fs.copyFileSync(input, image);
     deploy = path.join(dir, 'deploy');
-    const result = await runCli(['--disk-image', image, '--config', path.join(ROOT, 'configs/demo.yaml'), '--overlay', path.join(ROOT, 'scripts/demo-overlay'), '-n', 'sample-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')]);
+    // The client comes from Debian's mirror (cached under work/ for later runs).
+    const result = await runCli(['--disk-image', image, '--config', path.join(ROOT, 'configs/demo.yaml'), '--overlay', path.join(ROOT, 'scripts/demo-overlay'), '-n', 'sample-1', '--output-dir', deploy, '--work-dir', path.join(ROOT, 'work')], { env: { MENDER_CLIENT_INSTALL: 'y' } });
     expect(result.exitCode, result.all).toBe(0);
   }, 900_000);
 
@@ -52,6 +53,24 @@ describe.runIf(canBuild)('the sample golden image (debootstrap)', () => {
     const table = JSON.parse((await tool('sfdisk', ['--json', img])).stdout).partitiontable;
     expect(sha256Range(img, table.partitions[1].start * 512, size)).toBe(checksum);
     expect(sha256Range(img, table.partitions[2].start * 512, size)).toBe(checksum);
+  });
+
+  it("installs Debian's mender-client and what it needs from the mirror, as dpkg would", async () => {
+    const ext4 = path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('.ext4'))!);
+    const admin = path.join(dir, 'dpkg-admin');
+    await tool('debugfs', ['-R', `rdump /var/lib/dpkg ${dir}`, ext4]);
+    fs.renameSync(path.join(dir, 'dpkg'), admin);
+    const listing = (await tool('dpkg-query', [`--admindir=${admin}`, '-W', '-f=${Package} ${db:Status-Abbrev}\n', 'mender-client'])).stdout;
+    expect(listing.trim()).toBe('mender-client ii');
+    const link = (await tool('debugfs', ['-R', 'stat /etc/systemd/system/multi-user.target.wants/mender-client.service', ext4])).stdout;
+    expect(link).toContain('Fast link dest: "/lib/systemd/system/mender-client.service"');
+    const binary = path.join(dir, 'mender.bin');
+    await tool('debugfs', ['-R', `dump /usr/bin/mender ${binary}`, ext4]);
+    expect((await tool('file', ['-b', binary])).stdout).toMatch(/ELF 64-bit LSB .*x86-64/);
+    const conf = (await tool('debugfs', ['-R', 'stat /etc/mender/mender.conf', ext4])).stdout;
+    expect(conf).toMatch(/Mode:\s+0600/);
+    const results = JSON.parse(fs.readFileSync(path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('.json'))!), 'utf8'));
+    expect(results.packages.map((p: { name: string }) => p.name)).toContain('mender-client');
   });
 
   it('keeps a clean, bootable-shaped Debian root filesystem with the overlay applied', async () => {

@@ -1,0 +1,113 @@
+import { formatRelation, parseRelations, type Relation } from '../deb/control.js';
+import { compareVersions, satisfies } from '../deb/version.js';
+import { UserError } from '../util/errors.js';
+import type { PackageRecord } from './repository.js';
+
+/**
+ * Which packages to install so that the requested ones have everything they depend on: what the
+ * image already has (its dpkg status) counts, the repositories fill in the rest. Depends and
+ * Pre-Depends with alternatives, version relations and Provides (versioned too). The newest
+ * candidate of the image's architecture (or `all`) is chosen, as apt would by default.
+ */
+
+export interface InstalledRecord {
+  name: string;
+  version: string;
+  architecture: string;
+  provides?: string;
+}
+
+interface Provider {
+  version?: string;
+  /** The real package behind a virtual name. */
+  record?: PackageRecord;
+}
+
+export class Resolver {
+  private readonly candidates = new Map<string, PackageRecord>();
+  private readonly virtual = new Map<string, { record: PackageRecord; version?: string }[]>();
+  private readonly installed = new Map<string, Provider[]>();
+
+  constructor(installed: InstalledRecord[], available: PackageRecord[], arch: string) {
+    for (const pkg of installed) {
+      this.addInstalled(pkg.name, { version: pkg.version });
+      for (const group of parseRelations(pkg.provides)) for (const provided of group) this.addInstalled(provided.name, { version: provided.version });
+    }
+    for (const record of available) {
+      if (record.architecture !== arch && record.architecture !== 'all') continue;
+      const current = this.candidates.get(record.name);
+      if (!current || compareVersions(record.version, current.version) > 0) this.candidates.set(record.name, record);
+    }
+    for (const record of this.candidates.values()) {
+      for (const group of record.provides) {
+        for (const provided of group) {
+          const list = this.virtual.get(provided.name) ?? [];
+          list.push({ record, version: provided.version });
+          this.virtual.set(provided.name, list);
+        }
+      }
+    }
+  }
+
+  private addInstalled(name: string, provider: Provider): void {
+    const list = this.installed.get(name) ?? [];
+    list.push(provider);
+    this.installed.set(name, list);
+  }
+
+  private matches(version: string | undefined, relation: Relation): boolean {
+    if (!relation.operator) return true;
+    return version !== undefined && satisfies(version, relation.operator, relation.version!);
+  }
+
+  private satisfiedByInstalled(relation: Relation): boolean {
+    return (this.installed.get(relation.name) ?? []).some((p) => this.matches(p.version, relation));
+  }
+
+  /** A repository package that satisfies the relation, directly or through Provides. */
+  private candidateFor(relation: Relation): PackageRecord | undefined {
+    const direct = this.candidates.get(relation.name);
+    if (direct && this.matches(direct.version, relation)) return direct;
+    const providers = (this.virtual.get(relation.name) ?? []).filter((p) => this.matches(p.version, relation));
+    return providers[0]?.record;
+  }
+
+  private why(relation: Relation): string {
+    const installed = this.installed.get(relation.name);
+    const inImage = installed?.length ? `image has ${installed.map((p) => p.version ?? '(virtual)').join(', ')}` : 'not in image';
+    const candidate = this.candidates.get(relation.name);
+    const inRepos = candidate ? `repositories have ${candidate.version}` : this.virtual.has(relation.name) ? 'only virtual in the repositories' : 'not in repos';
+    return `${inImage}, ${inRepos}`;
+  }
+
+  /** Records to install, dependencies before the packages that need them. */
+  resolve(requested: string[]): PackageRecord[] {
+    const chosen = new Map<string, PackageRecord>();
+    const order: PackageRecord[] = [];
+    const visit = (record: PackageRecord, chain: string[]) => {
+      if (chosen.has(record.name)) return;
+      chosen.set(record.name, record);
+      for (const group of [...record.preDepends, ...record.depends]) {
+        const done = group.some((alt) => this.satisfiedByInstalled(alt) || [...chosen.values()].some((c) => c.name === alt.name && this.matches(c.version, alt)));
+        if (done) continue;
+        const pick = group.map((alt) => this.candidateFor(alt)).find((c): c is PackageRecord => c !== undefined);
+        if (!pick) {
+          const failing = group.map((alt) => `${formatRelation(alt)}: ${this.why(alt)}`).join(' | ');
+          throw new UserError(`Cannot install ${[...chain, record.name].join(' → ')}: it needs ${failing}.`, {
+            hint: 'Add a repository that has it, or install it in the golden image.',
+          });
+        }
+        visit(pick, [...chain, record.name]);
+      }
+      order.push(record);
+    };
+    for (const name of requested) {
+      const relation = parseRelations(name)[0]![0]!;
+      if (this.satisfiedByInstalled(relation) && !relation.operator) continue;
+      const record = this.candidateFor(relation);
+      if (!record) throw new UserError(`Cannot install ${name}: ${this.why(relation)}.`, { hint: 'Check the package name and the configured repositories.' });
+      visit(record, []);
+    }
+    return order;
+  }
+}

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { AptRepository, type PackageRecord, type RepositorySpec } from '../apt/repository.js';
+import { Resolver } from '../apt/resolve.js';
+import { parseOneLineSources, readImageSources, type SourceEntry } from '../apt/sources.js';
+import { DpkgDatabase, installConfigureUnit, installPackage, type InstalledPackage } from '../deb/install.js';
+import { parseRelations } from '../deb/control.js';
+import { DebPackage } from '../deb/package.js';
+import type { FsEditor } from '../fs/editor.js';
+import { CLIENT_SERVICES } from '../mender/units.js';
+import { UserError } from '../util/errors.js';
+import type { ConversionContext } from './context.js';
+
+/**
+ * The client install step: repositories from the config and the image, verified; what the image
+ * lacks resolved and installed offline; the client configured (mender.conf, identity and
+ * inventory scripts); a note when the image has no clock synchronisation.
+ */
+
+const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+const TIME_SYNC = ['systemd-timesyncd', 'chrony', 'ntpsec', 'ntp', 'openntpd'];
+
+function cacheDir(ctx: ConversionContext): string {
+  return path.join(path.dirname(ctx.runDir), 'cache', 'apt');
+}
+
+/** Key files named in the image (signed-by, trusted.gpg.d) copied out so that gpgv can read them. */
+async function imageKeys(ctx: ConversionContext, rootfs: FsEditor, entry: SourceEntry): Promise<string[]> {
+  const dir = path.join(cacheDir(ctx), 'image-keys');
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const copy = async (data: Buffer) => {
+    const file = path.join(dir, `${createHash('sha256').update(data).digest('hex').slice(0, 16)}${data.includes('BEGIN PGP') ? '.asc' : '.gpg'}`);
+    await fs.writeFile(file, data, { mode: 0o600 });
+    return file;
+  };
+  if (entry.signedBy.length > 0) {
+    const keys: string[] = [];
+    for (const key of entry.signedBy) {
+      if (key.includes('BEGIN PGP')) keys.push(await copy(Buffer.from(key.split('\n').map((l) => l.trim().replace(/^\.$/, '')).join('\n'))));
+      else if (await rootfs.exists(key)) keys.push(await copy(await rootfs.readFile(key)));
+    }
+    return keys;
+  }
+  const keys: string[] = [];
+  if (await rootfs.exists('/etc/apt/trusted.gpg')) keys.push(await copy(await rootfs.readFile('/etc/apt/trusted.gpg')));
+  if (await rootfs.exists('/etc/apt/trusted.gpg.d')) {
+    for (const file of await rootfs.list('/etc/apt/trusted.gpg.d')) {
+      if (/\.(gpg|asc)$/.test(file.name)) keys.push(await copy(await rootfs.readFile(file.path)));
+    }
+  }
+  return keys;
+}
+
+async function repositories(ctx: ConversionContext): Promise<RepositorySpec[]> {
+  const arch = ctx.facts!.arch;
+  const specs: RepositorySpec[] = [];
+  const allowUnsigned = ctx.config['client.allow_unsigned'];
+  const keyringsFor = (entry: SourceEntry, keys: string[]) => (entry.trusted || (allowUnsigned && keys.length === 0) ? null : keys);
+  for (const line of ctx.config['client.repositories']) {
+    const [entry] = parseOneLineSources(line);
+    if (!entry) throw new UserError(`client.repositories: '${line}' is not a "deb [signed-by=KEY] URL SUITE COMPONENT…" line.`);
+    specs.push({ url: entry.url, suite: entry.suite, components: entry.components, architecture: arch, keyrings: keyringsFor(entry, entry.signedBy) });
+  }
+  if (ctx.config['client.source'] === 'distro' || ctx.config['client.extra_packages'].length > 0 || ctx.config['client.timesyncd']) {
+    const image = await readImageSources(ctx.rootfs!);
+    for (const entry of image) {
+      const keys = await imageKeys(ctx, ctx.rootfs!, entry);
+      if (keys.length === 0 && /deb\.debian\.org|security\.debian\.org/.test(entry.url) && (await fs.stat(HOST_DEBIAN_KEYRING).catch(() => undefined))) keys.push(HOST_DEBIAN_KEYRING);
+      specs.push({ url: entry.url, suite: entry.suite, components: entry.components, architecture: arch, keyrings: keyringsFor(entry, keys) });
+    }
+    const codename = ctx.facts!.os.versionCodename;
+    if (image.length === 0 && ctx.facts!.os.id === 'debian' && codename) {
+      ctx.notes.push(`The image lists no APT sources: packages come from Debian's mirror (${codename}).`);
+      const keys = (await fs.stat(HOST_DEBIAN_KEYRING).catch(() => undefined)) ? [HOST_DEBIAN_KEYRING] : [];
+      specs.push({ url: DEBIAN_MIRROR, suite: codename, components: ['main'], architecture: arch, keyrings: keys });
+    }
+  }
+  for (const spec of specs) {
+    if (spec.keyrings === null) {
+      ctx.logger.warn(`UNVERIFIED repository ${spec.url} ${spec.suite}: its packages are installed without a signature check`);
+      ctx.notes.push(`WARNING: ${spec.url} ${spec.suite} was used without verifying its signature.`);
+    }
+  }
+  return specs;
+}
+
+/** The packages this conversion installs: the client (by source), extras, time sync when asked. */
+function requestedPackages(ctx: ConversionContext, hasTimeSync: boolean): { names: string[]; files: string[] } {
+  const names: string[] = [];
+  const files: string[] = [];
+  if (ctx.config['client.install']) {
+    if (ctx.config['client.source'] === 'distro') names.push(...ctx.config['client.packages']);
+    else files.push(...ctx.config['client.local_debs']);
+  }
+  for (const item of ctx.config['client.extra_packages']) (item.endsWith('.deb') ? files : names).push(item);
+  if (!hasTimeSync && ctx.config['client.timesyncd']) names.push('systemd-timesyncd');
+  return { names, files };
+}
+
+export async function installClient(ctx: ConversionContext, report: (status: string) => void): Promise<void> {
+  const rootfs = ctx.rootfs!;
+  const db = await DpkgDatabase.open(rootfs);
+  const present = db.installed();
+  const hasTimeSync = present.some((p) => TIME_SYNC.includes(p.name));
+  const { names, files } = requestedPackages(ctx, hasTimeSync);
+  if (!hasTimeSync && !ctx.config['client.timesyncd']) {
+    ctx.notes.push('The image has no time synchronisation (systemd-timesyncd, chrony, ntp): the client needs a correct clock for TLS. Set client.timesyncd: true to install systemd-timesyncd.');
+  }
+  if (names.length === 0 && files.length === 0) return;
+
+  const local = await Promise.all(files.map(async (file) => {
+    if (!(await fs.stat(file).catch(() => undefined))) throw new UserError(`The package file ${file} does not exist.`, { hint: 'Check client.local_debs / client.extra_packages.' });
+    return DebPackage.open(file);
+  }));
+  for (const deb of local) {
+    if (deb.architecture !== 'all' && deb.architecture !== ctx.facts!.arch) throw new UserError(`${deb.file} is built for ${deb.architecture}, but the image is ${ctx.facts!.arch}.`);
+  }
+
+  report('reading package repositories');
+  const repos: AptRepository[] = [];
+  for (const spec of await repositories(ctx)) repos.push(await AptRepository.load(spec, { cacheDir: cacheDir(ctx), logger: ctx.logger }));
+  const records = repos.flatMap((repo) => repo.packages);
+  const localRecords: PackageRecord[] = local.map((deb) => ({
+    name: deb.name,
+    version: deb.version,
+    architecture: deb.architecture,
+    depends: parseRelations(deb.control.fields.get('Depends')),
+    preDepends: parseRelations(deb.control.fields.get('Pre-Depends')),
+    provides: parseRelations(deb.control.fields.get('Provides')),
+    filename: deb.file,
+    sha256: '',
+    size: 0,
+    repository: { url: 'file:', suite: '', components: [], architecture: deb.architecture, keyrings: null },
+    fields: deb.control.fields,
+  }));
+  const resolver = new Resolver(present, [...localRecords, ...records], ctx.facts!.arch);
+  const plan = resolver.resolve([...local.map((deb) => `${deb.name} (= ${deb.version})`), ...names]);
+  ctx.logger.info(`packages to install: ${plan.map((p) => `${p.name} ${p.version}`).join(', ') || '(none)'}`);
+
+  const installed: InstalledPackage[] = [];
+  for (const record of plan) {
+    report(`${record.name} ${record.version}`);
+    const deb = record.sha256 === '' ? local.find((d) => d.file === record.filename)! : await DebPackage.open(await repos.find((r) => r.spec === record.repository)!.fetchPackage(record));
+    installed.push(await installPackage(rootfs, db, deb, { logger: ctx.logger, mtime: ctx.epoch }));
+  }
+  await db.save();
+  const deferred = installed.filter((p) => p.state === 'unpacked');
+  if (deferred.length > 0) {
+    await installConfigureUnit(rootfs, CLIENT_SERVICES);
+    ctx.notes.push(`Configured on first boot by dpkg: ${deferred.map((p) => `${p.name} (${p.deferredReason})`).join('; ')}.`);
+  }
+  ctx.installedPackages.push(...installed.map(({ name, version, architecture }) => ({ name, version, architecture })));
+  ctx.clientInstalled = ctx.config['client.install'] && installed.length + present.filter((p) => p.name.startsWith('mender')).length > 0;
+  await rootfs.flush();
+}
