@@ -93,7 +93,7 @@ export class Resolver {
         const pick = group.map((alt) => this.candidateFor(alt)).find((c): c is PackageRecord => c !== undefined);
         if (!pick) {
           const failing = group.map((alt) => `${formatRelation(alt)}: ${this.why(alt)}`).join(' | ');
-          throw new UserError(`Cannot install ${[...chain, record.name].join(' → ')}: it needs ${failing}.`, {
+          throw new UserError(`Cannot install ${[...chain, record.name, failing].join(' → ')}.`, {
             hint: 'Add a repository that has it, or install it in the golden image.',
           });
         }

@@ -42,7 +42,8 @@ export function field(paragraph: Paragraph, name: string): string | undefined {
 }
 
 export function formatParagraph(paragraph: Paragraph): string {
-  return `${[...paragraph].map(([key, value]) => `${key}: ${value}`).join('\n')}\n`;
+  // A value that starts on the next line (Conffiles, Description bodies) has no space after the colon.
+  return `${[...paragraph].map(([key, value]) => (value.startsWith('\n') ? `${key}:${value}` : `${key}: ${value}`)).join('\n')}\n`;
 }
 
 /** A dependency field: comma-separated groups of `|`-separated alternatives. */
