@@ -99,3 +99,95 @@ describe('upstream-style shell configs', () => {
     expect(config['device.types']).toEqual(['a', 'b']);
   });
 });
+
+describe('upstream configs written in upstream style', () => {
+  it("upstream's default config (its variables, without the bash functions it sources) equals our defaults", () => {
+    const file = write(
+      'mender_convert_config',
+      `# Upstream defaults, as configs/mender_convert_config sets them
+MENDER_COMPRESS_DISK_IMAGE=gzip
+MENDER_ARTIFACT_COMPRESSION="gzip"
+MENDER_ENABLE_SYSTEMD=y
+MENDER_BOOT_PART_FSTAB_OPTS="defaults,sync"
+MENDER_ROOT_PART_MKFS_OPTS=""
+MENDER_ROOT_PART_FSTAB_OPTS="defaults"
+MENDER_ROOT_PART_FS_PASSNO="1"
+MENDER_DATA_PART_FSTAB_OPTS="defaults"
+MENDER_DATA_PART_MKFS_OPTS=""
+MENDER_DATA_PART_GROWFS=y
+MENDER_DEVICE_TYPE=""
+DEPLOY_IMAGE_NAME=""
+MENDER_PARTITION_SCHEME=""
+MENDER_STORAGE_TOTAL_SIZE_MB="8192"
+MENDER_BOOT_PART_SIZE_MB="40"
+MENDER_DATA_PART_SIZE_MB="128"
+MENDER_PARTITION_ALIGNMENT="8388608"
+MENDER_CLIENT_INSTALL="y"
+MENDER_CLIENT_VERSION="auto"
+MENDER_FLASH_VERSION="latest"
+MENDER_ADDON_CONNECT_INSTALL="n"
+MENDER_ADDON_CONNECT_VERSION="latest"
+MENDER_ADDON_CONFIGURE_INSTALL="n"
+MENDER_ADDON_CONFIGURE_VERSION="latest"
+MENDER_DOCKER_COMPOSE_INSTALL="n"
+MENDER_DOCKER_COMPOSE_VERSION="latest"
+MENDER_INSTALL_INPUT_PACKAGES_PATH="input/deb"
+MENDER_INSTALL_INPUT_PACKAGES="n"
+MENDER_SETUP_INSTALL="auto"
+MENDER_SETUP_VERSION="latest"
+MENDER_SNAPSHOT_INSTALL="auto"
+MENDER_SNAPSHOT_VERSION="latest"
+MENDER_CLIENT_VERSION_INVENTORY_SCRIPT_INSTALL="y"
+MENDER_CLIENT_VERSION_INVENTORY_SCRIPT_VERSION="latest"
+MENDER_SPARSE_IMAGE="n"
+MENDER_STORAGE_URL="https://downloads.mender.io"
+MENDER_APT_REPO_URL="\${MENDER_STORAGE_URL}/repos/device-components"
+MENDER_APT_KEY_URL="https://downloads.mender.io/repos/debian/gpg"
+MENDER_APT_KEY_FP="E6C857345575F9218396566224072B80A1B29B00"
+MENDER_GITHUB_ORG="https://github.com/mendersoftware"
+MENDER_STORAGE_DEVICE_BASE=/dev/mmcblk0p
+MENDER_BOOT_PART_NUMBER="1"
+MENDER_ROOTFS_PART_A_NUMBER="2"
+MENDER_ROOTFS_PART_B_NUMBER="3"
+MENDER_DATA_PART_NUMBER="4"
+MENDER_ENABLE_PARTUUID="n"
+MENDER_BOOT_PART=""
+MENDER_ROOTFS_PART_A=""
+MENDER_ROOTFS_PART_B=""
+MENDER_DATA_PART=""
+MENDER_DTB_NAME=kernel.dtb
+MENDER_USE_BMAP="n"
+MENDER_COPY_BOOT_GAP="y"
+IMAGE_ROOTFS_SIZE="0"
+IMAGE_ROOTFS_EXTRA_SPACE="0"
+IMAGE_OVERHEAD_FACTOR="1.5"
+MENDER_EXPAND_WORK_ROOTFS=""
+MENDER_CLIENT_DATA_DIR_SERVICE_URL="https://raw.githubusercontent.com/mendersoftware/\\
+meta-mender/ab9c1e65abf73cde1065e2a4c2005cfe61ee6e3d/meta-mender-core/recipes-mender/mender-client/files/mender-data-dir.service"
+MENDER_GRUB_EFI_INTEGRATION=y
+MENDER_GRUB_D_INTEGRATION=auto
+GRUB_VERSION=2.12
+MENDER_GRUB_KERNEL_BOOT_ARGS=""
+`,
+    );
+    const { problems } = readLegacyConfig(file);
+    expect(problems).toEqual([]);
+    const legacy = loadConfig({ configFiles: [file], env: {} }).config;
+    const defaults = loadConfig({ configFiles: [], env: {} }).config;
+    // Upstream compresses the disk image with gzip by default; we follow the input's compression.
+    expect({ ...legacy, 'image.compression': 'auto' }).toEqual(defaults);
+    expect(legacy['image.compression']).toBe('gzip');
+  });
+
+  it('a Raspberry Pi style config equals its YAML equivalent', () => {
+    const legacy = write(
+      'raspberrypi4_config',
+      'MENDER_GRUB_EFI_INTEGRATION=n\nMENDER_BOOT_PART_MOUNT_LOCATION="/boot/firmware"\nMENDER_COPY_BOOT_GAP=n\nMENDER_PARTITION_ALIGNMENT="4194304"\nMENDER_DEVICE_TYPE="raspberrypi4_64"\nMENDER_STORAGE_TOTAL_SIZE_MB=8000\n',
+    );
+    const yaml = write(
+      'raspberrypi4.yaml',
+      'bootloader: { type: uboot }\nboot: { mountpoint: /boot/firmware }\nstorage: { copy_boot_gap: false, alignment: 4194304, total_size_mb: 8000 }\ndevice: { types: [raspberrypi4_64] }\n',
+    );
+    expect(loadConfig({ configFiles: [legacy], env: {} }).config).toEqual(loadConfig({ configFiles: [yaml], env: {} }).config);
+  });
+});

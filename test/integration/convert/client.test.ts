@@ -1,0 +1,118 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli } from '../../helpers/cli.js';
+import { buildRepository, type Repository } from '../../helpers/apt-repo.js';
+import { buildGoldenImage, tool } from '../../helpers/images.js';
+
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'client-'));
+const TOKEN = 'tenant-token-that-must-never-be-printed';
+let repo: Repository;
+let golden: string;
+let work: string;
+
+beforeAll(async () => {
+  repo = await buildRepository(base, [
+    {
+      name: 'mender-client',
+      version: '3.5.0-1',
+      depends: 'libfoo (>= 1.0)',
+      files: {
+        '/usr/bin/mender': '#!/bin/sh\necho fake\n',
+        '/lib/systemd/system/mender-client.service': '[Unit]\nDescription=c\n[Service]\nExecStart=/usr/bin/mender\n[Install]\nWantedBy=multi-user.target\n',
+        '/usr/share/doc/mender-client/examples/mender-device-identity': '#!/bin/sh\necho mac=00:11\n',
+        '/usr/share/doc/mender-client/examples/mender-inventory-os': '#!/bin/sh\necho os=x\n',
+      },
+      postinst: "#!/bin/sh\nset -e\n# Automatically added by dh_installsystemd/13\ndeb-systemd-helper enable 'mender-client.service' >/dev/null || true\n# End automatically added section\n",
+    },
+    { name: 'libfoo', version: '1.2-1', files: { '/usr/lib/libfoo.so.1': 'foo' } },
+    { name: 'broken', version: '1.0', depends: 'nonexistent (>= 1)' },
+  ]);
+  golden = (await buildGoldenImage({ dir: path.join(base, 'golden') })).image;
+  work = path.join(base, 'work');
+});
+
+afterAll(async () => {
+  await repo.stop();
+});
+
+function config(name: string, extra = '', keyring = repo.keyring): string {
+  const file = path.join(base, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    [
+      'storage: { total_size_mb: 160, alignment: 4194304 }',
+      'data: { size_mb: 16 }',
+      'image: { compression: none }',
+      'client:',
+      '  install: true',
+      `  repositories: ["deb [signed-by=${keyring}] ${repo.url} ${repo.suite} main"]`,
+      extra,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+async function convert(name: string, configFile: string, extraArgs: string[] = []) {
+  const deploy = path.join(base, name);
+  const result = await runCli(['--disk-image', golden, '--config', configFile, '-n', 'client-1', '--output-dir', deploy, '--work-dir', work, ...extraArgs], {
+    env: { MENDER_CLIENT_INSTALL: 'y', MENDER_TENANT_TOKEN: TOKEN },
+  });
+  return { result, deploy };
+}
+
+describe('client install through the conversion', () => {
+  it('installs the client and its dependency from a signed repository and configures it; the token stays secret', async () => {
+    const { result, deploy } = await convert('ok', config('ok', 'server: { url: "https://mender.example.com", update_poll_seconds: 60 }'));
+    expect(result.exitCode, result.all).toBe(0);
+    const ext4 = path.join(deploy, 'golden-testhost-mender.ext4');
+    const cat = async (file: string) => (await tool('debugfs', ['-R', `cat ${file}`, ext4])).stdout;
+    const conf = JSON.parse(await cat('/etc/mender/mender.conf'));
+    expect(conf).toMatchObject({ ServerURL: 'https://mender.example.com', TenantToken: TOKEN, UpdatePollIntervalSeconds: 60 });
+    expect((await tool('debugfs', ['-R', 'stat /etc/mender/mender.conf', ext4])).stdout).toMatch(/Mode:\s+0600/);
+    expect(await cat('/var/lib/dpkg/status')).toMatch(/Package: mender-client\nStatus: install ok installed/);
+    expect(await cat('/usr/share/mender/identity/mender-device-identity')).toContain('mac=');
+    expect((await tool('debugfs', ['-R', 'stat /etc/systemd/system/multi-user.target.wants/mender-client.service', ext4])).stdout).toContain('Fast link dest');
+    const cfg = fs.readFileSync(path.join(deploy, 'golden-testhost-mender.cfg'), 'utf8');
+    expect(cfg).toContain('mender-client-install');
+    const results = fs.readFileSync(path.join(deploy, 'golden-testhost-mender.json'), 'utf8');
+    expect(JSON.parse(results).packages.map((p: { name: string }) => p.name)).toEqual(['libfoo', 'mender-client']);
+    for (const text of [String(result.all), results, fs.readFileSync(path.join(work, 'convert.log'), 'utf8')]) expect(text).not.toContain(TOKEN);
+    expect(result.stdout).toMatch(/no time synchronisation/);
+  });
+
+  it('converts again with the network gone, from the cache under the work directory', async () => {
+    await repo.stop();
+    try {
+      const { result } = await convert('offline', config('offline'));
+      expect(result.exitCode, result.all).toBe(0);
+    } finally {
+      await repo.start();
+    }
+  });
+
+  it.each([
+    ['a wrong signing key', () => config('wrongkey', '', repo.otherKeyring), /does not carry a valid signature/],
+    ['an unsatisfiable dependency', () => config('broken', '  packages: [broken]'), /Cannot install broken → nonexistent \(>= 1\): not in image, not in repos/],
+  ])('fails closed on %s and writes no image', async (_name, makeConfig, pattern) => {
+    const { result, deploy } = await convert(`fail-${_name.replace(/\W/g, '')}`, makeConfig());
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(pattern);
+    expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
+  });
+
+  it('the hosted-server overlay script points the client at hosted Mender', async () => {
+    const overlay = path.join(base, 'hosted-overlay');
+    await execa('npx', ['zx', 'scripts/bootstrap-rootfs-overlay-hosted-server.mjs', '--output-dir', overlay, '--tenant-token', 'abc123'], { cwd: ROOT });
+    const { result, deploy } = await convert('hosted', config('hosted'), ['--overlay', overlay]);
+    expect(result.exitCode, result.all).toBe(0);
+    const conf = (await tool('debugfs', ['-R', 'cat /etc/mender/mender.conf', path.join(deploy, 'golden-testhost-mender.ext4')])).stdout;
+    expect(JSON.parse(conf)).toEqual({ ServerURL: 'https://hosted.mender.io', TenantToken: 'abc123' });
+    const missing = await execa('npx', ['zx', 'scripts/bootstrap-rootfs-overlay-production-server.mjs', '--output-dir', overlay], { cwd: ROOT, reject: false });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/^error: usage/m);
+  });
+});
