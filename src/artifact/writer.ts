@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { spawn } from '../util/exec.js';
+import { spawn, throwIfCancelled } from '../util/exec.js';
 import { findTool } from '../util/tools.js';
 import { UserError } from '../util/errors.js';
 import { checkScriptName } from './scripts.js';
@@ -116,6 +116,12 @@ const entryHeader = (name: string, size: number, mtime: number, mode = 0o644) =>
 function hashing(hash: ReturnType<typeof createHash>, onBytes: (n: number) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      try {
+        throwIfCancelled();
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
       hash.update(chunk);
       onBytes(chunk.length);
       callback(null, chunk);

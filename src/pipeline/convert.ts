@@ -52,6 +52,53 @@ export async function convert(options: ConvertOptions): Promise<ConversionContex
   const outputDir = path.resolve(options.outputDir);
   const workDir = path.resolve(options.workDir);
   await fs.mkdir(workDir, { recursive: true });
+  const releaseLock = await lockWorkDir(workDir);
+  try {
+    return await convertLocked(options, env, started, config, sources, inputPath, outputDir, workDir);
+  } finally {
+    await releaseLock();
+  }
+}
+
+/** One conversion at a time per work directory: a lock file holding the owner's PID. */
+async function lockWorkDir(workDir: string): Promise<() => Promise<void>> {
+  const lock = path.join(workDir, '.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(lock, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return () => fs.rm(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number((await fs.readFile(lock, 'utf8').catch(() => '')).trim());
+      let alive = false;
+      try {
+        process.kill(owner, 0);
+        alive = owner > 0;
+      } catch (probe) {
+        alive = (probe as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (alive) {
+        throw new UserError(`Another conversion (process ${owner}) is using the work directory ${workDir}.`, {
+          hint: 'Wait for it to finish, or give this one its own directory with --work-dir.',
+        });
+      }
+      // The owner died without cleaning up: the lock is stale.
+      await fs.rm(lock, { force: true });
+    }
+  }
+  throw new UserError(`Cannot lock the work directory ${workDir}.`);
+}
+
+async function convertLocked(
+  options: ConvertOptions,
+  env: NodeJS.ProcessEnv,
+  started: number,
+  config: ConversionContext['config'],
+  sources: ConversionContext['sources'],
+  inputPath: string,
+  outputDir: string,
+  workDir: string,
+): Promise<ConversionContext> {
   const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));
   await fs.chmod(runDir, 0o700);
   const logPath = path.join(workDir, 'convert.log');
@@ -86,6 +133,11 @@ export async function convert(options: ConvertOptions): Promise<ConversionContex
     epoch: epochFrom(env),
     dryRun: Boolean(options.dryRun),
   };
+  // Every e2fsprogs tool stamps superblocks with this time instead of now: reproducible
+  // filesystems. e2fsck must then not judge the image's own timestamps against that clock.
+  process.env.E2FSPROGS_FAKE_TIME = String(ctx.epoch);
+  process.env.E2FSCK_CONFIG = path.join(runDir, 'e2fsck.conf');
+  await fs.writeFile(process.env.E2FSCK_CONFIG, '[options]\n\tbroken_system_clock = 1\n', { mode: 0o600 });
   logger.info(`mender-convert: ${inputPath} → ${outputDir} (run directory ${runDir})`);
   try {
     await registerConfiguredHooks(ctx);

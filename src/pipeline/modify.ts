@@ -20,7 +20,8 @@ function deviceNaming(ctx: ConversionContext): DeviceNaming {
     ? (ctx.input!.scheme === 'dos' && ctx.input!.diskId ? ctx.input!.diskId : derivedUuid(ctx, 'disk-id').slice(0, 8))
     : undefined;
   const partUuids: Record<number, string> = {};
-  for (const number of [1, 2, 3, 4]) partUuids[number] = derivedUuid(ctx, `partition-${number}`);
+  // Entry 0 is the GPT disk GUID.
+  for (const number of [0, 1, 2, 3, 4]) partUuids[number] = derivedUuid(ctx, number === 0 ? 'disk-guid' : `partition-${number}`);
   if (scheme === 'gpt' && ctx.input!.scheme === 'gpt' && ctx.input!.bootPartUuid) partUuids[1] = ctx.input!.bootPartUuid.toLowerCase();
   return { deviceBase: ctx.config['storage.device_base'], partuuid: ctx.config['storage.partuuid'], scheme, diskId, partUuids };
 }

@@ -44,7 +44,7 @@ function tableSpec(ctx: ConversionContext): TableSpec {
   const linux = gpt ? '0FC63DAF-8483-4772-8E79-3D69D8477DE4' : '83';
   return {
     label: ctx.scheme!,
-    id: gpt ? naming.partUuids?.[0] ?? undefined : `0x${naming.diskId}`,
+    id: gpt ? naming.partUuids?.[0] : `0x${naming.diskId}`,
     partitions: [
       part(layout.boot, gpt ? 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B' : 'c', 'boot'),
       part(layout.rootfsA, linux, 'rootfsa'),
@@ -74,6 +74,11 @@ export const packageStage: Stage = {
     {
       title: 'Compute the partition layout',
       async run(ctx) {
+        const base = path.join(ctx.outputDir, outputBaseName(ctx));
+        const outputs = ['.img', '.img.gz', '.img.xz', '.img.zst', '.ext4', '.mender', '.cfg', '.json', '.bmap'].map((suffix) => `${base}${suffix}`);
+        if (outputs.includes(ctx.inputPath)) {
+          throw new UserError(`The output ${ctx.inputPath} would overwrite the input image.`, { hint: 'Choose another --output-dir or image.name.' });
+        }
         ctx.layout = computeLayout({
           bootloader: ctx.config['bootloader.type'],
           totalSizeMb: ctx.config['storage.total_size_mb'],

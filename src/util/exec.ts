@@ -22,6 +22,11 @@ export function setCancelSignal(signal: AbortSignal | undefined): void {
   cancelSignal = signal;
 }
 
+/** For long loops in our own code (copies, hashing): stop promptly once the run is cancelled. */
+export function throwIfCancelled(): void {
+  if (cancelSignal?.aborted) throw new UserError('Interrupted.');
+}
+
 export interface RunOptions {
   /** Bytes or text written to the tool's standard input. */
   input?: string | Uint8Array;
