@@ -2,154 +2,307 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { openInput, type InputFormat } from './input.js';
-import { SparseWriter } from './sparse.js';
-import { readPartitionTable, type PartitionInfo, type PartitionTable } from './table.js';
+import { openImage, type ImageStream, type InputFormat } from './input.js';
+import { dataEnd, SparseFileWriter } from './sparse.js';
+import {
+  checkPartitionsFit,
+  noGptError,
+  readPartitionTable,
+  readTableFromHead,
+  tableHeadFacts,
+  TABLE_HEAD_BYTES,
+  type PartitionInfo,
+  type PartitionTable,
+} from './table.js';
 
 /**
- * One pass over the input image (raw or compressed): the partition table is read from the head,
- * then every partition's bytes go into a standalone file of its own as the stream passes by,
- * written sparsely. No decompressed copy of the whole image is ever made.
+ * One pass over an input image, raw or compressed: the partition table is read from the head, then
+ * each wanted partition's bytes go into a standalone file of its own as the stream passes, written
+ * sparsely. No decompressed copy of the whole image is ever made, and memory stays at a few MiB.
  */
 
+/** Which partitions to extract: all, some numbers, or a choice made once the table is known. */
+export type WantedPartitions = 'all' | readonly number[] | ((table: PartitionTable) => readonly number[]);
+
+export interface ExtractOptions {
+  /** Also save the bytes between the partition table and the first partition (some boards keep their loader there). */
+  bootGap?: boolean;
+  /** Hash the input file (as given, compressed or not) on the way. */
+  sha256?: boolean;
+  /** Bytes of the input file read so far, of its size (zip inputs: bytes of the image inside, of its size). */
+  onProgress?: (done: number, total: number) => void;
+  logger?: Logger;
+  /** How messages name the input; default: its file name. */
+  displayName?: string;
+}
+
 export interface ExtractedPartition extends PartitionInfo {
+  /** A standalone file holding exactly the partition's bytes (sparse). */
   file: string;
 }
 
 export interface ExtractResult {
-  table: PartitionTable;
-  partitions: ExtractedPartition[];
-  /** Non-zero bytes between the partition table and the first partition, if any. */
-  bootGap?: { file: string; offset: number };
   format: InputFormat;
-  inputSha256: string;
+  table: PartitionTable;
+  /** The wanted partitions in disk order, each in `<outDir>/partition-<number>.img`. */
+  files: ExtractedPartition[];
+  /**
+   * With `bootGap`: the gap bytes in `<outDir>/boot-gap.bin`, to be written back at `offset`; `size` ends at
+   * the last non-zero sector. Undefined when the gap is empty or all zeros.
+   */
+  bootGap?: { file: string; offset: number; size: number };
+  /** Size of the input file as given. */
+  inputSize: number;
+  /** Size of the disk image (decompressed). */
+  imageSize: number;
+  /** With `sha256`: the input file's checksum. */
+  sha256?: string;
+  /** 2 when a compressed image with a damaged primary GPT had to be read once more (see table.warnings). */
+  passes: 1 | 2;
+}
+
+const TAIL_BYTES = 1024 * 1024;
+const PROGRESS_INTERVAL_MS = 200;
+const SECTOR = 512;
+
+interface Target {
+  start: number;
+  end: number;
+  writer: SparseFileWriter;
+}
+
+interface PassResult {
+  /** Undefined when the head held only a protective MBR: the backup GPT must be read from `tail`. */
+  table?: PartitionTable;
+  head: Buffer;
+  tail: Buffer;
   imageSize: number;
 }
 
-export interface ExtractOptions {
-  bootGap?: boolean;
-  onProgress?: (done: number, total: number) => void;
-  logger?: Logger;
+function chooseWanted(table: PartitionTable, wanted: WantedPartitions, displayName: string): PartitionInfo[] {
+  if (wanted === 'all') return table.partitions;
+  const numbers = typeof wanted === 'function' ? wanted(table) : wanted;
+  const missing = numbers.filter((n) => !table.partitions.some((p) => p.number === n));
+  if (missing.length > 0) {
+    throw new UserError(`${displayName} has no partition ${missing.join(', ')}; it has partitions ${table.partitions.map((p) => p.number).join(', ')}.`);
+  }
+  return table.partitions.filter((p) => numbers.includes(p.number));
 }
 
-/** Enough of the image to hold any MBR or GPT (header and 128 entries) with room to spare. */
-const HEAD_BYTES = 1024 * 1024;
-/** GPT: protective MBR, header, 128 × 128-byte entries. */
-const GPT_TABLE_END = 34 * 512;
-/** Apparent size of the head file so that sfdisk sees every partition inside the "disk". */
-const HEAD_APPARENT_SIZE = 2 ** 41;
+/** The last `limit` bytes of a stream, kept as references to its chunks. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private length = 0;
 
-async function readTableFromHead(head: Buffer, dir: string, displayName: string): Promise<PartitionTable> {
-  const file = path.join(dir, 'head.img');
-  await fs.writeFile(file, head, { mode: 0o600 });
-  await fs.truncate(file, HEAD_APPARENT_SIZE);
-  try {
-    return await readPartitionTable(file, displayName);
-  } finally {
-    await fs.rm(file, { force: true });
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    while (this.chunks.length > 1 && this.length - this.chunks[0]!.length >= this.limit) this.length -= this.chunks.shift()!.length;
+  }
+
+  bytes(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    return all.subarray(Math.max(0, all.length - this.limit));
   }
 }
 
-export async function extractPartitions(inputPath: string, outDir: string, options: ExtractOptions = {}): Promise<ExtractResult> {
-  const logger = options.logger ?? silentLogger;
-  await fs.mkdir(outDir, { recursive: true, mode: 0o700 });
-  const input = await openInput(inputPath);
-  const name = path.basename(inputPath);
-  logger.info(`input ${name}: ${input.format}`);
+class Extraction {
+  readonly created: string[] = [];
+  private targets: Target[] = [];
+  private gap?: { writer: SparseFileWriter; start: number; end: number };
+  files: ExtractedPartition[] = [];
 
-  let table: PartitionTable | undefined;
-  let writers: { partition: PartitionInfo; writer: SparseWriter; file: string }[] = [];
-  let gap: { writer: SparseWriter; start: number; end: number; file: string } | undefined;
-  let position = 0;
-  let head: Buffer[] = [];
-  let headBytes = 0;
-  let lastReport = 0;
+  constructor(
+    private readonly wanted: WantedPartitions,
+    private readonly outDir: string,
+    private readonly options: ExtractOptions,
+    readonly displayName: string,
+  ) {}
 
-  const dispatch = async (chunk: Buffer, at: number) => {
+  /** Open one sparse file per wanted partition (and the gap) once the table is known. */
+  prepare(table: PartitionTable): void {
+    for (const partition of chooseWanted(table, this.wanted, this.displayName)) {
+      const file = path.join(this.outDir, `partition-${partition.number}.img`);
+      this.created.push(file);
+      const writer = SparseFileWriter.create(file, partition.size);
+      this.targets.push({ start: partition.start, end: partition.start + partition.size, writer });
+      this.files.push({ ...partition, file });
+    }
+    const { start, end } = table.bootGap;
+    if (this.options.bootGap && end > start) {
+      const file = path.join(this.outDir, 'boot-gap.bin');
+      this.created.push(file);
+      this.gap = { writer: SparseFileWriter.create(file, end - start), start, end };
+      this.targets.push(this.gap);
+    }
+  }
+
+  dispatch(chunk: Buffer, at: number): void {
     const end = at + chunk.length;
-    for (const { partition, writer } of writers) {
-      const from = Math.max(at, partition.start);
-      const to = Math.min(end, partition.start + partition.size);
-      if (from < to) await writer.write(chunk.subarray(from - at, to - at), from - partition.start);
+    for (const target of this.targets) {
+      if (target.end <= at || target.start >= end) continue;
+      const from = Math.max(at, target.start);
+      const to = Math.min(end, target.end);
+      target.writer.write(chunk.subarray(from - at, to - at), from - target.start);
     }
-    if (gap) {
-      const from = Math.max(at, gap.start);
-      const to = Math.min(end, gap.end);
-      if (from < to) await gap.writer.write(chunk.subarray(from - at, to - at), from - gap.start);
-    }
-  };
+  }
 
-  const start = async () => {
-    const headBuffer = Buffer.concat(head);
-    head = [];
-    if (input.format === 'raw') table = await readPartitionTable(inputPath, name);
-    else table = await readTableFromHead(headBuffer, outDir, name);
-    writers = await Promise.all(
-      table.partitions.map(async (partition) => {
-        const file = path.join(outDir, `partition-${partition.number}.img`);
-        return { partition, file, writer: await SparseWriter.create(file, partition.size) };
-      }),
-    );
-    const first = table.partitions[0]!.start;
-    const gapStart = table.label === 'gpt' ? GPT_TABLE_END : 512;
-    if (options.bootGap && first > gapStart) {
-      const file = path.join(outDir, 'boot-gap.bin');
-      gap = { writer: await SparseWriter.create(file, first - gapStart), start: gapStart, end: first, file };
-    }
-    await dispatch(headBuffer, 0);
-  };
+  closeAll(): void {
+    for (const target of this.targets) target.writer.close();
+  }
 
-  try {
-    for await (const data of input.stream) {
-      const chunk = data as Buffer;
-      if (!table) {
-        head.push(chunk);
-        headBytes += chunk.length;
-        position += chunk.length;
-        if (headBytes >= HEAD_BYTES) await start();
+  /** The gap file cut after its last non-zero sector; removed when nothing is in it. */
+  async finishGap(): Promise<ExtractResult['bootGap']> {
+    if (!this.gap) return undefined;
+    const file = this.gap.writer.file;
+    const used = Math.ceil(dataEnd(await fs.readFile(file)) / SECTOR) * SECTOR;
+    if (used === 0) {
+      await fs.rm(file, { force: true });
+      return undefined;
+    }
+    await fs.truncate(file, used);
+    return { file, offset: this.gap.start, size: used };
+  }
+
+  /**
+   * Read the stream once. With a known table (raw input, or a second pass) every chunk is dispatched;
+   * otherwise the head is gathered until the table can be read from it.
+   */
+  async pass(stream: ImageStream, known: PartitionTable | undefined, scratchDir: string): Promise<PassResult> {
+    let table = known;
+    let scanning = false;
+    let head: Buffer[] = [];
+    let headLength = 0;
+    let headBuffer = Buffer.alloc(0);
+    let headNeeded = TABLE_HEAD_BYTES;
+    let sized = false;
+    const tail = new Tail(TAIL_BYTES);
+    let position = 0;
+    let lastReport = 0;
+    if (table) this.prepare(table);
+
+    const resolveFromHead = async (end?: { tail: Buffer; imageSize: number }) => {
+      headBuffer = Buffer.concat(head);
+      head = [];
+      table = await readTableFromHead(headBuffer, scratchDir, this.displayName, end);
+      if (table) {
+        this.prepare(table);
+        this.dispatch(headBuffer.subarray(0, end ? end.imageSize : headBuffer.length), 0);
       } else {
-        await dispatch(chunk, position);
-        position += chunk.length;
+        scanning = true;
       }
-      if (options.onProgress && position - lastReport > 64 * 1024 * 1024) {
-        lastReport = position;
-        const { done, total } = input.progress();
-        options.onProgress(done, total);
+    };
+
+    for await (const chunk of stream.chunks()) {
+      if (table) {
+        this.dispatch(chunk, position);
+      } else if (!scanning) {
+        head.push(chunk);
+        headLength += chunk.length;
+        if (!sized && headLength >= headNeeded) {
+          // The first sectors say how far the table reaches (a GPT's entries may lie further).
+          sized = true;
+          headNeeded = tableHeadFacts(Buffer.concat(head)).bytesNeeded;
+        }
+        if (sized && headLength >= headNeeded) await resolveFromHead();
+      }
+      position += chunk.length;
+      if (!known) tail.push(chunk);
+      const now = Date.now();
+      if (this.options.onProgress && now - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = now;
+        const { done, total } = stream.progress();
+        this.options.onProgress(done, total);
       }
     }
-    await input.done;
-    if (!table) await start();
+    // An image smaller than the head: all of it is in hand.
+    if (!table && !scanning) {
+      await resolveFromHead({ tail: Buffer.alloc(0), imageSize: position });
+      if (!table) throw noGptError(this.displayName);
+    }
+    if (this.options.onProgress) {
+      const { done, total } = stream.progress();
+      this.options.onProgress(done, total);
+    }
+    return { table, head: headBuffer, tail: tail.bytes(), imageSize: position };
+  }
+}
+
+/**
+ * Extract the wanted partitions of `inputPath` (raw, gzip, xz, zstd or zip) into standalone files in
+ * `outDir`, reading the input once. Refuses (UserError) what cannot be converted: no or an unusable
+ * partition table, overlapping or extended partitions, a truncated or corrupt input.
+ */
+export async function extractPartitions(inputPath: string, wanted: WantedPartitions, outDir: string, options: ExtractOptions = {}): Promise<ExtractResult> {
+  const logger = options.logger ?? silentLogger;
+  const displayName = options.displayName ?? path.basename(inputPath);
+  await fs.mkdir(outDir, { recursive: true, mode: 0o700 });
+  const stream = await openImage(inputPath, { sha256: options.sha256, displayName });
+  logger.info(`input ${displayName}: ${stream.format}${stream.zipMember ? ` (${stream.zipMember})` : ''}, ${stream.inputSize} bytes`);
+  const extraction = new Extraction(wanted, outDir, options, displayName);
+  try {
+    let known: PartitionTable | undefined;
+    if (stream.format === 'raw') {
+      known = await readPartitionTable(inputPath, displayName);
+      checkPartitionsFit(known, stream.inputSize, displayName);
+    }
+    let result = await extraction.pass(stream, known, outDir);
+    let passes: 1 | 2 = 1;
+    let table = result.table;
+    if (!table) {
+      // Only a protective MBR in the head: the primary GPT is damaged. The backup GPT was at the end.
+      table = await readTableFromHead(result.head, outDir, displayName, { tail: result.tail, imageSize: result.imageSize });
+      if (!table) throw noGptError(displayName);
+      logger.warn(`${displayName}: the primary GPT is damaged; reading the image again with the backup GPT's table`);
+      passes = 2;
+      result = await extraction.pass(await openImage(inputPath, { displayName }), table, outDir);
+    } else if (!known && table.label === 'gpt') {
+      table = await confirmGpt(table, result, outDir, displayName);
+    }
+    extraction.closeAll();
+    checkPartitionsFit(table, result.imageSize, displayName);
+    const bootGap = await extraction.finishGap();
+    for (const warning of table.warnings) logger.warn(`${displayName}: ${warning}`);
+    logger.info(
+      `${displayName}: ${table.label} table, partitions ${table.partitions.map((p) => `${p.number}@${p.start}+${p.size}`).join(' ')}; ` +
+        `extracted ${extraction.files.map((f) => f.number).join(', ') || 'none'}${bootGap ? `, boot gap ${bootGap.size} bytes at ${bootGap.offset}` : ''}`,
+    );
+    return {
+      format: stream.format,
+      table,
+      files: extraction.files,
+      bootGap,
+      inputSize: stream.inputSize,
+      imageSize: result.imageSize,
+      sha256: stream.sha256(),
+      passes,
+    };
   } catch (error) {
-    input.stream.destroy();
-    await Promise.all(writers.map(({ writer }) => writer.close().catch(() => undefined)));
+    extraction.closeAll();
+    await Promise.all(extraction.created.map((file) => fs.rm(file, { force: true })));
     throw error;
   }
+}
 
-  const imageSize = position;
-  const partitions: ExtractedPartition[] = [];
-  for (const { partition, writer, file } of writers) {
-    await writer.close();
-    if (partition.start + partition.size > imageSize) {
-      throw new UserError(
-        `${name} is truncated: partition ${partition.number} ends at ${partition.start + partition.size} bytes but the image has only ${imageSize}.`,
-        { hint: 'Download or copy the image again and check its checksum.' },
-      );
-    }
-    partitions.push({ ...partition, file });
+/**
+ * A GPT read from the head of a compressed image, checked again now that its end has passed: the
+ * warnings are then sfdisk's real ones (a bad backup, an image cut after its last partition).
+ */
+async function confirmGpt(table: PartitionTable, pass: PassResult, scratchDir: string, displayName: string): Promise<PartitionTable> {
+  const whole = await readTableFromHead(pass.head, scratchDir, displayName, { tail: pass.tail, imageSize: pass.imageSize });
+  if (!whole) {
+    return {
+      ...table,
+      warnings: [...table.warnings, `The image (${pass.imageSize} bytes) is shorter than the disk its GPT describes: the backup GPT is missing.`],
+    };
   }
-  let bootGap: ExtractResult['bootGap'];
-  if (gap) {
-    const used = await gap.writer.close();
-    // Only the bytes up to the last non-zero block matter; an all-zero gap is no gap.
-    if (used > 0) {
-      await fs.truncate(gap.file, used);
-      bootGap = { file: gap.file, offset: gap.start };
-    } else {
-      await fs.rm(gap.file, { force: true });
-    }
+  const same = (a: PartitionInfo, b: PartitionInfo) => a.number === b.number && a.start === b.start && a.size === b.size;
+  if (whole.partitions.length !== table.partitions.length || whole.partitions.some((p, i) => !same(p, table.partitions[i]!))) {
+    throw new UserError(`${displayName}: its primary and backup GPT describe different partitions; the table is inconsistent.`, {
+      hint: 'Repair the table (for example with sgdisk or gdisk) or get a good copy of the image.',
+    });
   }
-  const inputSha256 = await input.sha256;
-  logger.info(`extracted ${partitions.length} partitions from ${name} (${imageSize} bytes, sha256 ${inputSha256})`);
-  for (const warning of table!.warnings) logger.warn(`sfdisk: ${warning}`);
-  return { table: table!, partitions, bootGap, format: input.format, inputSha256, imageSize };
+  return { ...table, warnings: whole.warnings };
 }

@@ -1,117 +1,332 @@
 import fs from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { run, spawn } from '../util/exec.js';
 import { findTool } from '../util/tools.js';
 import { UserError } from '../util/errors.js';
-import { dataRuns } from './sparse.js';
+import { writeAtomically } from './atomic.js';
+import { extUsedRanges, isExtFilesystem } from './extblocks.js';
+import { dataRuns, writeFailure } from './sparse.js';
+import { parseSfdiskJson } from './table.js';
 
-/** Assembling the output disk image: a sparse file, a partition table, filesystems at offsets. */
+/** Assembling an output disk image: a sparse file, a partition table, filesystems placed at offsets. */
 
 export interface TablePartitionSpec {
   number: number;
+  /** Bytes, a multiple of 512. */
   start: number;
+  /** Bytes, a multiple of 512. */
   size: number;
-  /** MBR type byte ("c", "83") or GPT type GUID. */
+  /** MBR: type byte in hex ("c", "0c", "83"); GPT: type GUID. */
   type: string;
+  /** GPT partition name. */
   name?: string;
+  /** MBR boot flag; GPT: the LegacyBIOSBootable attribute. */
   bootable?: boolean;
-  /** GPT partition GUID. */
+  /** GPT partition GUID (random when absent). */
   partuuid?: string;
+  /** GPT attributes in sfdisk's words ("RequiredPartition", "GUID:63"). */
+  attrs?: string;
 }
 
 export interface TableSpec {
   label: 'dos' | 'gpt';
-  /** "0x1234abcd" for dos, a GUID for gpt. */
+  /** MBR disk identifier ("1234abcd" or "0x1234abcd") or GPT disk GUID; random when absent. */
   id?: string;
   partitions: TablePartitionSpec[];
 }
 
-/** A sparse file of exactly `size` bytes. */
+const SECTOR = 512;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LEGACY_BOOTABLE = 'LegacyBIOSBootable';
+
+/** Create (or truncate) `file` as a sparse file of exactly `size` bytes. */
 export async function createImage(file: string, size: number): Promise<void> {
   const handle = await fs.open(file, 'w', 0o644);
   try {
     await handle.truncate(size);
+  } catch (error) {
+    throw writeFailure(error, file);
   } finally {
     await handle.close();
   }
 }
 
-export function sfdiskScript(spec: TableSpec): string {
-  const lines = [`label: ${spec.label}`, ...(spec.id ? [`label-id: ${spec.id}`] : []), 'unit: sectors', 'sector-size: 512', ''];
+function checkSpec(spec: TableSpec, imageSize: number): void {
+  const fail = (why: string) => {
+    throw new Error(`invalid partition table spec: ${why}`);
+  };
+  if (spec.id !== undefined && !(spec.label === 'dos' ? /^(0x)?[0-9a-f]{1,8}$/i.test(spec.id) : GUID.test(spec.id))) fail(`bad disk id ${spec.id}`);
+  const sorted = [...spec.partitions].sort((a, b) => a.start - b.start);
+  sorted.forEach((p, i) => {
+    if (p.start % SECTOR || p.size % SECTOR || p.size <= 0 || p.start <= 0) fail(`partition ${p.number} is not whole, positive sectors`);
+    if (p.start + p.size > imageSize) fail(`partition ${p.number} ends past the image (${p.start + p.size} > ${imageSize})`);
+    const next = sorted[i + 1];
+    if (next && next.start < p.start + p.size) fail(`partitions ${p.number} and ${next.number} overlap`);
+    if (spec.label === 'dos' && !(p.number >= 1 && p.number <= 4)) fail(`MBR partition number ${p.number} is not 1-4`);
+    if (spec.label === 'dos' && !/^(0x)?[0-9a-f]{1,2}$/i.test(p.type)) fail(`MBR type ${p.type} is not a hex byte`);
+    if (spec.label === 'gpt' && !GUID.test(p.type)) fail(`GPT type ${p.type} is not a GUID`);
+    if (p.partuuid !== undefined && (spec.label !== 'gpt' || !GUID.test(p.partuuid))) fail(`partition ${p.number}: partuuid needs GPT and a GUID`);
+    if (/["\n\\]/.test(p.name ?? '') || /["\n\\]/.test(p.attrs ?? '')) fail(`partition ${p.number}: name or attrs hold a quote, backslash or newline`);
+  });
+  if (new Set(spec.partitions.map((p) => p.number)).size !== spec.partitions.length) fail('partition numbers repeat');
+}
+
+/**
+ * The sfdisk script for a table. Each line is named after its partition device (`<image>[p]<n>`), which
+ * is how sfdisk is told the partition's number independently of the line order.
+ */
+export function sfdiskScript(spec: TableSpec, device: string): string {
+  const lines = [`label: ${spec.label}`];
+  if (spec.id) lines.push(`label-id: ${spec.label === 'dos' ? `0x${spec.id.replace(/^0x/i, '').toLowerCase()}` : spec.id.toLowerCase()}`);
+  lines.push('unit: sectors', `sector-size: ${SECTOR}`);
+  // sfdisk's default keeps the first MiB free on GPT; the layout decides where partitions start.
+  if (spec.label === 'gpt') lines.push('first-lba: 34');
+  lines.push('');
+  const separator = /\d$/.test(device) ? 'p' : '';
   for (const p of [...spec.partitions].sort((a, b) => a.number - b.number)) {
-    const fields = [`start=${p.start / 512}`, `size=${p.size / 512}`, `type=${p.type}`];
-    if (p.bootable) fields.push('bootable');
-    if (spec.label === 'gpt' && p.partuuid) fields.push(`uuid=${p.partuuid}`);
-    if (spec.label === 'gpt' && p.name) fields.push(`name="${p.name}"`);
-    lines.push(fields.join(', '));
+    const fields = [`start=${p.start / SECTOR}`, `size=${p.size / SECTOR}`, `type=${spec.label === 'dos' ? p.type.replace(/^0x/i, '').toLowerCase() : p.type.toLowerCase()}`];
+    if (spec.label === 'dos' && p.bootable) fields.push('bootable');
+    if (spec.label === 'gpt') {
+      if (p.partuuid) fields.push(`uuid=${p.partuuid.toLowerCase()}`);
+      if (p.name !== undefined) fields.push(`name="${p.name}"`);
+      const attrs = [...(p.attrs ? p.attrs.split(/\s+/) : []), ...(p.bootable ? [LEGACY_BOOTABLE] : [])];
+      if (attrs.length > 0) fields.push(`attrs="${[...new Set(attrs)].join(' ')}"`);
+    }
+    lines.push(`${device}${separator}${p.number} : ${fields.join(', ')}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Write a partition table into an image file with sfdisk (nothing else in the file is touched), then
+ * read it back and check it says what was asked.
+ */
 export async function writePartitionTable(image: string, spec: TableSpec): Promise<void> {
-  for (const p of spec.partitions) {
-    if (p.start % 512 || p.size % 512) throw new Error(`partition ${p.number} is not sector aligned`);
-  }
-  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '--wipe', 'never', '-q', image], {
-    input: sfdiskScript(spec),
-    doing: 'writing the partition table',
+  const imageSize = (await fs.stat(image)).size;
+  checkSpec(spec, imageSize);
+  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '--wipe', 'never', '--wipe-partitions', 'never', '-q', image], {
+    input: sfdiskScript(spec, image),
+    doing: `writing the partition table of ${image}`,
   });
+  const readBack = await run('sfdisk', ['--json', image], { doing: `reading back the partition table of ${image}` });
+  const table = parseSfdiskJson(readBack.stdout, readBack.stderr)?.table;
+  const hexByte = (type: string) => parseInt(type.replace(/^0x/i, ''), 16);
+  const problems: string[] = [];
+  if (table?.label !== spec.label) problems.push(`label ${table?.label}`);
+  if (table && spec.id && table.id.replace(/^0+/, '') !== spec.id.replace(/^0x/i, '').toLowerCase().replace(/^0+/, '')) problems.push(`id ${table.id}`);
+  for (const want of spec.partitions) {
+    const got = table?.partitions.find((p) => p.number === want.number);
+    const typeOk = got && (spec.label === 'dos' ? hexByte(got.type) === hexByte(want.type) : got.type === want.type.toLowerCase());
+    if (!got || got.start !== want.start || got.size !== want.size || !typeOk || got.bootable !== Boolean(want.bootable)
+      || (want.partuuid && got.partuuid !== want.partuuid.toLowerCase()) || (want.name !== undefined && got.name !== want.name)) {
+      problems.push(`partition ${want.number}: ${JSON.stringify(got)}`);
+    }
+  }
+  if (table && table.partitions.length !== spec.partitions.length) problems.push(`${table.partitions.length} partitions`);
+  if (problems.length > 0) throw new Error(`sfdisk wrote a different table into ${image}: ${problems.join('; ')}`);
 }
 
-const COPY_CHUNK = 4 * 1024 * 1024;
+export interface PlaceOptions {
+  /**
+   * Which source blocks to copy. 'nonzero': every block that is not all zeros (byte-exact). 'allocated':
+   * only the blocks an ext2/3/4 filesystem's bitmaps mark in use (free blocks read as zeros in the
+   * image, exactly like the source when its free space is zeros or holes). 'auto' (default):
+   * 'allocated' for ext filesystems, 'nonzero' for anything else.
+   */
+  blocks?: 'auto' | 'allocated' | 'nonzero';
+  /** Source bytes dealt with so far, of the source size. */
+  onProgress?: (done: number, total: number) => void;
+}
 
-/** Copy `source` into `image` at `offset`, skipping all-zero blocks so the image stays sparse. */
-export async function placeFile(image: string, source: string, offset: number): Promise<void> {
+export interface PlaceResult {
+  method: 'allocated' | 'nonzero';
+  /** Bytes written into the image (the rest stays holes). */
+  bytesWritten: number;
+}
+
+const COPY_WINDOW = 4 * 1024 * 1024;
+/** Free space shorter than this between two allocated ranges is read through rather than skipped. */
+const READ_THROUGH_GAP = 256 * 1024;
+
+/** Read windows over sorted ranges: nearby ranges share one read, never longer than COPY_WINDOW. */
+function windows(ranges: readonly [number, number][]): { start: number; end: number; ranges: [number, number][] }[] {
+  const result: { start: number; end: number; ranges: [number, number][] }[] = [];
+  for (const [rangeStart, rangeEnd] of ranges) {
+    for (let start = rangeStart; start < rangeEnd; start += COPY_WINDOW) {
+      const end = Math.min(rangeEnd, start + COPY_WINDOW);
+      const last = result[result.length - 1];
+      if (last && start - last.end < READ_THROUGH_GAP && end - last.start <= COPY_WINDOW) {
+        last.end = end;
+        last.ranges.push([start, end]);
+      } else {
+        result.push({ start, end, ranges: [[start, end]] });
+      }
+    }
+  }
+  return result;
+}
+
+/**
+ * Copy a standalone file (a filesystem image, a boot gap) into `image` at byte `offset`, writing only
+ * what matters (see PlaceOptions.blocks) so the image stays sparse. The image must already be large
+ * enough; it is never truncated or extended.
+ */
+export async function placeFile(image: string, source: string, offset: number, options: PlaceOptions = {}): Promise<PlaceResult> {
   const size = (await fs.stat(source)).size;
+  const imageSize = (await fs.stat(image)).size;
+  if (offset < 0 || offset + size > imageSize) throw new Error(`${source} (${size} bytes) does not fit in ${image} (${imageSize} bytes) at offset ${offset}`);
+  let method: PlaceResult['method'] = 'nonzero';
+  let ranges: [number, number][] = size > 0 ? [[0, size]] : [];
+  if (options.blocks !== 'nonzero' && size > 0) {
+    const map = (await isExtFilesystem(source)) ? await extUsedRanges(source) : undefined;
+    if (map) {
+      if (map.blockCount * map.blockSize > size) {
+        throw new UserError(`${source} is shorter (${size} bytes) than the ext filesystem it holds (${map.blockCount * map.blockSize} bytes).`);
+      }
+      method = 'allocated';
+      ranges = map.used;
+    } else if (options.blocks === 'allocated') {
+      throw new Error(`${source} is not an ext2/3/4 filesystem whose allocated blocks can be told`);
+    }
+  }
   const input = await fs.open(source, 'r');
   const output = await fs.open(image, 'r+');
-  const writer = new SparseWriterAt(output, offset);
+  let bytesWritten = 0;
+  let pending: Promise<Buffer> | undefined;
   try {
-    const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-    for (let at = 0; at < size; at += COPY_CHUNK) {
-      const { bytesRead } = await input.read(buffer, 0, Math.min(COPY_CHUNK, size - at), at);
-      await writer.write(buffer.subarray(0, bytesRead), at);
+    const plan = windows(ranges);
+    const buffers = [Buffer.allocUnsafe(COPY_WINDOW), Buffer.allocUnsafe(COPY_WINDOW)];
+    const read = async (index: number) => {
+      const { start, end } = plan[index]!;
+      const buffer = buffers[index % 2]!;
+      let filled = 0;
+      while (filled < end - start) {
+        const { bytesRead } = await input.read(buffer, filled, end - start - filled, start + filled);
+        if (bytesRead === 0) throw new Error(`${source} ended early at byte ${start + filled}`);
+        filled += bytesRead;
+      }
+      return buffer;
+    };
+    // Read the next window while the current one is written.
+    pending = plan.length > 0 ? read(0) : undefined;
+    for (let i = 0; i < plan.length; i++) {
+      const buffer = await pending!;
+      pending = i + 1 < plan.length ? read(i + 1) : undefined;
+      const window = plan[i]!;
+      for (const [rangeStart, rangeEnd] of window.ranges) {
+        const part = buffer.subarray(rangeStart - window.start, rangeEnd - window.start);
+        for (const [start, end] of dataRuns(part, rangeStart)) {
+          let done = start;
+          while (done < end) {
+            const { bytesWritten: wrote } = await output.write(part, done, end - done, offset + rangeStart + done);
+            done += wrote;
+          }
+          bytesWritten += end - start;
+        }
+      }
+      options.onProgress?.(window.end, size);
     }
+  } catch (error) {
+    await pending?.catch(() => undefined);
+    throw writeFailure(error, image);
   } finally {
     await input.close();
     await output.close();
   }
-}
-
-/** Writes only the non-zero blocks of each buffer into an open image, at a partition offset. */
-class SparseWriterAt {
-  constructor(private readonly handle: fs.FileHandle, private readonly offset: number) {}
-  async write(buffer: Buffer, at: number): Promise<void> {
-    for (const [start, end] of dataRuns(buffer)) await this.handle.write(buffer, start, end - start, this.offset + at + start);
-  }
+  options.onProgress?.(size, size);
+  return { method, bytesWritten };
 }
 
 export type Compression = 'gzip' | 'xz' | 'zstd';
 
-function compressor(kind: Compression, level?: number): [string, string[]] {
+const LEVELS: Record<Compression, { min: number; max: number; standard: number }> = {
+  gzip: { min: 1, max: 9, standard: 6 },
+  xz: { min: 0, max: 9, standard: 6 },
+  zstd: { min: 1, max: 22, standard: 3 },
+};
+
+/** The compressor command line: every core (pigz, xz -T0, zstd -T0), no names or timestamps inside. */
+export function compressor(kind: Compression, level?: number): [tool: string, args: string[]] {
+  const { min, max, standard } = LEVELS[kind];
+  const chosen = level ?? standard;
+  if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
+    throw new UserError(`Compression level ${chosen} is out of range for ${kind} (${min}-${max}).`);
+  }
   switch (kind) {
     case 'gzip':
-      return findTool('pigz') ? ['pigz', ['-c', `-${level ?? 6}`]] : ['gzip', ['-c', '-n', `-${level ?? 6}`]];
+      return findTool('pigz') ? ['pigz', ['-c', '-n', `-${chosen}`]] : ['gzip', ['-c', '-n', `-${chosen}`]];
     case 'xz':
-      return ['xz', ['-c', '-T0', `-${level ?? 6}`]];
+      return ['xz', ['-c', '-T0', `-${chosen}`]];
     case 'zstd':
-      return ['zstd', ['-c', '-q', '-T0', `-${level ?? 3}`]];
+      return ['zstd', ['-c', '-q', '-T0', ...(chosen > 19 ? ['--ultra'] : []), `-${chosen}`]];
   }
 }
 
-/** Compress a file with every core into `dest` (the caller renames it when all outputs are done). */
-export async function compressFile(source: string, dest: string, kind: Compression, level?: number): Promise<void> {
+/** How far a process has read into its standard input (a file), from /proc. */
+function stdinPosition(pid: number): number | undefined {
+  try {
+    const match = /^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/0`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CompressOptions {
+  /** Source bytes compressed so far, of the source size. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Compress `source` into `dest` with every core. The compressor reads the file and writes the output
+ * itself (no copy through this process); `dest` appears only when complete.
+ */
+export async function compressFile(source: string, dest: string, kind: Compression, level?: number, options: CompressOptions = {}): Promise<void> {
   const [tool, args] = compressor(kind, level);
-  const child = spawn(tool, kind === 'gzip' && tool === 'pigz' ? [...args, '-n'] : args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
-  const out = createWriteStream(dest, { mode: 0o644 });
-  await Promise.all([pipeline(createReadStream(source, { highWaterMark: COPY_CHUNK }), child.stdin!), pipeline(child.stdout!, out)]);
-  const result = await child;
-  if (result.exitCode !== 0) throw new UserError(`${tool} failed to compress ${source}: ${String(result.stderr ?? '').trim()}`);
+  const total = (await fs.stat(source)).size;
+  await writeAtomically(dest, async (partial) => {
+    const input = await fs.open(source, 'r');
+    const output = await fs.open(partial, 'w', 0o644);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // Plain file descriptors go to the child as they are (execa's types list only a few numbers).
+      const child = spawn(tool, args, {
+        stdin: input.fd as unknown as 'pipe',
+        stdout: output.fd as unknown as 'pipe',
+        stderr: 'pipe',
+        reject: false,
+        buffer: { stderr: true },
+      });
+      if (options.onProgress && child.pid !== undefined) {
+        const pid = child.pid;
+        timer = setInterval(() => {
+          const done = stdinPosition(pid);
+          if (done !== undefined) options.onProgress!(done, total);
+        }, 500);
+      }
+      const result = await child;
+      if (result.exitCode !== 0) {
+        const why = result.signal ? `was killed by ${result.signal}` : `failed: ${String(result.stderr ?? '').trim().split('\n').pop()}`;
+        const full = /No space left/i.test(String(result.stderr ?? ''));
+        throw new UserError(`${tool} ${why} (compressing ${source}).`, full ? { hint: `The filesystem of ${dest} is full; free some space.` } : {});
+      }
+      options.onProgress?.(total, total);
+    } finally {
+      if (timer) clearInterval(timer);
+      await input.close();
+      await output.close();
+    }
+  });
 }
 
-/** A block map (bmap-tools format) of an image, so `bmaptool copy` writes only the used blocks. */
-export async function writeBmap(image: string, dest: string): Promise<void> {
-  await run('bmaptool', ['create', '-o', dest, image], { doing: 'writing the block map' });
+/**
+ * A block map of an image in the bmap-tools format, so `bmaptool copy` writes only its data blocks.
+ * Made by bmaptool itself from the image's allocated extents (make the bmap from the uncompressed,
+ * sparse image; it serves its compressed copies too).
+ */
+export async function writeBmap(image: string, bmapPath: string): Promise<void> {
+  await writeAtomically(bmapPath, async (partial) => {
+    await run('bmaptool', ['create', '-o', partial, image], { doing: `writing the block map of ${image}` });
+    await fs.chmod(partial, 0o644);
+  });
 }
-

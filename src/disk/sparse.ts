@@ -1,49 +1,109 @@
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
+import { UserError } from '../util/errors.js';
 
-const BLOCK = 4096;
-const ZERO = Buffer.alloc(BLOCK);
+/** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
+export const SPARSE_BLOCK = 4096;
+const ZEROS = Buffer.alloc(1024 * 1024);
 
-/** Non-zero runs of a buffer, in whole 4 KiB blocks (the tail block may be shorter). */
-export function* dataRuns(buffer: Buffer): Generator<[start: number, end: number]> {
+/** Whether `buffer[start, end)` holds only zero bytes (no allocation: compares against a shared zero buffer). */
+export function isZero(buffer: Buffer, start = 0, end = buffer.length): boolean {
+  for (let at = start; at < end; at += ZEROS.length) {
+    const to = Math.min(end, at + ZEROS.length);
+    if (ZEROS.compare(buffer, at, to, 0, to - at) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The non-zero runs of a buffer as [start, end) pairs, in whole blocks counted from `blockOrigin`
+ * (the buffer's offset inside its file, so blocks line up with the file's blocks even when the
+ * buffer does not start on a block boundary). Runs never extend past the buffer.
+ */
+export function* dataRuns(buffer: Buffer, blockOrigin = 0): Generator<[start: number, end: number]> {
   let runStart = -1;
-  for (let at = 0; at < buffer.length; at += BLOCK) {
-    const end = Math.min(at + BLOCK, buffer.length);
-    const block = buffer.subarray(at, end);
-    const zero = block.length === BLOCK ? block.equals(ZERO) : block.equals(ZERO.subarray(0, block.length));
+  let at = 0;
+  while (at < buffer.length) {
+    const misalign = (blockOrigin + at) % SPARSE_BLOCK;
+    const end = Math.min(buffer.length, at + SPARSE_BLOCK - misalign);
+    const zero = isZero(buffer, at, end);
     if (!zero && runStart < 0) runStart = at;
     if (zero && runStart >= 0) {
       yield [runStart, at];
       runStart = -1;
     }
+    at = end;
   }
   if (runStart >= 0) yield [runStart, buffer.length];
 }
 
+/** Position just after the last non-zero byte of `buffer`, or 0 when it is all zero. */
+export function dataEnd(buffer: Buffer): number {
+  for (let end = buffer.length; end > 0; end -= SPARSE_BLOCK) {
+    const start = Math.max(0, end - SPARSE_BLOCK);
+    if (!isZero(buffer, start, end)) {
+      for (let at = end; at > start; at--) if (buffer[at - 1] !== 0) return at;
+    }
+  }
+  return 0;
+}
+
+/** Turn a failed write into the message a user can act on (a full disk, mostly). */
+export function writeFailure(error: unknown, file: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new UserError(`No space left on the device while writing ${file}.`, {
+      hint: 'Free some space or point the work directory (--work-dir) at a larger filesystem.',
+      cause: error,
+    });
+  }
+  return error;
+}
+
+/** Write all of `buffer[start, end)` at `position` (regular files rarely write short, but may). */
+export function writeFully(fd: number, buffer: Buffer, start: number, end: number, position: number): void {
+  while (start < end) {
+    const written = fs.writeSync(fd, buffer, start, end - start, position);
+    start += written;
+    position += written;
+  }
+}
+
 /**
- * Writes a file of a fixed size sparsely: all-zero blocks are skipped, so they stay holes and
- * cost no disk space or write bandwidth.
+ * A file of a fixed size written sparsely: all-zero blocks are skipped and stay holes, costing
+ * no disk space or write bandwidth. Writes are synchronous: they land in the page cache, and a
+ * streaming caller wants back-pressure anyway.
  */
-export class SparseWriter {
-  private dataEnd = 0;
+export class SparseFileWriter {
+  private constructor(readonly file: string, private fd: number | undefined) {}
 
-  private constructor(private readonly handle: fs.FileHandle) {}
-
-  static async create(file: string, size: number): Promise<SparseWriter> {
-    const handle = await fs.open(file, 'w', 0o600);
-    await handle.truncate(size);
-    return new SparseWriter(handle);
+  /** Create (or truncate) `file` with exactly `size` bytes, all holes. */
+  static create(file: string, size: number): SparseFileWriter {
+    const fd = fs.openSync(file, 'w', 0o600);
+    try {
+      fs.ftruncateSync(fd, size);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw writeFailure(error, file);
+    }
+    return new SparseFileWriter(file, fd);
   }
 
-  async write(buffer: Buffer, offset: number): Promise<void> {
-    for (const [start, end] of dataRuns(buffer)) {
-      await this.handle.write(buffer, start, end - start, offset + start);
-      this.dataEnd = Math.max(this.dataEnd, offset + end);
+  /** Write the non-zero blocks of `buffer` at `position` in the file. */
+  write(buffer: Buffer, position: number): void {
+    if (this.fd === undefined) throw new Error(`${this.file} is closed`);
+    try {
+      for (const [start, end] of dataRuns(buffer, position)) {
+        writeFully(this.fd, buffer, start, end, position + start);
+      }
+    } catch (error) {
+      throw writeFailure(error, this.file);
     }
   }
 
-  /** Closes the file; returns the end of the last non-zero data written. */
-  async close(): Promise<number> {
-    await this.handle.close();
-    return this.dataEnd;
+  close(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    fs.closeSync(fd);
   }
 }
