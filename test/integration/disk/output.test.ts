@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeAtomically } from '../../../src/disk/atomic.js';
+import { compressFile, createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../../../src/disk/output.js';
+import { UserError } from '../../../src/util/errors.js';
+import { allocatedBytes, makeExt4, makeFat, MiB, patch, sameBytes, sha256, tool, toolText } from './images.js';
+
+const ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
+const LINUX = '0fc63daf-8483-4772-8e79-3d69d8477de4';
+
+let dir: string;
+let root: string;
+let boot: string;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'disk-output-'));
+  root = await makeExt4(dir, 'root', 24, { filesKiB: 3000 });
+  boot = await makeFat(dir, 'boot', 8);
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface SfdiskPartition { node: string; start: number; size: number; type: string; uuid?: string; name?: string; attrs?: string; bootable?: boolean }
+async function sfdiskJson(image: string): Promise<{ label: string; id: string; partitions: SfdiskPartition[] }> {
+  const { stdout } = await toolText('sfdisk', ['--json', image]);
+  return JSON.parse(stdout).partitiontable;
+}
+
+describe('createImage', () => {
+  it('makes a sparse file of exactly the size', async () => {
+    const image = path.join(dir, 'empty.img');
+    await createImage(image, 64 * MiB + 512);
+    expect(fs.statSync(image).size).toBe(64 * MiB + 512);
+    expect(allocatedBytes(image)).toBe(0);
+  });
+});
+
+describe('writePartitionTable', () => {
+  it('writes an MBR table with disk id, types and boot flag as sfdisk reads it back', async () => {
+    const image = path.join(dir, 'mbr.img');
+    await createImage(image, 64 * MiB);
+    const spec: TableSpec = {
+      label: 'dos',
+      id: '0x1234abcd',
+      partitions: [
+        { number: 1, start: 8 * MiB, size: 8 * MiB, type: '0c', bootable: true },
+        { number: 2, start: 16 * MiB, size: 16 * MiB, type: '83' },
+        { number: 3, start: 32 * MiB, size: 16 * MiB, type: '83' },
+        { number: 4, start: 48 * MiB, size: 16 * MiB, type: '83' },
+      ],
+    };
+    await writePartitionTable(image, spec);
+    const { stdout } = await toolText('sfdisk', ['-d', image]);
+    expect(stdout).toContain('label-id: 0x1234abcd');
+    expect(stdout).toContain(`${image}1 : start=       16384, size=       16384, type=c, bootable`);
+    expect(stdout).toContain(`${image}2 : start=       32768, size=       32768, type=83`);
+    expect(stdout).toContain(`${image}4 : start=       98304, size=       32768, type=83`);
+    expect(fs.statSync(image).size).toBe(64 * MiB);
+  });
+
+  it('writes a GPT with disk GUID, partition GUIDs, names, bootable and numbers against disk order', async () => {
+    const image = path.join(dir, 'gpt.img');
+    await createImage(image, 64 * MiB);
+    const spec: TableSpec = {
+      label: 'gpt',
+      id: '0DB4528A-6BB1-174B-BC9F-117C964A6100',
+      partitions: [
+        { number: 2, start: 4 * MiB, size: 8 * MiB, type: ESP, name: 'boot', bootable: true, partuuid: 'a97b32fb-c1e0-0f49-b50e-48440cb5ed33' },
+        { number: 1, start: 12 * MiB, size: 16 * MiB, type: LINUX, name: 'root A', partuuid: '21b473cd-c3ca-9948-91bb-44311826789b' },
+        { number: 3, start: 512 * 40, size: 512 * 100, type: LINUX },
+      ],
+    };
+    await writePartitionTable(image, spec);
+    const table = await sfdiskJson(image);
+    expect(table.label).toBe('gpt');
+    expect(table.id).toBe('0DB4528A-6BB1-174B-BC9F-117C964A6100');
+    const byNode = Object.fromEntries(table.partitions.map((p) => [p.node.slice(image.length), p]));
+    expect(byNode['1']).toMatchObject({ start: 24576, size: 32768, type: LINUX.toUpperCase(), uuid: '21B473CD-C3CA-9948-91BB-44311826789B', name: 'root A' });
+    expect(byNode['2']).toMatchObject({ start: 8192, size: 16384, type: ESP.toUpperCase(), uuid: 'A97B32FB-C1E0-0F49-B50E-48440CB5ED33', name: 'boot', attrs: 'LegacyBIOSBootable' });
+    expect(byNode['3']).toMatchObject({ start: 40, size: 100 });
+    // The backup GPT is at the end and valid: sfdisk says nothing about it.
+    const { stderr } = await toolText('sfdisk', ['--verify', image]);
+    expect(stderr).toBe('');
+  });
+
+  it('refuses a spec that cannot be right', async () => {
+    const image = path.join(dir, 'bad-spec.img');
+    await createImage(image, 16 * MiB);
+    const overlap: TableSpec = { label: 'dos', partitions: [{ number: 1, start: MiB, size: 4 * MiB, type: 'c' }, { number: 2, start: 4 * MiB, size: 4 * MiB, type: '83' }] };
+    await expect(writePartitionTable(image, overlap)).rejects.toThrow(/overlap/);
+    const past: TableSpec = { label: 'gpt', partitions: [{ number: 1, start: MiB, size: 16 * MiB, type: LINUX }] };
+    await expect(writePartitionTable(image, past)).rejects.toThrow(/ends past the image/);
+    const unaligned: TableSpec = { label: 'dos', partitions: [{ number: 1, start: MiB + 1, size: MiB, type: '83' }] };
+    await expect(writePartitionTable(image, unaligned)).rejects.toThrow(/whole, positive sectors/);
+  });
+});
+
+describe('placeFile', () => {
+  it('places ext4 by its block bitmap byte-identically, sparse, without touching the rest of the image', async () => {
+    const image = path.join(dir, 'place.img');
+    await createImage(image, 64 * MiB);
+    await writePartitionTable(image, { label: 'gpt', partitions: [{ number: 1, start: 8 * MiB, size: 24 * MiB, type: LINUX }, { number: 2, start: 32 * MiB, size: 16 * MiB, type: LINUX }] });
+    const marker = randomBytes(4096);
+    patch(image, 60 * MiB, marker);
+    const tableBefore = (await toolText('sfdisk', ['-d', image])).stdout;
+
+    const progress: number[] = [];
+    const result = await placeFile(image, root, 8 * MiB, { onProgress: (done) => progress.push(done) });
+    expect(result.method).toBe('allocated');
+    expect(result.bytesWritten).toBeLessThan(allocatedBytes(root) + 4096);
+    expect(await sameBytes(image, root, 24 * MiB, 8 * MiB, 0)).toBe(true);
+    expect(fs.statSync(image).size).toBe(64 * MiB);
+    expect(allocatedBytes(image)).toBeLessThan(12 * MiB);
+    expect(progress[progress.length - 1]).toBe(24 * MiB);
+    expect((await toolText('sfdisk', ['-d', image])).stdout).toBe(tableBefore);
+    const after = Buffer.alloc(4096);
+    const fd = fs.openSync(image, 'r');
+    fs.readSync(fd, after, 0, 4096, 60 * MiB);
+    fs.closeSync(fd);
+    expect(after.equals(marker)).toBe(true);
+  });
+
+  it('copies only allocated blocks: stale bytes in free blocks are left out, unless asked for every non-zero block', async () => {
+    const dirty = path.join(dir, 'dirty.ext4');
+    fs.copyFileSync(root, dirty);
+    // A deleted file's bytes stay in its freed blocks.
+    await tool('debugfs', ['-w', '-R', 'rm random.bin', dirty]);
+    const used = await toolText('dumpe2fs', [dirty]);
+    expect(used.stdout).toMatch(/Free blocks: /);
+
+    const image = path.join(dir, 'dirty.img');
+    await createImage(image, 32 * MiB);
+    const allocated = await placeFile(image, dirty, 4 * MiB);
+    expect(allocated.method).toBe('allocated');
+    expect(await sameBytes(image, dirty, 24 * MiB, 4 * MiB, 0)).toBe(false);
+    // The copy is the same filesystem: e2fsck finds it clean, the remaining file reads the same.
+    const region = path.join(dir, 'dirty-region.ext4');
+    await tool('dd', [`if=${image}`, `of=${region}`, 'bs=1M', 'skip=4', 'count=24', 'status=none']);
+    await tool('e2fsck', ['-fn', region]);
+    expect((await toolText('debugfs', ['-R', 'cat /etc/os-release', region])).stdout).toBe('ID=debian\nVERSION_ID="12"\n');
+
+    const exact = path.join(dir, 'exact.img');
+    await createImage(exact, 32 * MiB);
+    const everything = await placeFile(exact, dirty, 4 * MiB, { blocks: 'nonzero' });
+    expect(everything.method).toBe('nonzero');
+    expect(await sameBytes(exact, dirty, 24 * MiB, 4 * MiB, 0)).toBe(true);
+  });
+
+  it('places a FAT filesystem and a boot-gap blob byte-identically', async () => {
+    const image = path.join(dir, 'fat.img');
+    await createImage(image, 16 * MiB);
+    const fat = await placeFile(image, boot, 4 * MiB);
+    expect(fat.method).toBe('nonzero');
+    expect(await sameBytes(image, boot, 8 * MiB, 4 * MiB, 0)).toBe(true);
+    const gap = path.join(dir, 'gap.bin');
+    fs.writeFileSync(gap, Buffer.concat([randomBytes(1000), Buffer.alloc(8192), randomBytes(3000)]));
+    await placeFile(image, gap, 512);
+    expect(await sameBytes(image, gap, 12192, 512, 0)).toBe(true);
+    expect(allocatedBytes(image)).toBeLessThan(2 * MiB);
+  });
+
+  it('refuses to place a file past the end of the image', async () => {
+    const image = path.join(dir, 'small.img');
+    await createImage(image, 16 * MiB);
+    await expect(placeFile(image, root, 0)).rejects.toThrow(/does not fit/);
+    expect(fs.statSync(image).size).toBe(16 * MiB);
+  });
+});
+
+describe('compressFile', () => {
+  const decompress: Record<string, string[]> = { gzip: ['gzip', '-dc'], xz: ['xz', '-dc'], zstd: ['zstd', '-dc'] };
+  it.each(['gzip', 'xz', 'zstd'] as const)('%s: the tool decompresses it back to the same bytes; only the final name remains', async (kind) => {
+    const image = path.join(dir, `compress-${kind}.img`);
+    await createImage(image, 16 * MiB);
+    await placeFile(image, boot, MiB);
+    const dest = `${image}.out`;
+    await compressFile(image, dest, kind, 1);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+    const [command, ...args] = decompress[kind]!;
+    const { stdout } = await tool(command!, [...args, dest]);
+    expect(stdout.length).toBe(16 * MiB);
+    const back = `${image}.back`;
+    fs.writeFileSync(back, stdout);
+    expect(sha256(back)).toBe(sha256(image));
+    expect(fs.statSync(dest).mode & 0o777).toBe(0o644);
+  });
+
+  it('reports progress and refuses an impossible level', async () => {
+    const image = path.join(dir, 'compress-progress.img');
+    await createImage(image, 8 * MiB);
+    const seen: [number, number][] = [];
+    await compressFile(image, `${image}.zst`, 'zstd', undefined, { onProgress: (done, total) => seen.push([done, total]) });
+    expect(seen[seen.length - 1]).toEqual([8 * MiB, 8 * MiB]);
+    await expect(compressFile(image, `${image}.xz`, 'xz', 12)).rejects.toBeInstanceOf(UserError);
+    expect(fs.existsSync(`${image}.xz`)).toBe(false);
+  });
+
+  it('leaves nothing behind when the compressor fails', async () => {
+    const missing = path.join(dir, 'no-such-file');
+    const dest = path.join(dir, 'never.gz');
+    await expect(compressFile(missing, dest, 'gzip')).rejects.toThrow();
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('never.gz'))).toEqual([]);
+  });
+});
+
+describe('writeBmap', () => {
+  it('writes a bmap with which bmaptool copy reproduces the image', async () => {
+    const image = path.join(dir, 'bmap.img');
+    await createImage(image, 48 * MiB);
+    await writePartitionTable(image, { label: 'dos', partitions: [{ number: 1, start: 4 * MiB, size: 8 * MiB, type: 'c' }, { number: 2, start: 12 * MiB, size: 24 * MiB, type: '83' }] });
+    await placeFile(image, boot, 4 * MiB);
+    await placeFile(image, root, 12 * MiB);
+    const bmap = `${image}.bmap`;
+    await writeBmap(image, bmap);
+    const xml = fs.readFileSync(bmap, 'utf8');
+    expect(xml).toMatch(/<ImageSize> 50331648 <\/ImageSize>/);
+    const mapped = Number(/<MappedBlocksCount> (\d+)/.exec(xml)![1]);
+    expect(mapped * 4096).toBeLessThan(16 * MiB);
+    expect(mapped * 4096).toBeGreaterThanOrEqual(3 * MiB);
+    const copy = path.join(dir, 'bmap-copy.img');
+    await tool('bmaptool', ['copy', '--bmap', bmap, image, copy]);
+    expect(sha256(copy)).toBe(sha256(image));
+  });
+});
+
+describe('writeAtomically', () => {
+  it('renames on success and removes the partial file on failure', async () => {
+    const final = path.join(dir, 'atomic.txt');
+    let seen = '';
+    await writeAtomically(final, async (partial) => {
+      seen = partial;
+      fs.writeFileSync(partial, 'done');
+      expect(fs.existsSync(final)).toBe(false);
+    });
+    expect(seen).toBe(`${final}.partial-${process.pid}`);
+    expect(fs.readFileSync(final, 'utf8')).toBe('done');
+    expect(fs.existsSync(seen)).toBe(false);
+
+    const failed = path.join(dir, 'atomic-failed.txt');
+    await expect(writeAtomically(failed, async (partial) => {
+      fs.writeFileSync(partial, 'half');
+      throw new Error('boom');
+    })).rejects.toThrow('boom');
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('atomic-failed'))).toEqual([]);
+  });
+});
