@@ -149,3 +149,50 @@ export async function discardFreeBlocks(image: string): Promise<void> {
   await run('e2fsck', ['-fy', '-E', 'discard', image], { okExitCodes: [1], doing: `discarding the free blocks of ${image}` });
 }
 
+
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC32C as ext4 computes its metadata checksums (no final inversion). */
+export function crc32cExt4(data: Uint8Array, seed = 0xffffffff): number {
+  let crc = seed >>> 0;
+  for (const byte of data) crc = CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return crc >>> 0;
+}
+
+const SUPERBLOCK = 1024;
+const S_WTIME = 0x30;
+const S_LASTCHECK = 0x40;
+const S_WTIME_HI = 0x274;
+const S_LASTCHECK_HI = 0x277;
+const S_CHECKSUM = 0x3fc;
+const RO_COMPAT_METADATA_CSUM = 0x400;
+
+/**
+ * Set the primary superblock's last-write and last-check times to `epoch`: debugfs and resize2fs
+ * stamp the host's clock there, which would make two otherwise identical conversions differ.
+ * The superblock checksum is recomputed when the filesystem has metadata checksums.
+ */
+export async function stampSuperblock(image: string, epoch: number): Promise<void> {
+  const handle = await fs.open(image, 'r+');
+  try {
+    const sb = Buffer.alloc(1024);
+    await handle.read(sb, 0, 1024, SUPERBLOCK);
+    if (sb.readUInt16LE(56) !== 0xef53) throw new UserError(`${image} has no ext2/3/4 superblock.`);
+    sb.writeUInt32LE(epoch % 2 ** 32, S_WTIME);
+    sb.writeUInt32LE(epoch % 2 ** 32, S_LASTCHECK);
+    sb.writeUInt8(Math.floor(epoch / 2 ** 32), S_WTIME_HI);
+    sb.writeUInt8(Math.floor(epoch / 2 ** 32), S_LASTCHECK_HI);
+    if (sb.readUInt32LE(0x64) & RO_COMPAT_METADATA_CSUM) sb.writeUInt32LE(crc32cExt4(sb.subarray(0, S_CHECKSUM)), S_CHECKSUM);
+    await handle.write(sb, 0, 1024, SUPERBLOCK);
+  } finally {
+    await handle.close();
+  }
+}

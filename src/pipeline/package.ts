@@ -4,7 +4,7 @@ import { writeBootstrapArtifact, writeRootfsImageArtifact } from '../artifact/in
 import { computeLayout, computeRootfsSize, MiB } from '../disk/layout.js';
 import { compressFile, createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../disk/output.js';
 import { Ext4Editor } from '../fs/ext4.js';
-import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4 } from '../fs/tools.js';
+import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4, stampSuperblock } from '../fs/tools.js';
 import { parseTuneOptions, tuneExt4 } from '../fs/tune.js';
 import { applyDataContract } from '../mender/data.js';
 import { partitionDevice } from '../mender/devices.js';
@@ -114,6 +114,7 @@ export const packageStage: Stage = {
         await tuneExt4(ctx.files!.rootfs, parseTuneOptions(ctx.config['rootfs.mkfs_opts'], 'rootfs.mkfs_opts'));
         // Free blocks become holes: smaller Artifact, faster sparse copies.
         await discardFreeBlocks(ctx.files!.rootfs);
+        await stampSuperblock(ctx.files!.rootfs, ctx.epoch);
         await checkExt4(ctx.files!.rootfs, { repair: false });
       },
     },
@@ -162,7 +163,8 @@ export const packageStage: Stage = {
           deviceTypes: ctx.deviceTypes!,
           bootstrapArtifact: bootstrap,
         });
-        await checkExt4(ctx.files!.data, { repair: false });
+        await stampSuperblock(ctx.files!.data, ctx.epoch);
+        await checkExt4(ctx.files!.data, { repair: false, what: 'the data partition' });
       },
     },
     {

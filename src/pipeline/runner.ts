@@ -96,6 +96,8 @@ export async function runStages(ctx: ConversionContext, stages: Stage[], options
     rendererOptions: { collapseSubtasks: false, showErrorMessage: false, logger },
     fallbackRendererOptions: { logger },
     collectErrors: false,
+    // Interruptions are ours to handle (clean up, say where we stopped), not listr2's.
+    registerSignalListeners: false,
   } as never);
   await listr.run();
 }
