@@ -28,13 +28,19 @@ export async function isExtFilesystem(file: string): Promise<boolean> {
   }
 }
 
-/** The allocated ranges in `dumpe2fs` output; undefined when its bitmaps count clusters (bigalloc). */
+/**
+ * The allocated ranges in `dumpe2fs` output; undefined when the bitmaps cannot be taken at their word:
+ * they count clusters (bigalloc), a journal waits to be replayed (it may point at blocks the bitmaps
+ * still call free), or the filesystem is not clean.
+ */
 export function parseDumpe2fs(text: string): ExtBlockMap | undefined {
   const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
   const blockSize = Number(field('Block size'));
   const blockCount = Number(field('Block count'));
   if (!(blockSize > 0) || !(blockCount > 0)) throw new Error('dumpe2fs printed no block size or count');
-  if ((field('Filesystem features') ?? '').split(/\s+/).includes('bigalloc')) return undefined;
+  const features = (field('Filesystem features') ?? '').split(/\s+/);
+  if (features.includes('bigalloc') || features.includes('needs_recovery')) return undefined;
+  if (field('Filesystem state') !== undefined && field('Filesystem state') !== 'clean') return undefined;
   const free: [number, number][] = [];
   for (const match of text.matchAll(/^\s+Free blocks: (.*)$/gm)) {
     for (const item of match[1]!.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -56,7 +62,7 @@ export function parseDumpe2fs(text: string): ExtBlockMap | undefined {
   return { blockSize, blockCount, used };
 }
 
-/** The allocated ranges of an ext filesystem image file, or undefined when they cannot be told apart. */
+/** The allocated ranges of an ext filesystem image file, or undefined when the bitmaps cannot be trusted. */
 export async function extUsedRanges(file: string): Promise<ExtBlockMap | undefined> {
   const { stdout } = await run('dumpe2fs', [file], { doing: `reading the block bitmaps of ${file}`, quiet: true });
   return parseDumpe2fs(stdout);

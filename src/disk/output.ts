@@ -186,7 +186,7 @@ export async function placeFile(image: string, source: string, offset: number, o
       method = 'allocated';
       ranges = map.used;
     } else if (options.blocks === 'allocated') {
-      throw new Error(`${source} is not an ext2/3/4 filesystem whose allocated blocks can be told`);
+      throw new Error(`${source} is not an ext2/3/4 filesystem whose bitmaps can be trusted (bigalloc, an unreplayed journal or not clean)`);
     }
   }
   const input = await fs.open(source, 'r');

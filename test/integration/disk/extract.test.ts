@@ -268,7 +268,8 @@ describe('extractPartitions refuses bad inputs clearly', () => {
 
   it('formats it does not read', async () => {
     const bz = path.join(dir, 'image.img.bz2');
-    fs.writeFileSync(bz, (await tool('bzip2', ['-c', boot])).stdout);
+    // A bzip2 stream header is all detection looks at.
+    fs.writeFileSync(bz, Buffer.concat([Buffer.from('BZh91AY&SY', 'latin1'), randomBytes(4000)]));
     await expectUserError(extractPartitions(bz, 'all', outDir('bz2')), /bzip2-compressed/);
   });
 });

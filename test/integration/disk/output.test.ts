@@ -149,6 +149,24 @@ describe('placeFile', () => {
     const everything = await placeFile(exact, dirty, 4 * MiB, { blocks: 'nonzero' });
     expect(everything.method).toBe('nonzero');
     expect(await sameBytes(exact, dirty, 24 * MiB, 4 * MiB, 0)).toBe(true);
+
+    // Once e2fsck has discarded the free blocks (holes in a regular file), the bitmap copy is exact too.
+    await tool('e2fsck', ['-fy', '-E', 'discard', dirty]);
+    const clean = path.join(dir, 'discarded.img');
+    await createImage(clean, 32 * MiB);
+    expect((await placeFile(clean, dirty, 4 * MiB)).method).toBe('allocated');
+    expect(await sameBytes(clean, dirty, 24 * MiB, 4 * MiB, 0)).toBe(true);
+  });
+
+  it('does not trust the bitmaps of a filesystem whose journal waits to be replayed', async () => {
+    const pending = path.join(dir, 'pending.ext4');
+    fs.copyFileSync(root, pending);
+    await tool('debugfs', ['-w', '-R', 'feature needs_recovery', pending]);
+    const image = path.join(dir, 'pending.img');
+    await createImage(image, 32 * MiB);
+    expect((await placeFile(image, pending, 4 * MiB)).method).toBe('nonzero');
+    expect(await sameBytes(image, pending, 24 * MiB, 4 * MiB, 0)).toBe(true);
+    await expect(placeFile(image, pending, 4 * MiB, { blocks: 'allocated' })).rejects.toThrow(/unreplayed journal/);
   });
 
   it('places a FAT filesystem and a boot-gap blob byte-identically', async () => {

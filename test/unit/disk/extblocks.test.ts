@@ -30,8 +30,11 @@ describe('parseDumpe2fs', () => {
     ]);
   });
 
-  it('gives up on bigalloc, whose bitmaps count clusters', () => {
+  it('gives up on bitmaps it cannot take at their word: bigalloc, a journal to replay, a filesystem not clean', () => {
     expect(parseDumpe2fs(DUMP.replace('sparse_super', 'sparse_super bigalloc'))).toBeUndefined();
+    expect(parseDumpe2fs(DUMP.replace('sparse_super', 'needs_recovery sparse_super'))).toBeUndefined();
+    expect(parseDumpe2fs(`${DUMP}Filesystem state:         not clean\n`)).toBeUndefined();
+    expect(parseDumpe2fs(`${DUMP}Filesystem state:         clean\n`)).toBeDefined();
   });
 
   it('fails loudly on output it does not understand', () => {
