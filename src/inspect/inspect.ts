@@ -63,13 +63,13 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
 
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-inspect-'));
   try {
-    const extracted = await extractPartitions(file, scratch);
-    const partitions = await Promise.all(extracted.partitions.map(async (p) => ({ ...p, filesystem: await probeFilesystem(p.file, 0) })));
+    const extracted = await extractPartitions(file, 'all', scratch, { sha256: true });
+    const partitions = await Promise.all(extracted.files.map(async (p) => ({ ...p, filesystem: await probeFilesystem(p.file, 0) })));
     const report: ImageReport = {
       kind: 'disk-image',
       path: file,
       format: extracted.format,
-      sha256: extracted.inputSha256,
+      sha256: extracted.sha256!,
       bytes: extracted.imageSize,
       table: {
         label: extracted.table.label,

@@ -84,12 +84,13 @@ export const extractStage: Stage = {
     {
       title: 'Read the partition table and extract the partitions',
       async run(ctx, report) {
-        const extracted = await extractPartitions(ctx.inputPath, path.join(ctx.runDir, 'input'), {
+        const extracted = await extractPartitions(ctx.inputPath, 'all', path.join(ctx.runDir, 'input'), {
           bootGap: ctx.config['storage.copy_boot_gap'],
+          sha256: true,
           onProgress: (done: number, total: number) => report(total ? `${((100 * done) / total).toFixed(0)} % of ${(total / MiB).toFixed(0)} MiB` : `${(done / MiB).toFixed(0)} MiB`),
           logger: ctx.logger,
         });
-        const candidates = await classify(extracted.partitions);
+        const candidates = await classify(extracted.files);
         const root = await chooseRoot(ctx, candidates);
         const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
         let boot: Candidate | undefined;
@@ -120,7 +121,7 @@ export const extractStage: Stage = {
         for (const warning of extracted.table.warnings) ctx.notes.push(`Partition table: ${warning}`);
         ctx.input = {
           scheme: extracted.table.label,
-          sha256: extracted.inputSha256,
+          sha256: extracted.sha256!,
           bootPartition: boot?.partition.number,
           rootPartition: root.partition.number,
           bootPartUuid: boot?.partition.partuuid,

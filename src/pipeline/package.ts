@@ -37,7 +37,7 @@ function tableSpec(ctx: ConversionContext): TableSpec {
     start: extent.start,
     size: extent.size,
     type,
-    name,
+    name: gpt ? name : undefined,
     bootable: extent.number === 1 && !gpt,
     partuuid: gpt ? naming.partUuids?.[extent.number] : undefined,
   });
@@ -178,11 +178,13 @@ export const packageStage: Stage = {
         if (ctx.files!.bootGap) await placeFile(image, ctx.files!.bootGap.file, ctx.files!.bootGap.offset);
         report('boot');
         await placeFile(image, ctx.files!.boot, layout.boot.start);
+        // Partition 2 must start with exactly the Artifact's payload bytes: copy every non-zero
+        // block of the root filesystem, whatever its bitmaps say about free blocks.
         report('rootfs A');
-        await placeFile(image, ctx.files!.rootfs, layout.rootfsA.start);
+        await placeFile(image, ctx.files!.rootfs, layout.rootfsA.start, { blocks: 'nonzero' });
         if (ctx.config['rootfs.b_content'] === 'copy') {
           report('rootfs B');
-          await placeFile(image, ctx.files!.rootfs, layout.rootfsB.start);
+          await placeFile(image, ctx.files!.rootfs, layout.rootfsB.start, { blocks: 'nonzero' });
         }
         report('data');
         await placeFile(image, ctx.files!.data, layout.data.start);
@@ -215,7 +217,7 @@ export const packageStage: Stage = {
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
           await createImage(rootfs, ctx.rootfsBytes!);
-          await placeFile(rootfs, ctx.files!.rootfs, 0);
+          await placeFile(rootfs, ctx.files!.rootfs, 0, { blocks: 'nonzero' });
         }
         ctx.files!.rootfs = rootfs;
         ctx.pendingOutputs.push({ kind: 'rootfs', partial: rootfs, path: `${base}.ext4` });
