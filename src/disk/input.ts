@@ -185,11 +185,8 @@ function meter(hash: Hash | undefined, count: (bytes: number) => void): Transfor
   });
 }
 
-async function hashOnly(source: fs.ReadStream, hash: Hash | undefined, count: (bytes: number) => void): Promise<void> {
-  if (!hash) {
-    source.destroy();
-    return;
-  }
+async function hashOnly(source: fs.ReadStream | undefined, hash: Hash | undefined, count: (bytes: number) => void): Promise<void> {
+  if (!source || !hash) return;
   for await (const chunk of source) {
     count((chunk as Buffer).length);
     hash.update(chunk as Buffer);
@@ -241,7 +238,7 @@ export async function openImage(file: string, options: OpenImageOptions = {}): P
     progress: () => (member ? { done: imageRead, total: member.size } : { done: inputRead, total: inputSize }),
     sha256: () => digest,
     async *chunks() {
-      const source = fs.createReadStream(file, { highWaterMark: READ_CHUNK });
+      const source = member && !hash ? undefined : fs.createReadStream(file, { highWaterMark: READ_CHUNK });
       const [tool, args] = member ? ['unzip', ['-p', file, zipPattern(member.name)]] : decompressor(format as 'gzip' | 'xz' | 'zstd');
       const child = spawn(tool, args, { stdin: member ? 'ignore' : 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
       let stderr = '';
@@ -251,7 +248,7 @@ export async function openImage(file: string, options: OpenImageOptions = {}): P
       // unzip reads the archive itself (it needs random access); we read it alongside only to hash it.
       const feeding = member
         ? hashOnly(source, hash, (n) => (inputRead += n))
-        : pipeline(source, meter(hash, (n) => (inputRead += n)), child.stdin!).catch((error: NodeJS.ErrnoException) => {
+        : pipeline(source!, meter(hash, (n) => (inputRead += n)), child.stdin!).catch((error: NodeJS.ErrnoException) => {
             // The decompressor stops reading when the data ends early or is corrupt; it says why.
             if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error;
           });
@@ -278,7 +275,7 @@ export async function openImage(file: string, options: OpenImageOptions = {}): P
         digest = hash?.digest('hex');
       } finally {
         if (!complete) {
-          source.destroy();
+          source?.destroy();
           child.kill();
           await child;
         }
