@@ -12,6 +12,8 @@ import { isMenderRootfs } from '../mender/detect.js';
 import type { Stage } from './runner.js';
 
 const MiB = 1024 * 1024;
+/** MBR type bytes and the GPT ESP / basic-data GUIDs of FAT partitions. */
+const FAT_TYPES = new Set(['1', '4', '6', 'b', 'c', 'e', 'ef', 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b']);
 const REFUSED: Partial<Record<FilesystemType, string>> = {
   lvm: 'it is an LVM physical volume; convert an image whose root filesystem is a plain ext4 partition',
   luks: 'it is LUKS-encrypted; convert the unencrypted golden image',
@@ -92,6 +94,14 @@ export const extractStage: Stage = {
         });
         const candidates = await classify(extracted.files);
         const root = await chooseRoot(ctx, candidates);
+        // A partition typed as FAT/ESP that holds no readable FAT filesystem is a damaged boot partition:
+        // converting without it would silently drop the board's boot files.
+        const damaged = candidates.find((c) => FAT_TYPES.has(c.partition.type) && c.fsType !== 'vfat');
+        if (damaged) {
+          throw new UserError(`Partition ${damaged.partition.number} is a FAT boot partition (type ${damaged.partition.type}) but holds no readable FAT filesystem: it is corrupt.`, {
+            hint: 'Repair it (fsck.vfat) or use an intact copy of the golden image.',
+          });
+        }
         const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
         let boot: Candidate | undefined;
         for (const candidate of vfat) if (!boot && (await isBootFilesystem(ctx, candidate.partition.file))) boot = candidate;
