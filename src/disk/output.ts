@@ -5,7 +5,8 @@ import { findTool } from '../util/tools.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from './atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
-import { dataRuns, writeFailure } from './sparse.js';
+import { dataRuns } from './sparse.js';
+import { writeFailure } from '../util/errors.js';
 import { parseSfdiskJson } from './table.js';
 
 /** Assembling an output disk image: a sparse file, a partition table, filesystems placed at offsets. */

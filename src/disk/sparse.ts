@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { UserError } from '../util/errors.js';
+import { writeFailure } from '../util/errors.js';
 
 /** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
 export const SPARSE_BLOCK = 4096;
@@ -45,18 +45,6 @@ export function dataEnd(buffer: Buffer): number {
     }
   }
   return 0;
-}
-
-/** Turn a failed write into the message a user can act on (a full disk, mostly). */
-export function writeFailure(error: unknown, file: string): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new UserError(`No space left on the device while writing ${file}.`, {
-      hint: 'Free some space or point the work directory (--work-dir) at a larger filesystem.',
-      cause: error,
-    });
-  }
-  return error;
 }
 
 /** Write all of `buffer[start, end)` at `position` (regular files rarely write short, but may). */

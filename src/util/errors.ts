@@ -23,3 +23,15 @@ export function isUserError(error: unknown): error is UserError {
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Turn a failed write into the message a user can act on (a full disk, mostly). */
+export function writeFailure(error: unknown, file: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new UserError(`No space left on the device while writing ${file}.`, {
+      hint: 'Free some space, or write to a larger filesystem (--work-dir, --output-dir).',
+      cause: error,
+    });
+  }
+  return error;
+}
