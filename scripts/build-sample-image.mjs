@@ -37,16 +37,35 @@ async function debootstrap() {
   const stamp = path.join(tree, '.debootstrap-complete');
   if (await fs.pathExists(stamp)) return;
   await fs.remove(tree);
-  const args = ['--variant=minbase', `--include=${include.join(',')}`, `--arch=${arch}`, suite, tree, mirror];
+  // Another architecture's packages cannot run here: debootstrap only unpacks them (--foreign)
+  // and the dpkg database is written from their control files below.
+  const foreign = arch !== (await $`dpkg --print-architecture`).stdout.trim();
+  const args = ['--variant=minbase', ...(foreign ? ['--foreign'] : []), `--include=${include.join(',')}`, `--arch=${arch}`, suite, tree, mirror];
   console.error(`debootstrap ${suite} ${arch} into ${tree} (a few minutes, once)…`);
   if (process.getuid() === 0) {
     await $`debootstrap ${args}`;
+  } else if (foreign) {
+    await $`fakeroot debootstrap ${args}`;
   } else {
     await $`fakechroot fakeroot debootstrap --variant=fakechroot ${args.slice(1)}`;
   }
+  if (foreign) await recordUnpackedPackages();
   // Trim what a golden image would not carry and what only bloats the sample.
   await $`rm -rf ${tree}/var/cache/apt/archives/*.deb ${tree}/var/lib/apt/lists/*`.nothrow();
   await fs.writeFile(stamp, '');
+}
+
+/** dpkg's status for a --foreign tree: every unpacked package, as dpkg records an installed one. */
+async function recordUnpackedPackages() {
+  const archives = path.join(tree, 'var/cache/apt/archives');
+  const stanzas = [];
+  for (const deb of (await fs.readdir(archives)).filter((name) => name.endsWith('.deb')).sort()) {
+    const control = (await $`dpkg-deb -f ${path.join(archives, deb)}`).stdout.trimEnd();
+    stanzas.push(control.replace(/^(Package: .*)$/m, '$1\nStatus: install ok installed'));
+  }
+  await fs.mkdirp(path.join(tree, 'var/lib/dpkg/info'));
+  await fs.writeFile(path.join(tree, 'var/lib/dpkg/status'), `${stanzas.join('\n\n')}\n`);
+  await fs.remove(path.join(tree, 'debootstrap'));
 }
 
 async function configureTree(diskId) {

@@ -235,8 +235,42 @@ export const KNOBS = {
   }),
   'client.source': enumeration({
     default: 'distro',
-    values: ['distro', 'local'] as const,
-    doc: "distro: Debian's mender-client from the image's own APT sources (Debian's mirror as fallback); local: the .deb files in client.local_debs.",
+    values: ['distro', 'mender', 'local'] as const,
+    doc: "distro: Debian's mender-client from the image's own APT sources (Debian's mirror as fallback); mender: Mender's device-components repository (mender-client4, mender-update, mender-auth, mender-flash, mender-setup, mender-snapshot); local: the .deb files in client.local_debs.",
+  }),
+  'client.version': string({
+    default: 'latest',
+    legacy: 'MENDER_CLIENT_VERSION',
+    pattern: /^(latest|auto|\d+\.\d+(\.\d+)?)$/,
+    patternHint: 'latest, x.y or x.y.z',
+    doc: 'Client version from Mender\'s repository (source mender): latest, x.y (newest x.y.*) or x.y.z.',
+  }),
+  'client.mender_repository': string({
+    default: 'https://downloads.mender.io/repos/device-components',
+    legacy: 'MENDER_APT_REPO_URL',
+    doc: "Mender's device-components APT repository (source mender); its suite is <os id>/<codename>/stable.",
+  }),
+  'client.mender_key': string({
+    default: 'https://downloads.mender.io/repos/debian/gpg',
+    legacy: 'MENDER_APT_KEY_URL',
+    doc: "The repository's signing key: a URL or a file (relative to the config file); it must have the pinned fingerprint.",
+  }),
+  'client.mender_key_fingerprint': string({
+    default: 'E6C857345575F9218396566224072B80A1B29B00',
+    legacy: 'MENDER_APT_KEY_FP',
+    pattern: /^[0-9A-Fa-f]{40}$/,
+    patternHint: 'a 40-digit OpenPGP fingerprint',
+    doc: "The fingerprint Mender's repository key must have (pinned).",
+  }),
+  'client.connect': boolean({
+    default: false,
+    legacy: 'MENDER_ADDON_CONNECT_INSTALL',
+    doc: 'Also install the mender-connect add-on (remote terminal, file transfer).',
+  }),
+  'client.configure': boolean({
+    default: false,
+    legacy: 'MENDER_ADDON_CONFIGURE_INSTALL',
+    doc: 'Also install the mender-configure add-on (device configuration).',
   }),
   'client.packages': list({
     default: ['mender-client'],

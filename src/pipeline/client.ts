@@ -6,6 +6,8 @@ import { Resolver } from '../apt/resolve.js';
 import { parseOneLineSources, readImageSources, type SourceEntry } from '../apt/sources.js';
 import { DpkgDatabase, installConfigureUnit, installPackage, type InstalledPackage } from '../deb/install.js';
 import { parseRelations } from '../deb/control.js';
+import { compareVersions } from '../deb/version.js';
+import { run } from '../util/exec.js';
 import { DebPackage } from '../deb/package.js';
 import type { FsEditor } from '../fs/editor.js';
 import { CLIENT_SERVICES } from '../mender/units.js';
@@ -19,6 +21,9 @@ import type { ConversionContext } from './context.js';
  */
 
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+/** What upstream installs from Mender's repository; the first three follow client.version. */
+const MENDER_CLIENT_PACKAGES = ['mender-client4', 'mender-auth', 'mender-update'];
+const MENDER_TOOL_PACKAGES = ['mender-flash', 'mender-setup', 'mender-snapshot'];
 const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const TIME_SYNC = ['systemd-timesyncd', 'chrony', 'ntpsec', 'ntp', 'openntpd'];
 
@@ -53,17 +58,61 @@ async function imageKeys(ctx: ConversionContext, rootfs: FsEditor, entry: Source
   return keys;
 }
 
+/** Mender's signing key, from its URL (cached for offline runs) or a file, checked against the pinned fingerprint. */
+async function menderKey(ctx: ConversionContext): Promise<string> {
+  const source = ctx.config['client.mender_key'];
+  const dir = path.join(cacheDir(ctx), 'mender-key');
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  let file = source;
+  if (/^https?:\/\//.test(source)) {
+    file = path.join(dir, `${createHash('sha256').update(source).digest('hex').slice(0, 16)}.asc`);
+    try {
+      const response = await fetch(source, { signal: AbortSignal.timeout(60_000) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      await fs.writeFile(file, Buffer.from(await response.arrayBuffer()), { mode: 0o600 });
+    } catch (error) {
+      if (!(await fs.stat(file).catch(() => undefined))) {
+        throw new UserError(`Cannot download Mender's repository key from ${source}: ${(error as Error).message}.`, {
+          hint: 'Connect to the network once, or set client.mender_key to a key file.',
+        });
+      }
+      ctx.logger.warn(`offline: using the cached Mender repository key (${(error as Error).message})`);
+    }
+  }
+  const { stdout } = await run('gpg', ['--batch', '--show-keys', '--with-colons', '--with-fingerprint', file], { doing: `reading the key ${source}` });
+  const fingerprints = [...stdout.matchAll(/^fpr:+([0-9A-F]{40}):/gm)].map((m) => m[1]!);
+  const pinned = ctx.config['client.mender_key_fingerprint'].toUpperCase();
+  if (!fingerprints.includes(pinned)) {
+    throw new UserError(`The key ${source} is not Mender's repository key: its fingerprint is ${fingerprints.join(', ') || 'unreadable'}, not ${pinned}.`, {
+      hint: 'Refusing to trust it; check client.mender_key and client.mender_key_fingerprint.',
+    });
+  }
+  return file;
+}
+
+/** The newest repository version of a package matching client.version (latest, x.y or x.y.z). */
+function pickVersion(records: PackageRecord[], name: string, wanted: string): string | undefined {
+  const upstream = (version: string) => version.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
+  const matching = records.filter((r) => r.name === name && (wanted === 'latest' || wanted === 'auto' || upstream(r.version) === wanted || upstream(r.version).startsWith(`${wanted}.`)));
+  return matching.sort((a, b) => compareVersions(b.version, a.version))[0]?.version;
+}
+
 async function repositories(ctx: ConversionContext): Promise<RepositorySpec[]> {
   const arch = ctx.facts!.arch;
   const specs: RepositorySpec[] = [];
   const allowUnsigned = ctx.config['client.allow_unsigned'];
   const keyringsFor = (entry: SourceEntry, keys: string[]) => (entry.trusted || (allowUnsigned && keys.length === 0) ? null : keys);
+  if (ctx.config['client.install'] && ctx.config['client.source'] === 'mender') {
+    const os = ctx.facts!.os;
+    if (!os.versionCodename) throw new UserError('The image does not name its release (VERSION_CODENAME in /etc/os-release), which Mender\'s repository needs.');
+    specs.push({ url: ctx.config['client.mender_repository'], suite: `${os.id}/${os.versionCodename}/stable`, components: ['main'], architecture: arch, keyrings: [await menderKey(ctx)] });
+  }
   for (const line of ctx.config['client.repositories']) {
     const [entry] = parseOneLineSources(line);
     if (!entry) throw new UserError(`client.repositories: '${line}' is not a "deb [signed-by=KEY] URL SUITE COMPONENT…" line.`);
     specs.push({ url: entry.url, suite: entry.suite, components: entry.components, architecture: arch, keyrings: keyringsFor(entry, entry.signedBy) });
   }
-  if (ctx.config['client.source'] === 'distro' || ctx.config['client.extra_packages'].length > 0 || ctx.config['client.timesyncd']) {
+  if (ctx.config['client.source'] === 'distro' || ctx.config['client.extra_packages'].length > 0 || ctx.config['client.timesyncd'] || ctx.config['client.connect'] || ctx.config['client.configure']) {
     const image = await readImageSources(ctx.rootfs!);
     for (const entry of image) {
       const keys = await imageKeys(ctx, ctx.rootfs!, entry);
@@ -92,8 +141,11 @@ function requestedPackages(ctx: ConversionContext, hasTimeSync: boolean): { name
   const files: string[] = [];
   if (ctx.config['client.install']) {
     if (ctx.config['client.source'] === 'distro') names.push(...ctx.config['client.packages']);
+    else if (ctx.config['client.source'] === 'mender') names.push(...MENDER_CLIENT_PACKAGES, ...MENDER_TOOL_PACKAGES);
     else files.push(...ctx.config['client.local_debs']);
   }
+  if (ctx.config['client.connect']) names.push('mender-connect');
+  if (ctx.config['client.configure']) names.push('mender-configure');
   for (const item of ctx.config['client.extra_packages']) (item.endsWith('.deb') ? files : names).push(item);
   if (!hasTimeSync && ctx.config['client.timesyncd']) names.push('systemd-timesyncd');
   return { names, files };
@@ -136,7 +188,14 @@ export async function installClient(ctx: ConversionContext, report: (status: str
     fields: deb.control.fields,
   }));
   const resolver = new Resolver(present, [...localRecords, ...records], ctx.facts!.arch);
-  const plan = resolver.resolve([...local.map((deb) => `${deb.name} (= ${deb.version})`), ...names]);
+  const wantedVersion = ctx.config['client.version'];
+  const requests = names.map((name) => {
+    if (ctx.config['client.source'] !== 'mender' || !MENDER_CLIENT_PACKAGES.includes(name)) return name;
+    const version = pickVersion(records, name, wantedVersion);
+    if (!version) throw new UserError(`Mender's repository has no ${name} ${wantedVersion === 'latest' ? '' : `${wantedVersion} `}for this image.`, { hint: 'Check client.version.' });
+    return `${name} (= ${version})`;
+  });
+  const plan = resolver.resolve([...local.map((deb) => `${deb.name} (= ${deb.version})`), ...requests]);
   ctx.logger.info(`packages to install: ${plan.map((p) => `${p.name} ${p.version}`).join(', ') || '(none)'}`);
 
   const installed: InstalledPackage[] = [];

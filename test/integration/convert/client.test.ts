@@ -116,3 +116,71 @@ describe('client install through the conversion', () => {
     expect(missing.stderr).toMatch(/^error: usage/m);
   });
 });
+
+describe("client from Mender's repository (source mender)", () => {
+  let mender: Repository;
+  let fingerprint: string;
+
+  beforeAll(async () => {
+    const pkg = (name: string, version: string, depends?: string) => ({ name, version, depends, files: { [`/usr/share/doc/${name}/VERSION`]: version } });
+    mender = await buildRepository(path.join(base, 'mender-repo'), [
+      pkg('mender-client4', '5.0.1-1+debian+bookworm', 'mender-update, mender-auth'),
+      pkg('mender-client4', '4.0.6-1+debian+bookworm', 'mender-update, mender-auth'),
+      pkg('mender-update', '5.0.1-1+debian+bookworm'),
+      pkg('mender-update', '4.0.6-1+debian+bookworm'),
+      pkg('mender-auth', '5.0.1-1+debian+bookworm'),
+      pkg('mender-auth', '4.0.6-1+debian+bookworm'),
+      pkg('mender-flash', '1.0.2-1+debian+bookworm'),
+      pkg('mender-setup', '1.0.4-1+debian+bookworm'),
+      pkg('mender-snapshot', '1.0.1-1+debian+bookworm'),
+      pkg('mender-connect', '2.3.0-1+debian+bookworm'),
+    ], 'debian/bookworm/stable');
+    const { stdout } = await execa('gpg', ['--batch', '--show-keys', '--with-colons', '--with-fingerprint', mender.keyring]);
+    fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(stdout)![1]!;
+  });
+
+  afterAll(async () => {
+    await mender.stop();
+  });
+
+  function menderConfig(name: string, fpr: string) {
+    const file = path.join(base, `${name}.yaml`);
+    fs.writeFileSync(file, [
+      'storage: { total_size_mb: 160, alignment: 4194304 }',
+      'data: { size_mb: 16 }',
+      'image: { compression: none }',
+      'client:',
+      '  source: mender',
+      '  version: "4.0"',
+      '  connect: true',
+      `  mender_repository: ${mender.url}`,
+      `  mender_key: ${mender.keyring}`,
+      `  mender_key_fingerprint: ${fpr}`,
+      '',
+    ].join('\n'));
+    return file;
+  }
+
+  it('installs the requested client version, the tools and the add-on, from the pinned-key repository', async () => {
+    const { result, deploy } = await convert('mender-source', menderConfig('mender-source', fingerprint));
+    expect(result.exitCode, result.all).toBe(0);
+    const results = JSON.parse(fs.readFileSync(path.join(deploy, 'golden-testhost-mender.json'), 'utf8'));
+    const installed = Object.fromEntries(results.packages.map((p: { name: string; version: string }) => [p.name, p.version]));
+    expect(installed).toEqual({
+      'mender-auth': '4.0.6-1+debian+bookworm',
+      'mender-update': '4.0.6-1+debian+bookworm',
+      'mender-client4': '4.0.6-1+debian+bookworm',
+      'mender-flash': '1.0.2-1+debian+bookworm',
+      'mender-setup': '1.0.4-1+debian+bookworm',
+      'mender-snapshot': '1.0.1-1+debian+bookworm',
+      'mender-connect': '2.3.0-1+debian+bookworm',
+    });
+  });
+
+  it('refuses a repository key whose fingerprint is not the pinned one', async () => {
+    const { result, deploy } = await convert('mender-wrongfpr', menderConfig('mender-wrongfpr', 'E6C857345575F9218396566224072B80A1B29B00'));
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/is not Mender's repository key: its fingerprint is [0-9A-F]{40}, not E6C8/);
+    expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
+  });
+});
