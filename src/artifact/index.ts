@@ -1,120 +1,97 @@
 import path from 'node:path';
-import { writeArtifact, type ArtifactCompression, type ArtifactResult, type ArtifactSpec, type StateScript } from './writer.js';
+import type { Logger } from '../util/log.js';
+import type { ArtifactCompression, CompressionAlgorithm } from './compress.js';
+import type { HeaderFields, SoftwareVersion } from './header.js';
+import { writeArtifact, type ArtifactResult, type StateScript } from './writer.js';
 
-export { readArtifact, type ArtifactInfo, type PayloadInfo } from './reader.js';
-export { writeArtifact, type ArtifactCompression, type ArtifactResult, type ArtifactSpec, type StateScript } from './writer.js';
+export { parseCompression, type ArtifactCompression, type CompressionAlgorithm } from './compress.js';
+export type { ArtifactKind, HeaderFields, SoftwareVersion } from './header.js';
+export { readArtifact, type ArtifactInfo, type PayloadFileInfo, type PayloadInfo, type ReadOptions } from './reader.js';
+export { checkScriptName } from './scripts.js';
+export { defaultMtime, writeArtifact, type ArtifactResult, type ArtifactSpec, type PayloadSource, type StateScript } from './writer.js';
 
-/** What every kind of Artifact can carry besides its payload. */
+/** What the convenience writers share; see ArtifactSpec for the full set. */
 export interface CommonOptions {
   output: string;
   artifactName: string;
   deviceTypes: string[];
-  group?: string;
+  /** An algorithm name (with `level` beside it) or { algorithm, level }. */
+  compression: CompressionAlgorithm | ArtifactCompression;
+  level?: number;
+  /** Private key (PEM, RSA 2048-4096 or ECDSA P-256) to sign with. */
+  signingKey?: string;
+  /** Seconds since the epoch for every timestamp; default SOURCE_DATE_EPOCH, else now. */
+  mtime?: number;
+  artifactGroup?: string;
   dependsArtifactNames?: string[];
   dependsGroups?: string[];
-  /** type-info artifact_depends. */
   depends?: Record<string, string>;
-  /** type-info artifact_provides, added to the defaults of the kind. */
   provides?: Record<string, string>;
-  /** clears_artifact_provides, before the kind's defaults. */
   clearsProvides?: string[];
-  /** Add the kind's default clears_artifact_provides (as mender-artifact does); default true. */
   defaultClearsProvides?: boolean;
   scripts?: StateScript[];
-  compression: ArtifactCompression;
-  level?: number;
-  signingKey?: string;
-  /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH). */
-  mtime: number;
   onProgress?: (done: number, total: number) => void;
+  logger?: Logger;
 }
 
-function clears(options: CommonOptions, defaults: string[]): string[] {
-  const all = [...(options.clearsProvides ?? []), ...(options.defaultClearsProvides === false ? [] : defaults)];
-  return [...new Set(all)];
+function compressionOf(options: CommonOptions): ArtifactCompression {
+  return typeof options.compression === 'string' ? { algorithm: options.compression, level: options.level } : options.compression;
 }
 
-function common(options: CommonOptions): Omit<ArtifactSpec, 'payloadType' | 'files' | 'typeInfoProvides' | 'clearsProvides'> {
-  return {
-    output: options.output,
-    artifactName: options.artifactName,
-    deviceTypes: options.deviceTypes,
-    group: options.group,
-    dependsArtifactNames: options.dependsArtifactNames,
-    dependsGroups: options.dependsGroups,
-    typeInfoDepends: options.depends,
-    scripts: options.scripts,
-    compression: options.compression,
-    level: options.level,
-    signingKey: options.signingKey,
-    mtime: options.mtime,
-    onProgress: options.onProgress,
-  };
+function common(options: CommonOptions): Omit<HeaderFields, 'kind'> & Omit<CommonOptions, 'compression' | 'level'> & { compression: ArtifactCompression } {
+  const { level: _level, ...rest } = options;
+  return { ...rest, compression: compressionOf(options) };
 }
 
 export interface RootfsArtifactOptions extends CommonOptions {
-  /** The filesystem image file (the payload). */
+  /** The filesystem image: the payload, stored under its base name. */
   payload: string;
-  /** As mender-artifact: the version is provided as <filesystem>[.<name>].version. */
-  softwareName?: string;
-  softwareFilesystem?: string;
-  softwareVersion?: string;
+  software?: SoftwareVersion | false;
+  checksumProvide?: HeaderFields['checksumProvide'];
 }
 
-/** A rootfs-image Artifact with the provides mender-artifact sets (software version, checksum). */
+/**
+ * A rootfs-image Artifact as `mender-artifact write rootfs-image` makes it: provides
+ * rootfs-image.version (the artifact name unless `software` says otherwise) and
+ * rootfs-image.checksum (the payload's sha256, also returned as `sha256`).
+ */
 export async function writeRootfsImageArtifact(options: RootfsArtifactOptions): Promise<ArtifactResult & { sha256: string }> {
   const name = path.basename(options.payload);
-  const software = [options.softwareFilesystem ?? 'rootfs-image', ...(options.softwareName ? [options.softwareName] : [])].join('.');
-  const defaultClears = options.softwareName || options.softwareFilesystem ? [`${software}.*`] : ['artifact_group', 'rootfs_image_checksum', 'rootfs-image.*'];
-  const result = await writeArtifact({
-    ...common(options),
-    payloadType: 'rootfs-image',
-    files: [{ name, path: options.payload }],
-    typeInfoProvides: (sums) => ({
-      ...options.provides,
-      'rootfs-image.checksum': sums[name]!,
-      [`${software}.version`]: options.softwareVersion ?? options.artifactName,
-    }),
-    clearsProvides: clears(options, defaultClears),
-    metaData: '',
-  });
+  const { payload, ...rest } = options;
+  const result = await writeArtifact({ ...common(rest), kind: 'rootfs-image', files: [{ name, path: payload }] });
   return { ...result, sha256: result.payloadSha256[name]! };
 }
 
 export interface ModuleArtifactOptions extends CommonOptions {
-  /** The update module that installs it (module-image type). */
+  /** The update module that installs it (the payload type). */
   type: string;
+  /** Payload files, stored under their base names. */
   files: string[];
-  /** headers/0000/meta-data: a JSON object. */
+  /** headers/0000/meta-data: a JSON object for the update module. */
   metaData?: Record<string, unknown>;
-  softwareName?: string;
-  softwareVersion?: string;
+  software?: SoftwareVersion | false;
 }
 
 /** A module-image Artifact: any number of files for an update module on the device. */
 export async function writeModuleImageArtifact(options: ModuleArtifactOptions): Promise<ArtifactResult> {
-  const software = `rootfs-image.${options.softwareName ?? options.type}`;
+  const { type, files, ...rest } = options;
   return writeArtifact({
-    ...common(options),
-    payloadType: options.type,
-    files: options.files.map((file) => ({ name: path.basename(file), path: file })),
-    typeInfoProvides: { ...options.provides, [`${software}.version`]: options.softwareVersion ?? options.artifactName },
-    clearsProvides: clears(options, [`${software}.*`]),
-    metaData: options.metaData ? JSON.stringify(options.metaData) : '',
+    ...common(rest),
+    kind: 'module-image',
+    moduleType: type,
+    files: files.map((file) => ({ name: path.basename(file), path: file })),
   });
 }
 
 export interface BootstrapArtifactOptions extends CommonOptions {
+  /** e.g. { 'rootfs-image.version': name, 'rootfs-image.checksum': sha256 of the rootfs }. */
   provides: Record<string, string>;
 }
 
-/** A bootstrap Artifact (empty payload): tells a first-booting client what is installed. */
+/**
+ * A bootstrap Artifact (empty payload, as `mender-artifact write bootstrap-artifact` makes it):
+ * tells a first-booting client what is installed. Pass clearsProvides ['rootfs-image.*'].
+ */
 export async function writeBootstrapArtifact(options: BootstrapArtifactOptions): Promise<ArtifactResult> {
-  return writeArtifact({
-    ...common(options),
-    payloadType: null,
-    files: [],
-    typeInfoProvides: options.provides,
-    clearsProvides: clears(options, []),
-  });
+  return writeArtifact({ ...common(options), kind: 'bootstrap', files: [] });
 }

@@ -1,33 +1,38 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { spawn } from '../util/exec.js';
-import { UserError } from '../util/errors.js';
-import { verifyManifest } from './sign.js';
-import type { ArtifactCompression } from './writer.js';
+import { throwIfCancelled } from '../util/exec.js';
+import { UserError, errorText, isUserError } from '../util/errors.js';
+import { startDecompressor, type CompressionAlgorithm } from './compress.js';
+import { loadVerifyingKey, verifyManifest } from './sign.js';
 
 /**
- * Reads a Mender Artifact (format version 3) as one stream: checks the order of its parts,
- * every checksum in the manifest (payload files while they stream by), and the signature.
- * Any deviation is a UserError that names what is wrong.
+ * Reads a Mender Artifact (format version 3) in one streaming pass: the order of its parts,
+ * every checksum of the manifest (payload files while they stream by, never held whole) and,
+ * given a public key, the signature — before anything the manifest covers is trusted. Any
+ * deviation is a UserError naming what is wrong.
  */
 
 export interface PayloadFileInfo {
   name: string;
   size: number;
   sha256: string;
+  /** Seconds since the epoch, from the data tar. */
   mtime: number;
 }
 
 export interface PayloadInfo {
+  /** From header-info: rootfs-image, an update module's name, or null (bootstrap). */
   type: string | null;
   provides: Record<string, string>;
   depends: Record<string, unknown>;
   clearsProvides: string[];
-  metaData?: unknown;
+  /** headers/NNNN/meta-data (a JSON object), when present and not empty. */
+  metaData?: Record<string, unknown>;
   files: PayloadFileInfo[];
 }
 
@@ -39,12 +44,16 @@ export interface ArtifactInfo {
   deviceTypes: string[];
   dependsArtifactNames: string[];
   dependsGroups: string[];
-  compression: ArtifactCompression;
+  /** Compression of header.tar*. */
+  compression: CompressionAlgorithm;
   signed: boolean;
-  /** True when a public key was given and the signature checked out. */
+  /** True when a public key was given and the signature verified with it. */
   signatureVerified: boolean;
   scripts: string[];
   payloads: PayloadInfo[];
+  /** The outer tar's parts in order (version, manifest, …). */
+  parts: string[];
+  bytes: number;
 }
 
 export interface ReadOptions {
@@ -52,222 +61,301 @@ export interface ReadOptions {
   publicKey?: string;
 }
 
-const SUFFIXES: Record<string, ArtifactCompression> = { '': 'none', '.gz': 'gzip', '.xz': 'xz', '.zst': 'zstd' };
+const SUFFIXES: Record<string, CompressionAlgorithm> = { '': 'none', '.gz': 'gzip', '.xz': 'xz', '.zst': 'zstd' };
+const MANIFEST_LIMIT = 1 << 20;
+const HEADER_LIMIT = 64 << 20;
 
-function compressionOf(name: string, prefix: string): ArtifactCompression | undefined {
-  return SUFFIXES[name.slice(prefix.length)];
+type Json = Record<string, unknown>;
+
+function compressionSuffix(name: string, prefix: string): CompressionAlgorithm | undefined {
+  return name.startsWith(prefix) ? SUFFIXES[name.slice(prefix.length)] : undefined;
 }
 
-/** A stream of the decompressed bytes of `source`. */
-function decompress(source: Readable, compression: ArtifactCompression, what: string): { stream: Readable; done: Promise<void> } {
-  if (compression === 'none') return { stream: source, done: Promise.resolve() };
-  if (compression === 'gzip') {
-    const gunzip = createGunzip();
-    source.pipe(gunzip);
-    const done = new Promise<void>((resolve, reject) => {
-      gunzip.on('end', resolve);
-      gunzip.on('error', (error) => reject(new UserError(`${what} is not valid gzip data: ${error.message}`)));
-    });
-    return { stream: gunzip, done };
-  }
-  const [tool, args] = compression === 'xz' ? ['xz', ['-dc']] : ['zstd', ['-dc', '-q']];
-  const child = spawn(tool!, args as string[], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
-  const feeding = pipeline(source, child.stdin!).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
-  const done = Promise.all([child, feeding]).then(([result]) => {
-    if (result.exitCode !== 0) throw new UserError(`${what} is not valid ${compression} data: ${String(result.stderr ?? '').trim()}`);
-  });
-  done.catch(() => undefined);
-  return { stream: child.stdout!, done };
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
-async function collect(stream: Readable, limit: number, what: string): Promise<Buffer> {
+async function collect(stream: AsyncIterable<unknown>, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new UserError(`${what} is larger than ${limit} bytes: not a Mender Artifact part.`);
+    if (size > limit) throw new UserError(`The Artifact's ${what} is larger than ${limit} bytes: this is not a valid Artifact.`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
 }
 
-function parseJson(text: Buffer, what: string): Record<string, unknown> {
+function parseJson(data: Buffer, what: string): Json {
+  let value: unknown;
   try {
-    return JSON.parse(text.toString('utf8')) as Record<string, unknown>;
+    value = JSON.parse(data.toString('utf8'));
   } catch {
     throw new UserError(`The Artifact's ${what} is not valid JSON.`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UserError(`The Artifact's ${what} is not a JSON object.`);
+  return value as Json;
 }
 
-function parseManifest(text: string): Map<string, string> {
+function parseManifest(text: Buffer, what: string): Map<string, string> {
   const sums = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
+  for (const line of text.toString('utf8').split('\n')) {
+    if (!line) continue;
     const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
-    if (!match) throw new UserError(`The Artifact's manifest has a malformed line: ${JSON.stringify(line.slice(0, 80))}`);
+    if (!match) throw new UserError(`The Artifact's ${what} has a malformed line: ${JSON.stringify(line.slice(0, 100))}.`);
+    if (sums.has(match[2]!)) throw new UserError(`The Artifact's ${what} lists ${match[2]} twice.`);
     sums.set(match[2]!, match[1]!);
   }
   return sums;
 }
 
-/** Entries of a (small or streamed) inner tar, each handed to `onEntry` with its stream. */
+function stringArray(value: unknown, what: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw new UserError(`The Artifact's ${what} is not a list of strings.`);
+  return value as string[];
+}
+
+/** Hand each entry of a tar stream to `onEntry`, one at a time, the entry's stream fully read. */
 async function walkTar(source: Readable, onEntry: (header: tar.Header, stream: Readable) => Promise<void>): Promise<void> {
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
-    onEntry(header, stream as unknown as Readable)
-      .then(() => next())
-      .catch((error) => {
+    onEntry(header, stream as unknown as Readable).then(
+      () => {
+        // Whatever the handler left unread flows away unread, so the next entry can come.
         stream.resume();
-        extract.destroy(error);
-      });
+        next();
+      },
+      (error) => extract.destroy(error),
+    );
   });
   await pipeline(source, extract as unknown as Writable);
 }
 
-export async function readArtifact(file: string, options: ReadOptions = {}): Promise<ArtifactInfo> {
-  const order: string[] = [];
-  let manifestText: Buffer | undefined;
-  let manifest: Map<string, string> | undefined;
-  let signature: string | undefined;
-  let version: Record<string, unknown> | undefined;
-  let versionBytes: Buffer | undefined;
-  let headerInfo: Record<string, unknown> | undefined;
-  const typeInfos: Record<string, unknown>[] = [];
-  const metaData: unknown[] = [];
-  const scripts: string[] = [];
-  const payloadFiles: PayloadFileInfo[][] = [];
-  let compression: ArtifactCompression | undefined;
-  const checked = new Set<string>();
+/** The decompressed stream of a compressed part, the tool's failure reported as what is wrong. */
+async function withDecompressed(source: Readable, algorithm: CompressionAlgorithm, what: string, use: (plain: Readable) => Promise<void>): Promise<void> {
+  if (algorithm === 'none') return use(source);
+  const tool = startDecompressor(algorithm, `reading ${what}`);
+  const feeding = pipeline(source, tool.input);
+  try {
+    await Promise.all([use(tool.output), feeding, tool.done]);
+  } catch (error) {
+    tool.kill();
+    source.resume();
+    if (isUserError(error) && !/while reading/.test(error.message)) throw error;
+    throw new UserError(`${what} is not valid ${algorithm} data: the Artifact is truncated or corrupted.`, { detail: isUserError(error) ? error.detail : errorText(error) });
+  }
+}
 
-  const expectHash = (name: string, sha: string) => {
-    if (!manifest) throw new UserError(`The Artifact has ${name} before its manifest: its parts are out of order.`);
-    const want = manifest.get(name);
-    if (!want) throw new UserError(`${name} is not listed in the Artifact's manifest.`);
-    if (want !== sha) throw new UserError(`Checksum mismatch for ${name}: the Artifact was modified or corrupted.`);
+async function decompressSmall(data: Buffer, algorithm: CompressionAlgorithm, what: string): Promise<Buffer> {
+  let plain: Buffer = Buffer.alloc(0);
+  await withDecompressed(Readable.from([data]), algorithm, what, async (stream) => {
+    plain = await collect(stream, HEADER_LIMIT, what);
+  });
+  return plain;
+}
+
+interface HeaderContent {
+  info: Json;
+  scripts: string[];
+  typeInfos: Json[];
+  metaData: (Json | undefined)[];
+}
+
+async function parseHeader(tarBytes: Buffer, name: string): Promise<HeaderContent> {
+  const content: HeaderContent = { info: {}, scripts: [], typeInfos: [], metaData: [] };
+  let seenInfo = false;
+  await walkTar(Readable.from([tarBytes]), async (entry, stream) => {
+    const data = await collect(stream, HEADER_LIMIT, `${name}: ${entry.name}`);
+    if (!seenInfo) {
+      if (entry.name !== 'header-info') throw new UserError(`${name} does not start with header-info (it starts with ${entry.name}).`);
+      content.info = parseJson(data, 'header-info');
+      seenInfo = true;
+      return;
+    }
+    if (entry.name.startsWith('scripts/')) {
+      if (content.typeInfos.length) throw new UserError(`The state script ${entry.name} comes after the payload headers in ${name}.`);
+      content.scripts.push(entry.name.slice('scripts/'.length));
+      return;
+    }
+    const match = /^headers\/(\d{4})\/(type-info|meta-data)$/.exec(entry.name);
+    if (!match) throw new UserError(`${name} holds an unexpected file: ${entry.name}.`);
+    const index = Number(match[1]);
+    if (match[2] === 'type-info') {
+      if (index !== content.typeInfos.length) throw new UserError(`${name} has ${entry.name} out of order.`);
+      content.typeInfos.push(parseJson(data, entry.name));
+    } else {
+      if (index !== content.typeInfos.length - 1) throw new UserError(`${name} has ${entry.name} before its type-info.`);
+      content.metaData[index] = data.length ? parseJson(data, entry.name) : undefined;
+    }
+  });
+  if (!seenInfo) throw new UserError(`${name} has no header-info.`);
+  const payloads = content.info.payloads;
+  if (!Array.isArray(payloads)) throw new UserError('The Artifact header-info has no payloads list.');
+  if (content.typeInfos.length !== payloads.length) {
+    throw new UserError(`The Artifact header lists ${payloads.length} payload(s) but has type-info for ${content.typeInfos.length}.`);
+  }
+  return content;
+}
+
+/** Where the reading is, so that each part can check what came before it. */
+type Stage = 'start' | 'version' | 'manifest' | 'signature' | 'augment-manifest' | 'header' | 'augment-header' | 'data';
+
+export async function readArtifact(file: string, options: ReadOptions = {}): Promise<ArtifactInfo> {
+  const key: KeyObject | undefined = options.publicKey ? await loadVerifyingKey(options.publicKey) : undefined;
+  let bytes: number;
+  try {
+    const stat = await fs.stat(file);
+    if (!stat.isFile()) throw new Error('not a regular file');
+    bytes = stat.size;
+  } catch (error) {
+    throw new UserError(`Cannot read the Artifact ${file}: ${errorText(error)}.`);
+  }
+
+  const parts: string[] = [];
+  let stage: Stage = 'start';
+  let version: Json | undefined;
+  let versionBytes: Buffer | undefined;
+  let manifestBytes: Buffer | undefined;
+  const sums = new Map<string, string>();
+  const checked = new Set<string>();
+  let signature: Buffer | undefined;
+  let header: HeaderContent | undefined;
+  let compression: CompressionAlgorithm = 'none';
+  const files: PayloadFileInfo[][] = [];
+
+  const check = (name: string, sum: string) => {
+    const want = sums.get(name);
+    if (!want) throw new UserError(`${name} is in the Artifact but not in its manifest: it was tampered with.`);
+    if (want !== sum) throw new UserError(`Checksum mismatch for ${name}: the Artifact was modified or corrupted.`);
     checked.add(name);
   };
+  const outOfOrder = (name: string, where: string) => new UserError(`The Artifact's ${name} is ${where}: its parts are out of order.`);
 
-  const checkSignature = async () => {
-    if (!options.publicKey) return;
-    if (signature === undefined) throw new UserError('The Artifact is not signed, but a key was given to verify it with.');
-    if (!(await verifyManifest(manifestText!, signature, options.publicKey))) {
+  const trustManifest = () => {
+    if (!key) return;
+    if (!signature) throw new UserError('The Artifact is not signed, but a key was given to verify it with.', { hint: 'Sign it (-k when writing), or read it without a key.' });
+    if (!verifyManifest(manifestBytes!, signature, key)) {
       throw new UserError('The Artifact signature does not verify with the given key: it was signed with another key, or its manifest was modified.');
     }
   };
 
-  const onOuter = async (header: tar.Header, stream: Readable) => {
-    const name = header.name;
-    order.push(name);
+  const onPart = async (entry: tar.Header, stream: Readable) => {
+    throwIfCancelled();
+    const name = entry.name;
+    parts.push(name);
+    if (entry.type !== 'file') throw new UserError(`The Artifact's part ${name} is not a regular file (${entry.type}).`);
     if (name === 'version') {
-      const data = await collect(stream, 4096, 'version');
-      version = parseJson(data, 'version');
-      if (version.format !== 'mender' || version.version !== 3) {
-        throw new UserError(`Unsupported Artifact format ${JSON.stringify(version)}: only Mender format version 3 is read.`);
-      }
-      if (order.length !== 1) throw new UserError('The Artifact does not start with its version: its parts are out of order.');
-      versionBytes = data;
+      if (stage !== 'start') throw outOfOrder('version', 'not its first part');
+      versionBytes = await collect(stream, 4096, 'version');
+      version = parseJson(versionBytes, 'version');
+      if (version.format !== 'mender') throw new UserError(`${file} is not a Mender Artifact (format ${JSON.stringify(version.format)}).`);
+      if (version.version !== 3) throw new UserError(`${file} is a Mender Artifact of format version ${JSON.stringify(version.version)}; only version 3 is read.`);
+      stage = 'version';
     } else if (name === 'manifest') {
-      if (order[0] !== 'version' || order.length !== 2) throw new UserError('The Artifact manifest is not its second part: its parts are out of order.');
-      manifestText = await collect(stream, 1024 * 1024, 'manifest');
-      manifest = parseManifest(manifestText.toString('utf8'));
-      expectHash('version', sha256(versionBytes!));
+      if (stage !== 'version') throw outOfOrder('manifest', 'not right after its version');
+      manifestBytes = await collect(stream, MANIFEST_LIMIT, 'manifest');
+      for (const [part, sum] of parseManifest(manifestBytes, 'manifest')) sums.set(part, sum);
+      check('version', sha256(versionBytes!));
+      stage = 'manifest';
     } else if (name === 'manifest.sig') {
-      if (order[order.length - 2] !== 'manifest') throw new UserError('The Artifact signature does not follow its manifest: its parts are out of order.');
-      signature = (await collect(stream, 16 * 1024, 'manifest.sig')).toString('utf8');
-    } else if (name.startsWith('header.tar')) {
-      compression = compressionOf(name, 'header.tar');
-      if (!compression) throw new UserError(`Unknown header compression in ${name}.`);
-      if (!manifest) throw new UserError('The Artifact header comes before its manifest: its parts are out of order.');
-      await checkSignature();
-      const raw = await collect(stream, 64 * 1024 * 1024, name);
-      expectHash(name, sha256(raw));
-      const { stream: plain, done } = decompress(Readable.from([raw]), compression, name);
-      await walkTar(plain, async (entry, content) => {
-        const data = await collect(content, 16 * 1024 * 1024, entry.name);
-        if (entry.name === 'header-info') headerInfo = parseJson(data, 'header-info');
-        else if (entry.name.startsWith('scripts/')) scripts.push(entry.name.slice('scripts/'.length));
-        else {
-          const match = /^headers\/(\d{4})\/(type-info|meta-data)$/.exec(entry.name);
-          if (!match) return;
-          const index = Number(match[1]);
-          if (match[2] === 'type-info') typeInfos[index] = parseJson(data, entry.name);
-          else metaData[index] = data.length ? parseJson(data, entry.name) : undefined;
-        }
-      });
-      await done;
-      if (!headerInfo) throw new UserError('The Artifact header has no header-info.');
-    } else if (name.startsWith('data/')) {
-      const match = /^data\/(\d{4})\.tar(.*)$/.exec(name);
-      if (!match || !compressionOf(name, name.slice(0, name.indexOf('.tar') + 4))) throw new UserError(`Unexpected Artifact part ${name}.`);
-      if (!headerInfo) throw new UserError(`The Artifact has ${name} before its header: its parts are out of order.`);
-      const index = Number(match[1]);
-      const files: PayloadFileInfo[] = [];
-      const { stream: plain, done } = decompress(stream, SUFFIXES[match[2]!]!, name);
-      await walkTar(plain, async (entry, content) => {
-        const hash = createHash('sha256');
-        let size = 0;
-        for await (const chunk of content) {
-          hash.update(chunk as Buffer);
-          size += (chunk as Buffer).length;
-        }
-        const sha = hash.digest('hex');
-        expectHash(`data/${match[1]}/${entry.name}`, sha);
-        files.push({ name: entry.name, size, sha256: sha, mtime: Math.floor((entry.mtime?.getTime() ?? 0) / 1000) });
-      });
-      await done;
-      payloadFiles[index] = files;
+      if (stage !== 'manifest') throw outOfOrder('signature', 'not right after its manifest');
+      signature = await collect(stream, 16 * 1024, 'manifest.sig');
+      stage = 'signature';
+    } else if (name === 'manifest-augment') {
+      if (stage !== 'manifest' && stage !== 'signature') throw outOfOrder('manifest-augment', 'not right after its manifest');
+      // Unsigned by design: it lists what may change after signing (delta payloads).
+      for (const [part, sum] of parseManifest(await collect(stream, MANIFEST_LIMIT, 'manifest-augment'), 'manifest-augment')) {
+        if (sums.has(part)) throw new UserError(`The Artifact's manifest-augment overrides the signed checksum of ${part}.`);
+        sums.set(part, sum);
+      }
+      stage = 'augment-manifest';
+    } else if (compressionSuffix(name, 'header.tar') !== undefined) {
+      if (stage !== 'manifest' && stage !== 'signature' && stage !== 'augment-manifest') throw outOfOrder(name, stage === 'start' || stage === 'version' ? 'before its manifest' : 'not right after its manifest');
+      trustManifest();
+      compression = compressionSuffix(name, 'header.tar')!;
+      const raw = await collect(stream, HEADER_LIMIT, name);
+      check(name, sha256(raw));
+      header = await parseHeader(await decompressSmall(raw, compression, name), name);
+      stage = 'header';
+    } else if (compressionSuffix(name, 'header-augment.tar') !== undefined) {
+      if (stage !== 'header') throw outOfOrder(name, 'not right after the header');
+      const raw = await collect(stream, HEADER_LIMIT, name);
+      check(name, sha256(raw));
+      stage = 'augment-header';
+    } else if (/^data\/\d{4}\.tar/.test(name)) {
+      if (stage !== 'header' && stage !== 'augment-header' && stage !== 'data') throw outOfOrder(name, 'before its header');
+      const index = Number(name.slice(5, 9));
+      if (index !== files.length) throw outOfOrder(name, `not payload ${files.length}'s data`);
+      if (index >= (header!.info.payloads as unknown[]).length) throw new UserError(`The Artifact has ${name} but its header lists no payload ${index}.`);
+      const algorithm = compressionSuffix(name, name.slice(0, 13));
+      if (algorithm === undefined) throw new UserError(`The Artifact's ${name} has an unknown compression.`);
+      const found: PayloadFileInfo[] = [];
+      files.push(found);
+      await withDecompressed(stream, algorithm, name, (plain) =>
+        walkTar(plain, async (inner, content) => {
+          const part = `data/${name.slice(5, 9)}/${inner.name}`;
+          if (inner.type !== 'file') throw new UserError(`${part} in the Artifact is not a regular file.`);
+          const hash = createHash('sha256');
+          let size = 0;
+          for await (const chunk of content) {
+            throwIfCancelled();
+            hash.update(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+          check(part, hash.digest('hex'));
+          found.push({ name: inner.name, size, sha256: sums.get(part)!, mtime: Math.floor((inner.mtime?.getTime() ?? 0) / 1000) });
+        }),
+      );
+      stage = 'data';
     } else {
-      throw new UserError(`Unexpected part '${name}' in the Artifact.`);
+      throw new UserError(`The Artifact holds an unexpected part: ${name}.`);
     }
   };
 
-  const source = createReadStream(file);
+  const source = createReadStream(file, { highWaterMark: 1 << 20 });
   try {
-    await walkTar(source, onOuter);
+    await walkTar(source, onPart);
   } catch (error) {
     source.destroy();
-    if (error instanceof UserError) throw error;
-    throw new UserError(`${file} is not a readable Mender Artifact: ${(error as Error).message}.`, { hint: 'It may be truncated or not an Artifact at all.' });
+    if (isUserError(error)) throw error;
+    throw new UserError(`${file} is not a readable Mender Artifact: ${errorText(error)}.`, { hint: 'It may be truncated, or not an Artifact at all.' });
   }
-  if (!version) throw new UserError(`${file} is not a Mender Artifact (no version part).`);
-  if (!manifest) throw new UserError(`${file} has no manifest: it is truncated or not a Mender Artifact.`);
-  if (!headerInfo) throw new UserError(`${file} has no header: it is truncated.`);
-  for (const name of manifest.keys()) {
-    if (!checked.has(name)) throw new UserError(`${name} is listed in the manifest but missing from the Artifact: it is truncated or was tampered with.`);
+  if (!version) throw new UserError(`${file} is not a Mender Artifact: it has no version part.`);
+  if (!manifestBytes) throw new UserError(`${file} has no manifest: it is truncated or not a Mender Artifact.`);
+  if (!header) throw new UserError(`${file} has no header: it is truncated.`);
+  const payloadTypes = header.info.payloads as { type?: unknown }[];
+  if (files.length < payloadTypes.length) throw new UserError(`${file} ends before the data of payload ${files.length}: it is truncated.`);
+  for (const name of sums.keys()) {
+    if (!checked.has(name)) throw new UserError(`${name} is listed in the Artifact's manifest but missing: the Artifact is truncated or was tampered with.`);
   }
 
-  const provides = (headerInfo.artifact_provides ?? {}) as Record<string, string>;
-  const depends = (headerInfo.artifact_depends ?? {}) as Record<string, string[]>;
-  const payloadTypes = (headerInfo.payloads ?? []) as { type: string | null }[];
+  const provides = (header.info.artifact_provides ?? {}) as Json;
+  const depends = (header.info.artifact_depends ?? {}) as Json;
+  if (typeof provides.artifact_name !== 'string' || !provides.artifact_name) throw new UserError('The Artifact header-info has no artifact_name.');
   return {
     format: String(version.format),
     version: Number(version.version),
-    name: provides.artifact_name ?? '',
-    group: provides.artifact_group,
-    deviceTypes: depends.device_type ?? [],
-    dependsArtifactNames: depends.artifact_name ?? [],
-    dependsGroups: depends.artifact_group ?? [],
-    compression: compression ?? 'none',
+    name: provides.artifact_name,
+    ...(typeof provides.artifact_group === 'string' && provides.artifact_group ? { group: provides.artifact_group } : {}),
+    deviceTypes: stringArray(depends.device_type, 'artifact_depends.device_type'),
+    dependsArtifactNames: stringArray(depends.artifact_name, 'artifact_depends.artifact_name'),
+    dependsGroups: stringArray(depends.artifact_group, 'artifact_depends.artifact_group'),
+    compression,
     signed: signature !== undefined,
-    signatureVerified: signature !== undefined && options.publicKey !== undefined,
-    scripts,
+    signatureVerified: signature !== undefined && key !== undefined,
+    scripts: header.scripts,
     payloads: payloadTypes.map((payload, index) => {
-      const typeInfo = typeInfos[index] ?? {};
+      const info = header!.typeInfos[index]!;
       return {
-        type: payload.type,
-        provides: (typeInfo.artifact_provides ?? {}) as Record<string, string>,
-        depends: (typeInfo.artifact_depends ?? {}) as Record<string, unknown>,
-        clearsProvides: (typeInfo.clears_artifact_provides ?? []) as string[],
-        metaData: metaData[index],
-        files: payloadFiles[index] ?? [],
+        type: typeof payload?.type === 'string' ? payload.type : null,
+        provides: (info.artifact_provides ?? {}) as Record<string, string>,
+        depends: (info.artifact_depends ?? {}) as Record<string, unknown>,
+        clearsProvides: stringArray(info.clears_artifact_provides, `headers/${String(index).padStart(4, '0')}/type-info clears_artifact_provides`),
+        ...(header!.metaData[index] ? { metaData: header!.metaData[index] } : {}),
+        files: files[index] ?? [],
       };
     }),
+    parts,
+    bytes,
   };
 }
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
