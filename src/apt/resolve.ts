@@ -24,7 +24,8 @@ interface Provider {
 }
 
 export class Resolver {
-  private readonly candidates = new Map<string, PackageRecord>();
+  /** Every version of each package, newest first. */
+  private readonly candidates = new Map<string, PackageRecord[]>();
   private readonly virtual = new Map<string, { record: PackageRecord; version?: string }[]>();
   private readonly installed = new Map<string, Provider[]>();
 
@@ -35,10 +36,12 @@ export class Resolver {
     }
     for (const record of available) {
       if (record.architecture !== arch && record.architecture !== 'all') continue;
-      const current = this.candidates.get(record.name);
-      if (!current || compareVersions(record.version, current.version) > 0) this.candidates.set(record.name, record);
+      const list = this.candidates.get(record.name) ?? [];
+      list.push(record);
+      this.candidates.set(record.name, list);
     }
-    for (const record of this.candidates.values()) {
+    for (const list of this.candidates.values()) list.sort((a, b) => compareVersions(b.version, a.version));
+    for (const record of [...this.candidates.values()].flat()) {
       for (const group of record.provides) {
         for (const provided of group) {
           const list = this.virtual.get(provided.name) ?? [];
@@ -64,10 +67,10 @@ export class Resolver {
     return (this.installed.get(relation.name) ?? []).some((p) => this.matches(p.version, relation));
   }
 
-  /** A repository package that satisfies the relation, directly or through Provides. */
+  /** The newest repository package that satisfies the relation, directly or through Provides. */
   private candidateFor(relation: Relation): PackageRecord | undefined {
-    const direct = this.candidates.get(relation.name);
-    if (direct && this.matches(direct.version, relation)) return direct;
+    const direct = (this.candidates.get(relation.name) ?? []).find((record) => this.matches(record.version, relation));
+    if (direct) return direct;
     const providers = (this.virtual.get(relation.name) ?? []).filter((p) => this.matches(p.version, relation));
     return providers[0]?.record;
   }
@@ -75,39 +78,50 @@ export class Resolver {
   private why(relation: Relation): string {
     const installed = this.installed.get(relation.name);
     const inImage = installed?.length ? `image has ${installed.map((p) => p.version ?? '(virtual)').join(', ')}` : 'not in image';
-    const candidate = this.candidates.get(relation.name);
-    const inRepos = candidate ? `repositories have ${candidate.version}` : this.virtual.has(relation.name) ? 'only virtual in the repositories' : 'not in repos';
+    const versions = (this.candidates.get(relation.name) ?? []).map((record) => record.version);
+    const inRepos = versions.length ? `repositories have ${versions.join(', ')}` : this.virtual.has(relation.name) ? 'only virtual in the repositories' : 'not in repos';
     return `${inImage}, ${inRepos}`;
   }
 
   /** Records to install, dependencies before the packages that need them. */
   resolve(requested: string[]): PackageRecord[] {
+    // Requested packages (with their pinned versions) are chosen first, so that a dependency on one
+    // of them is met by the version asked for, not by the newest.
     const chosen = new Map<string, PackageRecord>();
+    const roots: PackageRecord[] = [];
+    for (const name of requested) {
+      const relation = parseRelations(name)[0]![0]!;
+      if (this.satisfiedByInstalled(relation) && !relation.operator) continue;
+      const record = this.candidateFor(relation);
+      if (!record) throw new UserError(`Cannot install ${formatRelation(relation)}: ${this.why(relation)}.`, { hint: 'Check the package name and the configured repositories.' });
+      chosen.set(record.name, record);
+      roots.push(record);
+    }
+    const visited = new Set<string>();
     const order: PackageRecord[] = [];
     const visit = (record: PackageRecord, chain: string[]) => {
-      if (chosen.has(record.name)) return;
-      chosen.set(record.name, record);
+      if (visited.has(record.name)) return;
+      visited.add(record.name);
       for (const group of [...record.preDepends, ...record.depends]) {
-        const done = group.some((alt) => this.satisfiedByInstalled(alt) || [...chosen.values()].some((c) => c.name === alt.name && this.matches(c.version, alt)));
-        if (done) continue;
-        const pick = group.map((alt) => this.candidateFor(alt)).find((c): c is PackageRecord => c !== undefined);
+        if (group.some((alt) => this.satisfiedByInstalled(alt))) continue;
+        const fromChosen = group.map((alt) => chosen.get(alt.name)).find((c, i) => c && this.matches(c.version, group[i]!));
+        const pick = fromChosen ?? group.map((alt) => this.candidateFor(alt)).find((c): c is PackageRecord => c !== undefined);
         if (!pick) {
           const failing = group.map((alt) => `${formatRelation(alt)}: ${this.why(alt)}`).join(' | ');
           throw new UserError(`Cannot install ${[...chain, record.name, failing].join(' → ')}.`, {
             hint: 'Add a repository that has it, or install it in the golden image.',
           });
         }
+        const taken = chosen.get(pick.name);
+        if (taken && taken !== pick) {
+          throw new UserError(`Cannot install ${[...chain, record.name].join(' → ')}: it needs ${pick.name} ${pick.version}, but ${taken.version} was asked for.`);
+        }
+        chosen.set(pick.name, pick);
         visit(pick, [...chain, record.name]);
       }
       order.push(record);
     };
-    for (const name of requested) {
-      const relation = parseRelations(name)[0]![0]!;
-      if (this.satisfiedByInstalled(relation) && !relation.operator) continue;
-      const record = this.candidateFor(relation);
-      if (!record) throw new UserError(`Cannot install ${name}: ${this.why(relation)}.`, { hint: 'Check the package name and the configured repositories.' });
-      visit(record, []);
-    }
+    for (const root of roots) visit(root, []);
     return order;
   }
 }

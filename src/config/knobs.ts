@@ -239,11 +239,11 @@ export const KNOBS = {
     doc: "distro: Debian's mender-client from the image's own APT sources (Debian's mirror as fallback); mender: Mender's device-components repository (mender-client4, mender-update, mender-auth, mender-flash, mender-setup, mender-snapshot); local: the .deb files in client.local_debs.",
   }),
   'client.version': string({
-    default: 'latest',
+    default: 'auto',
     legacy: 'MENDER_CLIENT_VERSION',
     pattern: /^(latest|auto|\d+\.\d+(\.\d+)?)$/,
-    patternHint: 'latest, x.y or x.y.z',
-    doc: 'Client version from Mender\'s repository (source mender): latest, x.y (newest x.y.*) or x.y.z.',
+    patternHint: 'auto, latest, x.y or x.y.z',
+    doc: 'Client version from Mender\'s repository (source mender): auto or latest (the newest), x.y (newest x.y.*) or x.y.z.',
   }),
   'client.mender_repository': string({
     default: 'https://downloads.mender.io/repos/device-components',
