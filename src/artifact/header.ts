@@ -53,6 +53,22 @@ function sorted<T>(record: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+function sortedDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedDeep);
+  if (typeof value === 'object' && value !== null) return sorted(Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sortedDeep(v)])));
+  return value;
+}
+
+const GO_ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029' };
+
+/**
+ * JSON as Go's encoding/json writes it (what mender-artifact's files hold): <, > and & and the
+ * line separators escaped; with `sortKeys`, object keys sorted at every level (Go's maps).
+ */
+export function goJson(value: unknown, sortKeys = false): string {
+  return JSON.stringify(sortKeys ? sortedDeep(value) : value).replace(/[<>&\u2028\u2029]/g, (char) => GO_ESCAPES[char]!);
+}
+
 export function checkFields(fields: HeaderFields, payloadNames: string[], scriptNames: string[]): void {
   if (!fields.artifactName) throw new UserError('An Artifact needs a name.', { hint: 'Give one with -n/--artifact-name.' });
   if (!NAME.test(fields.artifactName)) {
@@ -132,6 +148,6 @@ export function typeInfo(fields: HeaderFields, payloadSha256: Record<string, str
 /** headers/0000/meta-data: rootfs-image always has an (empty) one, module-image when given, bootstrap none. */
 export function metaData(fields: HeaderFields): string | undefined {
   if (fields.kind === 'rootfs-image') return '';
-  if (fields.kind === 'module-image' && fields.metaData) return JSON.stringify(fields.metaData);
+  if (fields.kind === 'module-image' && fields.metaData) return goJson(fields.metaData, true);
   return undefined;
 }

@@ -8,7 +8,7 @@ import { throwIfCancelled } from '../util/exec.js';
 import { UserError, errorText, isUserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { checkLevel, compressBuffer, compressedSizeBound, startCompressor, SUFFIX, type ArtifactCompression } from './compress.js';
-import { checkFields, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
+import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
 import { loadSigningKey, type SigningKey } from './sign.js';
 import { BLOCK, END_OF_ARCHIVE, fileEntry, fileHeader, paddedFileHeader, paddedSize, paddingAfter, smallTar } from './tar.js';
 
@@ -111,9 +111,9 @@ function headerTar(spec: ArtifactSpec, scripts: { name: string; content: Buffer 
   const meta = metaData(spec);
   return smallTar(
     [
-      { name: 'header-info', content: JSON.stringify(headerInfo(spec)), mode: ENTRY_MODE },
+      { name: 'header-info', content: goJson(headerInfo(spec)), mode: ENTRY_MODE },
       ...scripts.map((script) => ({ name: `scripts/${script.name}`, content: script.content, mode: 0o755 })),
-      { name: 'headers/0000/type-info', content: JSON.stringify(typeInfo(spec, sums)), mode: ENTRY_MODE },
+      { name: 'headers/0000/type-info', content: goJson(typeInfo(spec, sums)), mode: ENTRY_MODE },
       ...(meta === undefined ? [] : [{ name: 'headers/0000/meta-data', content: meta, mode: ENTRY_MODE }]),
     ],
     mtime,

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { checkLevel, compressedSizeBound, compressorCommand, parseCompression } from '../../../src/artifact/compress.js';
+
+describe('compression choices', () => {
+  it('takes mender-artifact\'s names (lzma is xz)', () => {
+    expect(['none', 'gzip', 'lzma', 'xz', 'zstd', 'GZIP'].map(parseCompression)).toEqual(['none', 'gzip', 'xz', 'xz', 'zstd', 'gzip']);
+    expect(() => parseCompression('bzip2')).toThrow(/Unknown Artifact compression 'bzip2'/);
+  });
+
+  it('uses every core and no names or times', () => {
+    expect(compressorCommand({ algorithm: 'gzip' })).toEqual(['pigz', ['-c', '-n', '-4']]);
+    expect(compressorCommand({ algorithm: 'zstd', level: 19 })).toEqual(['zstd', ['-c', '-q', '-T0', '-19']]);
+    const [tool, args] = compressorCommand({ algorithm: 'xz', level: 9 });
+    expect(tool).toBe('xz');
+    expect(args).toContain('-T0');
+  });
+
+  it('checks levels per algorithm', () => {
+    expect(() => checkLevel({ algorithm: 'gzip', level: 9 })).not.toThrow();
+    expect(() => checkLevel({ algorithm: 'gzip', level: 0 })).toThrow(/out of range for gzip.*\n?/);
+    expect(() => checkLevel({ algorithm: 'zstd', level: 20 })).toThrow(/out of range for zstd/);
+    expect(() => checkLevel({ algorithm: 'xz', level: 1.5 })).toThrow(/out of range/);
+    expect(() => checkLevel({ algorithm: 'none', level: 99 })).not.toThrow();
+  });
+
+  it('bounds compressed sizes above what incompressible data takes', () => {
+    expect(compressedSizeBound(1000, 'none')).toBe(1000);
+    expect(compressedSizeBound(1 << 20, 'gzip')).toBeGreaterThan((1 << 20) + 5 * 16 + 18);
+  });
+});
