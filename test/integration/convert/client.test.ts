@@ -56,9 +56,9 @@ function config(name: string, extra = '', keyring = repo.keyring): string {
   return file;
 }
 
-async function convert(name: string, configFile: string, extraArgs: string[] = []) {
+async function convert(name: string, configFile: string, extraArgs: string[] = [], workDir = work) {
   const deploy = path.join(base, name);
-  const result = await runCli(['--disk-image', golden, '--config', configFile, '-n', 'client-1', '--output-dir', deploy, '--work-dir', work, ...extraArgs], {
+  const result = await runCli(['--disk-image', golden, '--config', configFile, '-n', 'client-1', '--output-dir', deploy, '--work-dir', workDir, ...extraArgs], {
     env: { MENDER_CLIENT_INSTALL: 'y', MENDER_TENANT_TOKEN: TOKEN },
   });
   return { result, deploy };
@@ -94,14 +94,35 @@ describe('client install through the conversion', () => {
     }
   });
 
+  /** Changes a file of the served repository for one test, and puts it back afterwards. */
+  function tamper(relative: () => string, change: (data: Buffer) => Buffer) {
+    return async (run: () => Promise<void>) => {
+      const file = path.join(repo.dir, relative());
+      const original = fs.readFileSync(file);
+      fs.writeFileSync(file, change(original));
+      try {
+        await run();
+      } finally {
+        fs.writeFileSync(file, original);
+      }
+    };
+  }
+  const flipLastByte = (data: Buffer) => Buffer.concat([data.subarray(0, -1), Buffer.from([data[data.length - 1]! ^ 1])]);
+  const libfooDeb = () => path.join('pool/main', fs.readdirSync(path.join(repo.dir, 'pool/main')).find((f) => f.startsWith('libfoo'))!);
+
   it.each([
-    ['a wrong signing key', () => config('wrongkey', '', repo.otherKeyring), /does not carry a valid signature/],
-    ['an unsatisfiable dependency', () => config('broken', '  packages: [broken]'), /Cannot install broken → nonexistent \(>= 1\): not in image, not in repos/],
-  ])('fails closed on %s and writes no image', async (_name, makeConfig, pattern) => {
-    const { result, deploy } = await convert(`fail-${_name.replace(/\W/g, '')}`, makeConfig());
-    expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(pattern);
-    expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
+    ['a wrong signing key', () => config('wrongkey', '', repo.otherKeyring), undefined, /does not carry a valid signature/],
+    ['a tampered Release', () => config('tampered'), tamper(() => `dists/${repo.suite}/InRelease`, (d) => Buffer.from(d.toString().replace('Suite: stable', 'Suite: stab1e'))), /does not carry a valid signature/],
+    ['a .deb whose checksum mismatches', () => config('baddeb'), tamper(libfooDeb, flipLastByte), /does not match the SHA256 in the signed package index/],
+    ['an unsatisfiable dependency', () => config('broken', '  packages: [broken]'), undefined, /Cannot install broken → nonexistent \(>= 1\): not in image, not in repos/],
+  ])('fails closed on %s and writes no image', async (name, makeConfig, around, pattern) => {
+    const attempt = async () => {
+      const { result, deploy } = await convert(`fail-${name.replace(/\W/g, '')}`, makeConfig(), [], name.includes('tampered') || name.includes('checksum') ? path.join(base, `work-${name.replace(/\W/g, '')}`) : undefined);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(pattern);
+      expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
+    };
+    await (around ? around(attempt) : attempt());
   });
 
   it('the hosted-server overlay script points the client at hosted Mender', async () => {
