@@ -79,6 +79,8 @@ export function generateGrubConfig(options: GrubConfigOptions): string {
   const defines: Array<[string, string]> = [
     ['mender_rootfsa_part', String(a)],
     ['mender_rootfsb_part', String(b)],
+    ['mender_rootfsa_part_hex', a.toString(16)],
+    ['mender_rootfsb_part_hex', b.toString(16)],
     ['mender_rootfsa_root', rootA],
     ['mender_rootfsb_root', rootB],
     ['mender_kernel_args', args],

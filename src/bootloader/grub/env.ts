@@ -114,11 +114,15 @@ export interface BootFile {
   data: Buffer;
 }
 
-/** The initial Mender environment: both copies and their lock blocks, every block 1024 bytes. */
+/**
+ * The initial Mender environment: both copies and their lock blocks, every block 1024 bytes.
+ * mender_boot_part_hex is what the Mender client writes beside mender_boot_part.
+ */
 export function menderGrubEnvFiles(options: MenderGrubEnvOptions): BootFile[] {
   const dir = (options.envDir ?? MENDER_GRUBENV_DIR).replace(/\/+$/, '');
   const env = formatGrubEnv([
     ['mender_boot_part', String(options.bootPart)],
+    ['mender_boot_part_hex', options.bootPart.toString(16)],
     ['upgrade_available', '0'],
     ['bootcount', '0'],
     ...Object.entries(options.extra ?? {}),

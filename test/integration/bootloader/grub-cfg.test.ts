@@ -94,13 +94,13 @@ describe('grub.cfg run by GRUB (grub-emu) on an A/B disk', () => {
     await state({ mender_boot_part: '3', upgrade_available: '1', bootcount: '0' });
     const first = await runGrubEmu(dir, disk, config, 'linux');
     expect(first.linux?.slice(0, 2)).toEqual(['(hd0,gpt3)/boot/kernel', 'root=/dev/sda3']);
-    const tried = { mender_boot_part: '3', upgrade_available: '1', bootcount: '1' };
+    const tried = { mender_boot_part: '3', upgrade_available: '1', bootcount: '1', mender_boot_part_hex: '3' };
     expect(await both()).toEqual({ env1: tried, env2: tried, lock1: { editing: '0' }, lock2: { editing: '0' } });
 
     const second = await runGrubEmu(dir, disk, config, 'linux');
     expect(second.output).toContain('was not committed; rolling back');
     expect(second.linux?.slice(0, 2)).toEqual(['(hd0,gpt2)/boot/kernel', 'root=/dev/sda2']);
-    const rolledBack = { mender_boot_part: '2', upgrade_available: '0', bootcount: '0' };
+    const rolledBack = { mender_boot_part: '2', upgrade_available: '0', bootcount: '0', mender_boot_part_hex: '2' };
     expect(await both()).toEqual({ env1: rolledBack, env2: rolledBack, lock1: { editing: '0' }, lock2: { editing: '0' } });
   });
 
@@ -135,7 +135,7 @@ describe('grub.cfg run by GRUB (grub-emu) on an A/B disk', () => {
     const result = await runGrubEmu(dir, disk, config, 'linux');
     expect(result.output).toContain('copy 1 was not completely written');
     expect(result.linux?.[0]).toBe('(hd0,gpt3)/boot/kernel');
-    const tried = { ...updated, bootcount: '1' };
+    const tried = { ...updated, bootcount: '1', mender_boot_part_hex: '3' };
     expect(await both()).toEqual({ env1: tried, env2: tried, lock1: { editing: '0' }, lock2: { editing: '0' } });
   });
 
@@ -144,7 +144,7 @@ describe('grub.cfg run by GRUB (grub-emu) on an A/B disk', () => {
     const result = await runGrubEmu(dir, disk, config, 'linux');
     expect(result.output).toContain("mender_boot_part='7' is not valid");
     expect(result.linux?.[0]).toBe('(hd0,gpt2)/boot/kernel');
-    const fixed = { mender_boot_part: '2', upgrade_available: '0', bootcount: '0' };
+    const fixed = { mender_boot_part: '2', upgrade_available: '0', bootcount: '0', mender_boot_part_hex: '2' };
     expect(await both()).toEqual({ env1: fixed, env2: fixed, lock1: { editing: '0' }, lock2: { editing: '0' } });
   });
 
@@ -165,7 +165,7 @@ describe('grub.cfg run by GRUB (grub-emu) on an A/B disk', () => {
     const result = await runGrubEmu(dir, disk, missingKernel, 'linux');
     expect(result.output).toContain('NOKERNEL (hd0,gpt3)/boot/no-such-kernel');
     expect(result.output).toContain('rebooting to roll back');
-    expect((await both()).env1).toEqual({ mender_boot_part: '3', upgrade_available: '1', bootcount: '1' });
+    expect((await both()).env1).toEqual({ mender_boot_part: '3', upgrade_available: '1', bootcount: '1', mender_boot_part_hex: '3' });
   }, 60_000);
 
   it('uses PARTUUID= for the kernel and finds partitions on an MBR disk', async () => {
