@@ -8,6 +8,7 @@ import { checkExt4, makeFat, probeFilesystem, replayJournal, type FilesystemType
 import { UserError } from '../util/errors.js';
 import type { ConversionContext } from './context.js';
 import { probeImage } from './probe.js';
+import { checkSpace } from './space.js';
 import { isMenderRootfs } from '../mender/detect.js';
 import type { Stage } from './runner.js';
 
@@ -81,6 +82,8 @@ export const extractStage: Stage = {
     await fs.access(ctx.inputPath, fs.constants.R_OK).catch(() => {
       throw new UserError(`The disk image ${ctx.inputPath} is not readable.`);
     });
+    await fs.mkdir(ctx.outputDir, { recursive: true });
+    await checkSpace(ctx);
   },
   steps: [
     {
