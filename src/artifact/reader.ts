@@ -115,20 +115,34 @@ function stringArray(value: unknown, what: string): string[] {
   return value as string[];
 }
 
-/** Hand each entry of a tar stream to `onEntry`, one at a time, the entry's stream fully read. */
+/** Hand each entry of a tar stream to `onEntry`, one at a time; the first failure ends the walk. */
 async function walkTar(source: Readable, onEntry: (header: tar.Header, stream: Readable) => Promise<void>): Promise<void> {
   const extract = tar.extract();
+  let failure: unknown;
+  // The failure is rethrown below; an 'error' event without a listener would crash the process.
+  extract.on('error', () => undefined);
   extract.on('entry', (header, stream, next) => {
+    // Destroying the walk destroys the entry's stream with the same error: already reported.
+    stream.on('error', () => undefined);
+    if (failure !== undefined) return;
     onEntry(header, stream as unknown as Readable).then(
       () => {
         // Whatever the handler left unread flows away unread, so the next entry can come.
         stream.resume();
         next();
       },
-      (error) => extract.destroy(error),
+      (error: unknown) => {
+        failure = error;
+        extract.destroy(error as Error);
+      },
     );
   });
-  await pipeline(source, extract as unknown as Writable);
+  try {
+    await pipeline(source, extract as unknown as Writable);
+  } catch (error) {
+    throw failure ?? error;
+  }
+  if (failure !== undefined) throw failure;
 }
 
 /** The decompressed stream of a compressed part, the tool's failure reported as what is wrong. */
