@@ -1,0 +1,146 @@
+#!/usr/bin/env zx
+// Benchmark: our full conversion against upstream mender-convert's method re-enacted with the
+// tools it uses, and against the I/O limit (only the passes no conversion can avoid), side by
+// side in one run, alternating, median of --runs (default 3).
+//
+// usage: zx scripts/bench/convert.mjs [--runs N] [--size-gib 4] [--skip-xz]
+// Results: a table on stdout and work/bench.json.
+import { $, argv, fs, path } from 'zx';
+import { benchDir, diskUsage, fmt, measure, root, summarise, table } from './lib.mjs';
+
+const runs = Number(argv.runs ?? 3);
+const sizeGiB = Number(argv['size-gib'] ?? 4);
+const MiB = 1024 * 1024;
+await fs.mkdirp(benchDir);
+
+// ---- the input: the sample golden image grown with ≥ 1.5 GiB of real files -------------------
+async function buildInput() {
+  const image = path.join(benchDir, `bench-${sizeGiB}g.img`);
+  if (await fs.pathExists(image)) return image;
+  const sample = (await $`npx zx ${path.join(root, 'scripts/build-sample-image.mjs')}`).stdout.trim().split('\n').pop();
+  const sampleTree = (await fs.readdir(path.join(root, 'work/sample'))).find((n) => n.startsWith('rootfs-bookworm-amd64-'));
+  const tree = path.join(benchDir, 'input-tree');
+  await fs.remove(tree);
+  await $`cp -a ${path.join(root, 'work/sample', sampleTree)} ${tree}`;
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/lib/jvm', '/usr/share']) {
+    if (await fs.pathExists(dir)) await $`cp -a ${dir} ${path.join(tree, 'opt', dir.replaceAll('/', '_'))}`.nothrow();
+  }
+  const used = Number((await $`du -s -B1 ${tree}`).stdout.split('\t')[0]);
+  if (used < 1.5 * 1024 ** 3) throw new Error(`only ${used} bytes of files for the bench input`);
+  const bootStart = 4 * MiB;
+  const bootSize = 256 * MiB;
+  const rootStart = bootStart + bootSize;
+  const total = sizeGiB * 1024 * MiB;
+  const rootSize = total - rootStart;
+  const rootFs = path.join(benchDir, 'input-root.ext4');
+  await $`mke2fs -q -F -t ext4 -d ${tree} ${rootFs} ${rootSize / 1024}k`;
+  const partial = `${image}.partial`;
+  await $`truncate -s ${total} ${partial}`;
+  await $({ input: `label: dos\nstart=${bootStart / 512}, size=${bootSize / 512}, type=c\nstart=${rootStart / 512}, size=${rootSize / 512}, type=83\n` })`sfdisk -q ${partial}`;
+  await $`dd if=${sample} of=${partial} bs=1M skip=4 seek=4 count=256 conv=notrunc,sparse status=none`;
+  await $`dd if=${rootFs} of=${partial} bs=1M seek=${rootStart / MiB} conv=notrunc,sparse status=none`;
+  await fs.remove(rootFs);
+  await fs.remove(tree);
+  await fs.rename(partial, image);
+  return image;
+}
+
+const input = await buildInput();
+const inputXz = `${input}.xz`;
+if (!argv['skip-xz'] && !(await fs.pathExists(inputXz))) await $`xz -T0 -3 -k ${input}`;
+console.log(`input: ${input} (${fmt((await fs.stat(input)).blocks * 512 / MiB, 0)} MiB allocated of ${sizeGiB} GiB)`);
+
+// ---- the contenders -----------------------------------------------------------------------
+const app = path.join(benchDir, 'app-convert');
+await fs.remove(app);
+for (const part of ['bin', 'dist', 'configs', 'package.json']) await fs.copy(path.join(root, part), path.join(app, part));
+await fs.symlink(path.join(root, 'node_modules'), path.join(app, 'node_modules'));
+const upstream = path.join(root, 'scripts/bench/upstream-method.sh');
+const env = { MENDER_CLIENT_INSTALL: 'n', MENDER_ARTIFACT_NAME: 'bench-1', CI: 'true' };
+
+function ours(image, compression) {
+  return {
+    name: `ours (image ${compression})`,
+    input: image,
+    run: (work, out) => measure(['node', path.join(app, 'bin/mender-convert.js'), '--disk-image', image, '--output-dir', out, '--work-dir', work], { watchDir: work, env: { ...env, ...(compression === 'default' ? {} : { MENDER_COMPRESS_DISK_IMAGE: compression }) } }),
+  };
+}
+function upstreamMethod(image, compression) {
+  return {
+    name: `upstream method (image ${compression})`,
+    input: image,
+    run: (work, out) => measure(['bash', upstream, image, work, out, compression], { watchDir: work }),
+  };
+}
+function ioLimit(image, compression) {
+  return {
+    name: `I/O limit (image ${compression})`,
+    input: image,
+    run: async (work, out) => {
+      // The unavoidable passes: read (decompress) the input once, compress the root filesystem
+      // once (the Artifact), compress the output image once, with the same tools and levels.
+      const rootfs = path.join(benchDir, 'limit-rootfs.ext4');
+      const outputImage = path.join(benchDir, 'limit-output.img');
+      const parts = [image.endsWith('.xz') ? `xz -dc -T0 '${image}' > /dev/null` : `cat '${image}' > /dev/null`, `pigz -4 -c '${rootfs}' > /dev/null`];
+      if (compression !== 'none') parts.push(compression === 'xz' ? `xz -T0 -6 -c '${outputImage}' > /dev/null` : `pigz -6 -c '${outputImage}' > /dev/null`);
+      return measure(['bash', '-c', parts.join(' && ')], { watchDir: work });
+    },
+  };
+}
+
+const cases = [
+  [ours(input, 'none'), upstreamMethod(input, 'none'), ioLimit(input, 'none')],
+  [ours(input, 'gzip'), upstreamMethod(input, 'gzip'), ioLimit(input, 'gzip')],
+  [ours(input, 'xz'), upstreamMethod(input, 'xz'), ioLimit(input, 'xz')],
+  ...(argv['skip-xz'] ? [] : [[ours(inputXz, 'default'), upstreamMethod(inputXz, 'xz'), ioLimit(inputXz, 'xz')]]),
+];
+
+// The I/O limit compresses the filesystem and image our conversion wrote: make them once.
+const reference = path.join(benchDir, 'reference');
+await fs.remove(reference);
+await $({ env: { ...process.env, ...env, MENDER_COMPRESS_DISK_IMAGE: 'none' } })`node ${path.join(app, 'bin/mender-convert.js')} --disk-image ${input} --output-dir ${reference} --work-dir ${path.join(benchDir, 'work-reference')}`;
+const refFiles = await fs.readdir(reference);
+await fs.copy(path.join(reference, refFiles.find((f) => f.endsWith('.ext4'))), path.join(benchDir, 'limit-rootfs.ext4'));
+await fs.copy(path.join(reference, refFiles.find((f) => f.endsWith('.img'))), path.join(benchDir, 'limit-output.img'));
+
+const results = [];
+for (const group of cases) {
+  const measured = new Map(group.map((c) => [c.name, []]));
+  for (let run = 0; run < runs; run++) {
+    for (const contender of group) {
+      const work = path.join(benchDir, 'work-run');
+      const out = path.join(benchDir, 'out-run');
+      await fs.remove(work);
+      await fs.remove(out);
+      await fs.mkdirp(work);
+      await fs.mkdirp(out);
+      const m = await contender.run(work, out);
+      m.outputMiB = (await diskUsage(out)) / MiB;
+      measured.get(contender.name).push(m);
+      console.log(`  ${contender.name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.cpu)} s CPU, ${fmt(m.peakRssMiB, 0)} MiB RSS, ${fmt(m.peakDiskMiB, 0)} MiB work, ${fmt(m.outputMiB, 0)} MiB out`);
+    }
+  }
+  const [oursName, upstreamName, limitName] = group.map((c) => c.name);
+  const summary = Object.fromEntries([...measured].map(([name, list]) => [name, summarise(list)]));
+  results.push({
+    case: path.basename(group[0].input),
+    contenders: summary,
+    oursVsUpstream: summary[upstreamName].wall / summary[oursName].wall,
+    oursVsLimit: summary[oursName].wall / summary[limitName].wall,
+  });
+}
+
+const rows = results.flatMap((r) =>
+  Object.entries(r.contenders).map(([name, m]) => ({
+    input: r.case,
+    contender: name,
+    'wall s': fmt(m.wall),
+    'cpu s': fmt(m.cpu),
+    'peak RSS MiB': fmt(m.peakRssMiB, 0),
+    'peak work MiB': fmt(m.peakDiskMiB, 0),
+    'output MiB': fmt(m.outputMiB, 0),
+    ratio: name.startsWith('ours') ? `${fmt(r.oursVsUpstream, 2)}× faster than upstream, ${fmt(r.oursVsLimit, 2)}× the limit` : '',
+  })),
+);
+console.log(`\n${table(rows, Object.keys(rows[0]))}`);
+await fs.writeJson(path.join(root, 'work', 'bench.json'), { input, sizeGiB, runs, date: new Date().toISOString(), results }, { spaces: 2 });
