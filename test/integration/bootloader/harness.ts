@@ -29,7 +29,7 @@ export interface AbDisk {
 }
 
 /** Disk: 1 FAT boot partition with the initial Mender environment, 2 and 3 ext4 rootfs A and B. */
-export async function buildAbDisk(dir: string, scheme: 'gpt' | 'dos', options: { initrd?: boolean } = {}): Promise<AbDisk> {
+export async function buildAbDisk(dir: string, scheme: 'gpt' | 'dos', options: { initrd?: boolean; rootfsFiles?: Record<string, string> } = {}): Promise<AbDisk> {
   fs.mkdirSync(dir, { recursive: true });
   const image = path.join(dir, `disk-${scheme}.img`);
   const total = BOOT_START + BOOT_SIZE + 2 * ROOT_SIZE + MiB;
@@ -63,6 +63,7 @@ export async function buildAbDisk(dir: string, scheme: 'gpt' | 'dos', options: {
       fs.writeFileSync(path.join(tree, 'boot', `initrd.img-${label}`), `initrd ${label}\n`);
       fs.symlinkSync(`initrd.img-${label}`, path.join(tree, 'boot/initrd'));
     }
+    for (const [file, content] of Object.entries(options.rootfsFiles ?? {})) fs.writeFileSync(path.join(tree, file), content);
     const rootfs = path.join(dir, `root-${label}.ext4`);
     fs.rmSync(rootfs, { force: true });
     await tool('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, rootfs, `${ROOT_SIZE / 1024}k`]);
