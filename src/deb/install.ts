@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { FsEditor } from '../fs/editor.js';
-import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { field, formatParagraph, parseParagraphs, type Paragraph } from './control.js';
 import type { DebPackage } from './package.js';
@@ -214,8 +213,3 @@ WantedBy=multi-user.target
   await rootfs.writeFile(CONFIGURE_MARKER, '', { ...root, mode: 0o644 });
 }
 
-export function assertDebArchitecture(deb: DebPackage, arch: string): void {
-  if (deb.architecture !== 'all' && deb.architecture !== arch) {
-    throw new UserError(`${deb.file} is built for ${deb.architecture}, but the image is ${arch}.`);
-  }
-}

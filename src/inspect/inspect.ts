@@ -6,7 +6,8 @@ import { extractPartitions, type ExtractedPartition } from '../disk/extract.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { FatEditor } from '../fs/fat.js';
 import { probeFilesystem, type FilesystemType } from '../fs/tools.js';
-import { isMenderRootfs, parseGrubEnv } from '../mender/detect.js';
+import { isMenderRootfs } from '../mender/detect.js';
+import { parseGrubEnv } from '../bootloader/grub/env.js';
 import { probeImage, type ImageFacts } from '../pipeline/probe.js';
 import { UserError } from '../util/errors.js';
 
@@ -110,7 +111,7 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
       }
     }
     if (bootEditor && (await bootEditor.exists('/grub-mender-grubenv/mender_grubenv1/env'))) {
-      report.mender.bootEnvironment = parseGrubEnv(await bootEditor.readText('/grub-mender-grubenv/mender_grubenv1/env'));
+      report.mender.bootEnvironment = parseGrubEnv(await bootEditor.readFile('/grub-mender-grubenv/mender_grubenv1/env')).values;
     }
     return report;
   } finally {

@@ -7,13 +7,3 @@ export async function isMenderRootfs(rootfs: FsEditor): Promise<boolean> {
   return rootfs.exists('/etc/mender/scripts/version');
 }
 
-/** GRUB environment block (grub-editenv format): name=value lines after the header. */
-export function parseGrubEnv(block: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const line of block.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.indexOf('=');
-    if (at > 0) values[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return values;
-}

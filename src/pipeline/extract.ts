@@ -6,6 +6,7 @@ import { FatEditor } from '../fs/fat.js';
 import { RecordingEditor } from '../fs/recording.js';
 import { checkExt4, makeFat, probeFilesystem, replayJournal, type FilesystemType } from '../fs/tools.js';
 import { UserError } from '../util/errors.js';
+import { requireTools } from '../util/tools.js';
 import type { ConversionContext } from './context.js';
 import { probeImage } from './probe.js';
 import { checkSpace } from './space.js';
@@ -76,6 +77,12 @@ async function chooseRoot(ctx: ConversionContext, candidates: Candidate[]): Prom
 export const extractStage: Stage = {
   title: 'Extract',
   async preflight(ctx) {
+    // Every tool the conversion will run, checked before any work: one message for all missing.
+    requireTools([
+      'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo', 'sha256sum',
+      ...(ctx.config['client.install'] || ctx.config['client.extra_packages'].length > 0 ? ['gpgv', 'gpg', 'xz'] : []),
+      ...(ctx.config['image.bmap'] ? ['bmaptool'] : []),
+    ]);
     const stat = await fs.stat(ctx.inputPath).catch(() => undefined);
     if (!stat?.isFile()) throw new UserError(`The disk image ${ctx.inputPath} does not exist or is not a file.`);
     if (stat.size === 0) throw new UserError(`The disk image ${ctx.inputPath} is empty.`);

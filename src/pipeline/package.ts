@@ -54,6 +54,20 @@ function tableSpec(ctx: ConversionContext): TableSpec {
   };
 }
 
+/** The size the root filesystem (and Artifact payload) gets, from its content and the knobs. */
+export async function rootfsTargetSize(ctx: ConversionContext): Promise<number> {
+  await ctx.rootfs!.flush();
+  const info = await ext4Info(ctx.files!.rootfs);
+  return computeRootfsSize({
+    usedBytes: info.usedBytes,
+    sizeKb: ctx.config['rootfs.size_kb'],
+    extraSpaceKb: ctx.config['rootfs.extra_space_kb'],
+    overheadFactor: ctx.config['rootfs.overhead_factor'],
+    partitionBytes: ctx.layout!.rootfsA.size,
+    blockSize: info.blockSize,
+  });
+}
+
 export const packageStage: Stage = {
   title: 'Package',
   async preflight(ctx) {
@@ -99,16 +113,7 @@ export const packageStage: Stage = {
     {
       title: 'Size and check the root filesystem',
       async run(ctx, report) {
-        await ctx.rootfs!.flush();
-        const info = await ext4Info(ctx.files!.rootfs);
-        ctx.rootfsBytes = computeRootfsSize({
-          usedBytes: info.usedBytes,
-          sizeKb: ctx.config['rootfs.size_kb'],
-          extraSpaceKb: ctx.config['rootfs.extra_space_kb'],
-          overheadFactor: ctx.config['rootfs.overhead_factor'],
-          partitionBytes: ctx.layout!.rootfsA.size,
-          blockSize: info.blockSize,
-        });
+        ctx.rootfsBytes = await rootfsTargetSize(ctx);
         report(`${(ctx.rootfsBytes / MiB).toFixed(0)} MiB`);
         await resizeExt4(ctx.files!.rootfs, ctx.rootfsBytes);
         await tuneExt4(ctx.files!.rootfs, parseTuneOptions(ctx.config['rootfs.mkfs_opts'], 'rootfs.mkfs_opts'));

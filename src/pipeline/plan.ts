@@ -1,9 +1,7 @@
 import path from 'node:path';
-import { computeRootfsSize } from '../disk/layout.js';
 import type { Change, RecordingEditor } from '../fs/recording.js';
-import { ext4Info } from '../fs/tools.js';
 import { outputBaseName, type ConversionContext } from './context.js';
-import { packageStage } from './package.js';
+import { packageStage, rootfsTargetSize } from './package.js';
 import type { Stage } from './runner.js';
 import { layoutTable, size } from './summary.js';
 
@@ -35,16 +33,7 @@ export const planStage: Stage = {
     {
       title: 'Size the root filesystem',
       async run(ctx) {
-        await ctx.rootfs!.flush();
-        const info = await ext4Info(ctx.files!.rootfs);
-        ctx.rootfsBytes = computeRootfsSize({
-          usedBytes: info.usedBytes,
-          sizeKb: ctx.config['rootfs.size_kb'],
-          extraSpaceKb: ctx.config['rootfs.extra_space_kb'],
-          overheadFactor: ctx.config['rootfs.overhead_factor'],
-          partitionBytes: ctx.layout!.rootfsA.size,
-          blockSize: info.blockSize,
-        });
+        ctx.rootfsBytes = await rootfsTargetSize(ctx);
       },
     },
   ],

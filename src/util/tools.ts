@@ -76,7 +76,8 @@ export function requireTool(name: string): string {
   });
 }
 
-/** The missing tools among `names`, as one UserError listing all of them (for preflight checks). */
+
+/** Check several tools at once (preflight): one UserError naming every missing tool and its package. */
 export function requireTools(names: readonly string[]): void {
   const missing = [...new Set(names)].filter((name) => !findTool(name));
   if (missing.length === 0) return;

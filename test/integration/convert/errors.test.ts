@@ -92,3 +92,17 @@ describe('partitions that cannot be converted are refused with the reason', () =
     expect(stderr).toMatch(pattern);
   });
 });
+
+describe('missing host tools', () => {
+  it('are named, all at once, with the Debian packages that provide them', async () => {
+    const bin = path.join(base, 'only-node');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const result = await runCli(['--disk-image', golden, '-n', 'r1', '--output-dir', path.join(base, 'notools'), '--work-dir', path.join(base, 'notools-work')], {
+      env: { PATH: bin },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/^error: Missing host tools: .*mcopy/m);
+    expect(result.stderr).toMatch(/hint: Install them with: sudo apt-get install .*mtools/);
+  });
+});
