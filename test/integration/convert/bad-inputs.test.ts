@@ -46,6 +46,7 @@ async function expectRefused(name: string, input: string, pattern: RegExp, confi
   const configFile = path.join(dir, 'c.yaml');
   fs.writeFileSync(configFile, config);
   const sum = fs.existsSync(input) ? createHash('sha256').update(fs.readFileSync(input)).digest('hex') : '';
+  const mtime = fs.existsSync(input) ? fs.statSync(input).mtimeMs : 0;
   const deploy = path.join(dir, 'deploy');
   const result = await runCli(['--disk-image', input, '--config', configFile, '-n', 'bad-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work'), ...extraArgs]);
   expect(result.exitCode, result.all).not.toBe(0);
@@ -54,7 +55,10 @@ async function expectRefused(name: string, input: string, pattern: RegExp, confi
   expect(stderr).not.toMatch(/\n\s+at .*:\d+:\d+\)?/);
   expect(stderr).toMatch(pattern);
   expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
-  if (sum) expect(createHash('sha256').update(fs.readFileSync(input)).digest('hex')).toBe(sum);
+  if (sum) {
+    expect(createHash('sha256').update(fs.readFileSync(input)).digest('hex')).toBe(sum);
+    expect(fs.statSync(input).mtimeMs).toBe(mtime);
+  }
   return stderr;
 }
 

@@ -44,6 +44,7 @@ async function convertGolden(name: string, golden: Partial<GoldenOptions>, extra
   const inputTable = JSON.parse((await tool('sfdisk', ['--json', built.image])).stdout).partitiontable;
   const input = compress ? await compress(built.image) : built.image;
   const inputSha = sha256(input);
+  const inputMtime = fs.statSync(input).mtimeMs;
   const configFile = path.join(dir, 'small.yaml');
   fs.writeFileSync(configFile, config);
   const deploy = path.join(dir, 'deploy');
@@ -57,6 +58,7 @@ async function convertGolden(name: string, golden: Partial<GoldenOptions>, extra
     await tool('sh', ['-c', `${decompressor.join(' ')} "$1" > "$2"`, 'sh', image, rawImage]);
   }
   const table = JSON.parse((await tool('sfdisk', ['--json', rawImage])).stdout).partitiontable;
+  expect(fs.statSync(input).mtimeMs).toBe(inputMtime);
   return { dir, deploy, image: rawImage, inputSha, input, stdout: result.all ?? '', table, inputTable };
 }
 
