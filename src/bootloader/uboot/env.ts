@@ -187,7 +187,7 @@ export function menderUbootEnv(options: MenderUbootEnvOptions): Array<[string, s
     ['upgrade_available', '0'],
     ['bootcount', '0'],
     ['bootlimit', '1'],
-    ['bootcmd', `load ${storage.interface} ${storage.device}:${bootPart.toString(16)} \${scriptaddr} ${options.scriptPath ?? '/boot.scr'}; source \${scriptaddr}`],
+    ['bootcmd', `load ${storage.interface} ${storage.device}:${bootPart.toString(16)} \${scriptaddr} ${options.scriptPath ?? '/boot.scr'} && source \${scriptaddr}`],
   ];
   const ours = new Set(mender.map(([name]) => name));
   return [...Object.entries(options.defaultEnv).filter(([name]) => !ours.has(name)), ...mender];
