@@ -31,8 +31,11 @@ function escapeValue(value: string): string {
 
 /** A GRUB environment block of exactly `size` bytes holding `values` in the given order. */
 export function formatGrubEnv(values: EnvValues, size = GRUB_ENV_BLOCK_SIZE): Buffer {
+  const seen = new Set<string>();
   const lines = entries(values).map(([name, value]) => {
     checkName(name);
+    if (seen.has(name)) throw new UserError(`The GRUB environment sets '${name}' twice.`);
+    seen.add(name);
     return `${name}=${escapeValue(value)}\n`;
   });
   const body = Buffer.from(GRUB_ENV_SIGNATURE + lines.join(''), 'utf8');

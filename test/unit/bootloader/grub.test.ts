@@ -24,6 +24,7 @@ describe('GRUB environment blocks', () => {
     for (const name of ['', 'a=b', 'x\ny', '#c', 'back\\slash']) expect(() => formatGrubEnv({ [name]: '1' })).toThrow(UserError);
     expect(() => formatGrubEnv({ big: 'x'.repeat(1000) })).toThrow(/needs 1030 bytes/);
     expect(formatGrubEnv({ a: 'b' }, 64).length).toBe(64);
+    expect(() => formatGrubEnv([['a', '1'], ['a', '2']])).toThrow(/twice/);
   });
 
   it('are read like GRUB reads them: comments skipped, an entry running off the end stops reading', () => {
