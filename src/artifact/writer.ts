@@ -243,7 +243,6 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
     handle = await fs.open(temporary, 'r+');
     await handle.write(Buffer.concat(parts), 0, front, 0);
     await handle.write(Buffer.concat([Buffer.alloc(paddingAfter(dataSize)), END_OF_ARCHIVE]), 0, undefined, front + dataSize);
-    await handle.sync();
     await handle.close();
     handle = undefined;
     await fs.rename(temporary, spec.output);
