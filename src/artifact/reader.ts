@@ -175,7 +175,7 @@ interface HeaderContent {
   metaData: (Json | undefined)[];
 }
 
-async function parseHeader(tarBytes: Buffer, name: string): Promise<HeaderContent> {
+async function parseHeader(tarBytes: Buffer, name: string, augment = false): Promise<HeaderContent> {
   const content: HeaderContent = { info: {}, scripts: [], typeInfos: [], metaData: [] };
   let seenInfo = false;
   await walkTar(Readable.from([tarBytes]), async (entry, stream) => {
@@ -187,6 +187,7 @@ async function parseHeader(tarBytes: Buffer, name: string): Promise<HeaderConten
       return;
     }
     if (entry.name.startsWith('scripts/')) {
+      if (augment) throw new UserError(`${name} holds a state script (${entry.name}); the unsigned augmented header may not.`);
       if (content.typeInfos.length) throw new UserError(`The state script ${entry.name} comes after the payload headers in ${name}.`);
       content.scripts.push(entry.name.slice('scripts/'.length));
       return;
@@ -234,6 +235,7 @@ export async function readArtifact(file: string, options: ReadOptions = {}): Pro
   const checked = new Set<string>();
   let signature: Buffer | undefined;
   let header: HeaderContent | undefined;
+  let augment: HeaderContent | undefined;
   let compression: CompressionAlgorithm = 'none';
   const files: PayloadFileInfo[][] = [];
 
@@ -295,6 +297,7 @@ export async function readArtifact(file: string, options: ReadOptions = {}): Pro
       if (stage !== 'header') throw outOfOrder(name, 'not right after the header');
       const raw = await collect(stream, HEADER_LIMIT, name);
       check(name, sha256(raw));
+      augment = await parseHeader(await decompressSmall(raw, compressionSuffix(name, 'header-augment.tar')!, name), name, true);
       stage = 'augment-header';
     } else if (/^data\/\d{4}\.tar/.test(name)) {
       if (stage !== 'header' && stage !== 'augment-header' && stage !== 'data') throw outOfOrder(name, 'before its header');
@@ -360,12 +363,17 @@ export async function readArtifact(file: string, options: ReadOptions = {}): Pro
     scripts: header.scripts,
     payloads: payloadTypes.map((payload, index) => {
       const info = header!.typeInfos[index]!;
+      // An augmented header (delta updates) overrides the type and adds provides and depends, as mender-artifact reads it.
+      const extra = augment?.typeInfos[index] ?? {};
+      const augmentedType = (augment?.info.payloads as { type?: unknown }[] | undefined)?.[index]?.type;
+      const type = typeof augmentedType === 'string' && augmentedType ? augmentedType : typeof payload?.type === 'string' ? payload.type : null;
+      const metaData = augment?.metaData[index] ?? header!.metaData[index];
       return {
-        type: typeof payload?.type === 'string' ? payload.type : null,
-        provides: (info.artifact_provides ?? {}) as Record<string, string>,
-        depends: (info.artifact_depends ?? {}) as Record<string, unknown>,
+        type,
+        provides: { ...(info.artifact_provides as Record<string, string>), ...(extra.artifact_provides as Record<string, string>) },
+        depends: { ...(info.artifact_depends as Record<string, unknown>), ...(extra.artifact_depends as Record<string, unknown>) },
         clearsProvides: stringArray(info.clears_artifact_provides, `headers/${String(index).padStart(4, '0')}/type-info clears_artifact_provides`),
-        ...(header!.metaData[index] ? { metaData: header!.metaData[index] } : {}),
+        ...(metaData ? { metaData } : {}),
         files: files[index] ?? [],
       };
     }),

@@ -127,7 +127,9 @@ async function write(specification: ArtifactSpec): Promise<void> {
 }
 
 function providesLines(record: Record<string, unknown>): string[] {
-  return Object.entries(record).map(([key, value]) => `\t${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  return Object.entries(record)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) => `\t${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 }
 
 /** The fields in the layout of `mender-artifact read`. */

@@ -122,3 +122,18 @@ describe('zstd (mender-artifact 3.9 cannot read it): checked by our reader and t
     expect(info.scripts).toEqual(expected.scripts);
   });
 });
+
+describe("mender-artifact's augmented Artifacts (unsigned augment manifest and header, as delta updates use)", () => {
+  it('read the same through our reader, the augment checksums checked too', async () => {
+    const output = path.join(fx.dir, 'theirs-augmented.mender');
+    const augmentFile = path.join(fx.dir, 'delta.bin');
+    fs.writeFileSync(augmentFile, 'delta payload\n');
+    await must('mender-artifact', ['write', 'module-image', '-n', 'aug-1', '-t', 'dev', '-T', 'base-module', '-f', fx.moduleFiles[1]!,
+      '--augment-type', 'delta-module', '--augment-file', augmentFile, '--augment-provides', 'delta.from:1', '-k', fx.keys.rsa.priv, '-o', output]);
+    const info = await readArtifact(output, { publicKey: fx.keys.rsa.pub });
+    expect(info.parts).toEqual(['version', 'manifest', 'manifest.sig', 'manifest-augment', 'header.tar.gz', 'header-augment.tar.gz', 'data/0000.tar.gz']);
+    expect(describeArtifact(info)).toBe(await mendersRead(output, 'rsa'));
+    expect(info.payloads[0]).toMatchObject({ type: 'delta-module', provides: { 'delta.from': '1' } });
+    expect(info.payloads[0]!.files.map((f) => f.name)).toEqual(['app.conf', 'delta.bin']);
+  });
+});
