@@ -108,6 +108,11 @@ export const KNOBS = {
     aliases: { y: 'grub', n: 'uboot' },
     doc: 'grub: UEFI GRUB with the Mender environment (x86-64, ARM64 UEFI); uboot: U-Boot (Raspberry Pi and similar).',
   }),
+  'bootloader.kernel_args': string({
+    default: '',
+    legacy: 'MENDER_GRUB_KERNEL_BOOT_ARGS',
+    doc: 'Extra kernel arguments after root= (e.g. "console=ttyS0,115200 quiet").',
+  }),
   'storage.total_size_mb': integer({
     default: 8192,
     legacy: 'MENDER_STORAGE_TOTAL_SIZE_MB',

@@ -49,7 +49,6 @@ const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
   MENDER_GRUBENV_VERSION: { values: 'any', why: 'the GRUB environment tools ship with mender-convert' },
   MENDER_GRUBENV_URL: { values: 'any', why: 'the GRUB environment tools ship with mender-convert' },
   MENDER_GRUB_BINARY_STORAGE_URL: { values: 'any', why: "GRUB is built from the target's GRUB modules" },
-  MENDER_GRUB_KERNEL_BOOT_ARGS: { values: [''], why: 'extra kernel arguments are not supported yet' },
   MENDER_GRUB_KERNEL_IMAGETYPE: { values: [''], why: 'the kernel is found in /boot' },
   MENDER_GRUB_INITRD_IMAGETYPE: { values: [''], why: 'the initrd is found in /boot' },
   MENDER_IGNORE_UBOOT_BROKEN_UEFI: { values: ['0'], why: 'not applicable' },

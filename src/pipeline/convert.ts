@@ -9,6 +9,7 @@ import { FileLogger } from '../util/log.js';
 import { emptyHooks, outputBaseName, type ConversionContext } from './context.js';
 import { extractStage } from './extract.js';
 import { registerConfiguredHooks } from './hooks.js';
+import { grubIntegration } from './grub.js';
 import { modifyStage } from './modify.js';
 import { packageStage, PARTIAL_MARKER } from './package.js';
 import { removePartialOutputs, runStages, StageFailure } from './runner.js';
@@ -140,6 +141,8 @@ async function convertLocked(
   await fs.writeFile(process.env.E2FSCK_CONFIG, '[options]\n\tbroken_system_clock = 1\n', { mode: 0o600 });
   logger.info(`mender-convert: ${inputPath} → ${outputDir} (run directory ${runDir})`);
   try {
+    if (config['bootloader.type'] === 'grub') ctx.hooks.platform_modify.push(grubIntegration);
+    else ctx.notes.push('The U-Boot integration is not installed by this version: the image needs a U-Boot set up for Mender by a board hook.');
     await registerConfiguredHooks(ctx);
     await runStages(ctx, [extractStage, modifyStage, options.dryRun ? planStage : packageStage], {
       signal: abort.signal,

@@ -337,3 +337,31 @@ describe('config --print', () => {
     expect(result.stdout).toMatch(/^device\.types: \[pi4\]\s+# environment MENDER_DEVICE_TYPE$/m);
   });
 });
+
+describe('GRUB (UEFI) integration', () => {
+  it('installs the EFI loader, grub.cfg, the two-copy environment, the kernel links and the device tools', async () => {
+    const c = await convertGolden('grub', {});
+    const boot = await partitionFile(c, 1);
+    const loader = path.join(c.dir, 'BOOTX64.EFI');
+    await tool('mcopy', ['-n', '-i', boot, '::/EFI/BOOT/BOOTX64.EFI', loader]);
+    expect((await tool('file', ['-b', loader])).stdout).toMatch(/PE32\+ executable.*x86-64/);
+    const cfg = path.join(c.dir, 'grub.cfg');
+    await tool('mcopy', ['-n', '-i', boot, '::/EFI/BOOT/grub.cfg', cfg]);
+    expect((await tool('grub-script-check', [cfg])).exitCode).toBe(0);
+    expect(fs.readFileSync(cfg, 'utf8')).toContain('/dev/mmcblk0p2');
+    for (const copy of ['mender_grubenv1', 'mender_grubenv2']) {
+      const env = path.join(c.dir, `${copy}.env`);
+      await tool('mcopy', ['-n', '-i', boot, `::/grub-mender-grubenv/${copy}/env`, env]);
+      const values = (await tool('grub-editenv', [env, 'list'])).stdout;
+      expect(values).toContain('mender_boot_part=2\n');
+      expect(values).toContain('upgrade_available=0\n');
+      expect(values).toContain('bootcount=0\n');
+    }
+    const rootfs = await partitionFile(c, 2);
+    expect(await debugfs(rootfs, 'stat /boot/kernel')).toContain('Fast link dest: "vmlinuz-6.1.0-test"');
+    expect(await debugfs(rootfs, 'stat /boot/initrd')).toContain('Fast link dest: "initrd.img-6.1.0-test"');
+    expect(await debugfs(rootfs, 'stat /usr/bin/grub-mender-grubenv-set')).toMatch(/Mode:\s+0755/);
+    const inspect = JSON.parse(String((await runCli(['inspect', '--json', c.image])).stdout));
+    expect(inspect.mender.bootEnvironment).toMatchObject({ mender_boot_part: '2', upgrade_available: '0', bootcount: '0' });
+  });
+});
