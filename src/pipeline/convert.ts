@@ -137,6 +137,8 @@ async function convertLocked(
   // Every e2fsprogs tool stamps superblocks with this time instead of now: reproducible
   // filesystems. e2fsck must then not judge the image's own timestamps against that clock.
   process.env.E2FSPROGS_FAKE_TIME = String(ctx.epoch);
+  // mtools (FAT timestamps) and other tools that honour it.
+  process.env.SOURCE_DATE_EPOCH = String(ctx.epoch);
   process.env.E2FSCK_CONFIG = path.join(runDir, 'e2fsck.conf');
   await fs.writeFile(process.env.E2FSCK_CONFIG, '[options]\n\tbroken_system_clock = 1\n', { mode: 0o600 });
   logger.info(`mender-convert: ${inputPath} → ${outputDir} (run directory ${runDir})`);
