@@ -110,12 +110,14 @@ async function convertLocked(
   const abort = new AbortController();
   // Every running tool listens to this one signal.
   setMaxListeners(0, abort.signal);
+  // Stay subscribed for the whole run: a second signal (an impatient ^C) must not kill the
+  // process before it has cleaned up and said where it stopped.
   const onSignal = (signal: NodeJS.Signals) => {
     logger.warn(`received ${signal}`);
-    abort.abort(signal);
+    if (!abort.signal.aborted) abort.abort(signal);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   setCancelSignal(abort.signal);
 
   const ctx: ConversionContext = {

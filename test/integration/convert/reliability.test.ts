@@ -84,7 +84,7 @@ describe('interruption', () => {
     const result = await child;
     expect(Date.now() - sent).toBeLessThan(5000);
     expect(result.exitCode).not.toBe(0);
-    expect(result.stderr).toMatch(new RegExp(`Interrupted by ${signal}( during ".*")?; no output was written`));
+    expect(result.stderr, `${result.all}\nsignal: ${result.signal}`).toMatch(new RegExp(`Interrupted by ${signal}( during ".*")?; no output was written`));
     expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
     expect(fs.readdirSync(work).filter((name) => name.startsWith('run-'))).toEqual([]);
     expect(fs.existsSync(path.join(work, '.lock'))).toBe(false);
