@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { throwIfCancelled } from '../util/exec.js';
 import { UserError, errorText, isUserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { checkLevel, compressBuffer, compressedSizeBound, startCompressor, SUFFIX, type ArtifactCompression } from './compress.js';
+import { checkLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, SUFFIX, type ArtifactCompression } from './compress.js';
+import { gzipParallel } from './gzip.js';
 import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
 import { loadSigningKey, type SigningKey } from './sign.js';
 import { BLOCK, END_OF_ARCHIVE, fileEntry, fileHeader, paddedFileHeader, paddedSize, paddingAfter, smallTar } from './tar.js';
@@ -157,6 +158,15 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
   if (spec.compression.algorithm === 'none') {
     await pipeline(source, out);
     return { sums, size: out.bytesWritten };
+  }
+  if (spec.compression.algorithm === 'gzip') {
+    try {
+      return { sums, size: await gzipParallel(source, out, levelOf(spec.compression)) };
+    } catch (error) {
+      out.destroy();
+      if (isUserError(error)) throw error;
+      throw new UserError(`Writing the Artifact ${spec.output} failed: ${errorText(error)}.`, { cause: error });
+    }
   }
   const compressor = startCompressor(spec.compression, `compressing the Artifact payload (${spec.compression.algorithm})`);
   try {

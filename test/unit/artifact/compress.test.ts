@@ -7,8 +7,7 @@ describe('compression choices', () => {
     expect(() => parseCompression('bzip2')).toThrow(/Unknown Artifact compression 'bzip2'/);
   });
 
-  it('uses every core and no names or times', () => {
-    expect(compressorCommand({ algorithm: 'gzip' })).toEqual(['pigz', ['-c', '-n', '-4']]);
+  it('xz and zstd tools use every core', () => {
     expect(compressorCommand({ algorithm: 'zstd', level: 19 })).toEqual(['zstd', ['-c', '-q', '-T0', '-19']]);
     // mender-artifact's 64 MiB dictionary, the level choosing the preset
     expect(compressorCommand({ algorithm: 'xz' })).toEqual(['xz', ['-c', '-T0', '--lzma2=preset=4,dict=64MiB']]);
