@@ -58,14 +58,10 @@ export function levelOf(compression: ArtifactCompression): number {
 export function compressorCommand(compression: ArtifactCompression): [string, string[]] {
   const { algorithm } = compression;
   if (algorithm === 'none' || algorithm === 'gzip') throw new Error(`no compressor tool for ${algorithm}`);
-  const level = `-${levelOf(compression)}`;
-  switch (algorithm) {
-    case 'xz':
-      // -T0 is the multi-threaded mode whatever the core count (xz >= 5.4), so output is the same everywhere.
-      return ['xz', ['-c', '-T0', `--lzma2=preset=${levelOf(compression)},dict=64MiB`]];
-    case 'zstd':
-      return ['zstd', ['-c', '-q', '-T0', level]];
-  }
+  // -T0 is the multi-threaded mode whatever the core count (xz >= 5.4; zstd with one worker or
+  // more), so the output is the same on every machine.
+  if (algorithm === 'xz') return ['xz', ['-c', '-T0', `--lzma2=preset=${levelOf(compression)},dict=64MiB`]];
+  return ['zstd', ['-c', '-q', '-T0', `-${levelOf(compression)}`]];
 }
 
 function decompressorCommand(algorithm: 'xz' | 'zstd'): [string, string[]] {
