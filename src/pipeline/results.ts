@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KNOB_KEYS, KNOBS, type Knob } from '../config/knobs.js';
 import { PACKAGE_ROOT } from '../config/load.js';
 import { partitionDevice } from '../mender/devices.js';
-import { run } from '../util/exec.js';
 import type { ConversionContext } from './context.js';
 
 /** deploy/<name>.json: what went in, what came out, and how long it took, for CI to read. */
@@ -35,11 +36,16 @@ export function publicConfig(config: Record<string, unknown>): Record<string, un
   return Object.fromEntries(KNOB_KEYS.map((key) => [key, (KNOBS[key] as Knob).secret && config[key] ? '********' : config[key]]));
 }
 
+/** sha256 through OpenSSL (SHA extensions where the CPU has them): several times faster than sha256sum. */
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 async function sha256Of(files: string[]): Promise<Map<string, string>> {
-  if (files.length === 0) return new Map();
-  // sha256sum, one process per file, in parallel: the outputs are hashed by every core at once.
-  const sums = await Promise.all(files.map((file) => run('sha256sum', [file], { doing: `hashing ${file}` })));
-  return new Map(files.map((file, i) => [file, sums[i]!.stdout.split(' ')[0]!]));
+  const sums = await Promise.all(files.map(sha256File));
+  return new Map(files.map((file, i) => [file, sums[i]!]));
 }
 
 export async function writeResults(ctx: ConversionContext, totalSeconds: number, file: string): Promise<ConversionResult> {

@@ -39,7 +39,6 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'mender-artifact': 'mender-artifact',
   debootstrap: 'debootstrap',
   bmaptool: 'bmap-tools',
-  sha256sum: 'coreutils',
   openssl: 'openssl',
 };
 
