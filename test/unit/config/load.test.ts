@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KNOB_KEYS, KNOBS } from '../../../src/config/knobs.js';
-import { environmentLayer, loadConfig, loadYamlLayer, nearestKey } from '../../../src/config/load.js';
+import { environmentLayer, loadConfig, loadYamlLayer, nearestKey, PACKAGE_ROOT } from '../../../src/config/load.js';
 import { renderDefaultsYaml, renderEffective, renderJsonSchema } from '../../../src/config/render.js';
 import { UserError } from '../../../src/util/errors.js';
 
@@ -25,6 +25,19 @@ function errorOf(fn: () => unknown): UserError {
 }
 
 describe('config layers', () => {
+  it('every board config shipped in configs/ is valid', () => {
+    const dir = path.join(PACKAGE_ROOT, 'configs');
+    const boards = fs.readdirSync(dir).filter((name) => name.endsWith('.yaml') && name !== 'defaults.yaml');
+    expect(boards).toEqual(expect.arrayContaining(['generic_x86-64.yaml', 'qemux86-64.yaml', 'generic_arm64_uefi.yaml']));
+    for (const board of boards) {
+      const { config } = loadConfig({ configFiles: [path.join(dir, board)], env: {} });
+      expect(config['bootloader.type'], board).toMatch(/^(grub|uboot)$/);
+    }
+    const qemu = loadConfig({ configFiles: [path.join(dir, 'qemux86-64.yaml')], env: {} }).config;
+    expect(qemu['storage.device_base']).toBe('/dev/sda');
+    expect(qemu['storage.copy_boot_gap']).toBe(false);
+  });
+
   it('starts from configs/defaults.yaml with every knob at its default', () => {
     const { config, sources } = loadConfig({ configFiles: [], env: {} });
     for (const key of KNOB_KEYS) expect(config[key]).toEqual(KNOBS[key].default);
