@@ -30,7 +30,12 @@ function newest(paths: string[]): string | undefined {
   return [...paths].sort((a, b) => compareVersions(version(b), version(a)))[0];
 }
 
-async function linkKernel(ctx: ConversionContext): Promise<boolean> {
+interface LinkedKernel {
+  version: string;
+  initrd: boolean;
+}
+
+async function linkKernel(ctx: ConversionContext): Promise<LinkedKernel | undefined> {
   const rootfs = ctx.rootfs!;
   const facts = ctx.facts!;
   const root = { uid: 0, gid: 0 };
@@ -44,14 +49,41 @@ async function linkKernel(ctx: ConversionContext): Promise<boolean> {
   }
   if (!kernel) {
     ctx.notes.push('No kernel found in the root filesystem /boot or on the boot partition: the image will not boot until one is installed.');
-    return false;
+    return undefined;
   }
   await rootfs.symlink('/boot/kernel', kernel.slice('/boot/'.length), root);
   const kernelVersion = kernel.slice(kernel.lastIndexOf('/') + 1).replace(/^[^-]+-/, '');
   const initrd = facts.rootfsInitrds.find((i) => i.endsWith(`-${kernelVersion}`)) ?? newest(facts.rootfsInitrds);
   if (initrd) await rootfs.symlink('/boot/initrd', initrd.slice('/boot/'.length), root);
   ctx.logger.info(`grub: kernel ${kernel}${initrd ? `, initrd ${initrd}` : ' (no initrd)'}`);
-  return initrd !== undefined;
+  return { version: kernelVersion, initrd: initrd !== undefined };
+}
+
+/**
+ * The kernel's device trees (Debian keeps them in /usr/lib/linux-image-<version>) copied to /dtb
+ * on the boot partition, where UEFI firmware that needs one (U-Boot's EFI boot among them) looks.
+ */
+async function copyDeviceTrees(ctx: ConversionContext, kernelVersion: string): Promise<number> {
+  const rootfs = ctx.rootfs!;
+  const boot = ctx.boot!;
+  const source = [`/usr/lib/linux-image-${kernelVersion}`, `/boot/dtbs/${kernelVersion}`];
+  let copied = 0;
+  const copyTree = async (from: string, to: string): Promise<void> => {
+    await boot.mkdir(to);
+    for (const entry of await rootfs.list(from)) {
+      if (entry.type === 'dir') await copyTree(entry.path, `${to}/${entry.name}`);
+      else if (entry.type === 'file' && entry.name.endsWith('.dtb')) {
+        await boot.writeFile(`${to}/${entry.name}`, await rootfs.readFile(entry.path));
+        copied++;
+      }
+    }
+  };
+  for (const dir of source) {
+    if ((await rootfs.stat(dir))?.type !== 'dir') continue;
+    await copyTree(dir, '/dtb');
+    break;
+  }
+  return copied;
 }
 
 /** The target's GRUB modules: the host's package when it matches, else Debian's, fetched for the target. */
@@ -91,7 +123,7 @@ export const grubIntegration: Hook = {
     if (arch !== 'amd64' && arch !== 'arm64') {
       throw new UserError(`The GRUB integration supports amd64 and arm64 images; this one is ${arch}.`, { hint: 'Use bootloader.type: uboot for this board.' });
     }
-    const initrd = await linkKernel(ctx);
+    const kernel = await linkKernel(ctx);
     const naming = ctx.naming!;
     const boot = ctx.boot!;
     for (const loader of CONFLICTING_LOADERS) await boot.remove(loader, { recursive: true });
@@ -100,7 +132,7 @@ export const grubIntegration: Hook = {
       parts: { a: 2, b: 3 },
       rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) },
       kernelArgs: ctx.config['bootloader.kernel_args'] || undefined,
-      initrd,
+      initrd: kernel?.initrd ?? false,
     });
     await boot.mkdir(GRUB_CONFIG_DIR);
     await boot.writeFile(`${GRUB_CONFIG_DIR}/grub.cfg`, grubCfg);
@@ -116,6 +148,11 @@ export const grubIntegration: Hook = {
       await boot.writeFile(GRUB_EFI_TARGETS[arch].loaderPath, await fs.readFile(loader));
     } finally {
       await fs.rm(scratch, { recursive: true, force: true });
+    }
+
+    if (arch === 'arm64' && kernel) {
+      const trees = await copyDeviceTrees(ctx, kernel.version);
+      ctx.logger.info(`grub: ${trees} device trees copied to /dtb on the boot partition`);
     }
 
     const tool = grubenvToolScript({ bootMountpoint: ctx.bootMountpoint! });

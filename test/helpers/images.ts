@@ -28,6 +28,8 @@ export interface GoldenOptions {
   files?: Record<string, string>;
   rootMiB?: number;
   bootMiB?: number;
+  /** arm64: /bin/sh is an AArch64 ELF header (enough for the probe), not the host's dash. */
+  arch?: 'host' | 'arm64';
 }
 
 export interface Golden {
@@ -58,7 +60,17 @@ export async function buildRootTree(dir: string, options: GoldenOptions, diskId:
     ...options.files,
   });
   fs.mkdirSync(path.join(tree, 'usr/bin'), { recursive: true });
-  fs.copyFileSync('/usr/bin/dash', path.join(tree, 'usr/bin/dash'));
+  if (options.arch === 'arm64') {
+    const header = Buffer.alloc(64);
+    header.write('\x7fELF', 0, 'latin1');
+    header.writeUInt8(2, 4); // 64-bit
+    header.writeUInt8(1, 5); // little-endian
+    header.writeUInt8(1, 6);
+    header.writeUInt16LE(0xb7, 18); // EM_AARCH64
+    fs.writeFileSync(path.join(tree, 'usr/bin/dash'), header);
+  } else {
+    fs.copyFileSync('/usr/bin/dash', path.join(tree, 'usr/bin/dash'));
+  }
   fs.chmodSync(path.join(tree, 'usr/bin/dash'), 0o755);
   fs.symlinkSync('usr/bin', path.join(tree, 'bin'));
   fs.symlinkSync('dash', path.join(tree, 'usr/bin/sh'));

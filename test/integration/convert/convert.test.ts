@@ -364,4 +364,26 @@ describe('GRUB (UEFI) integration', () => {
     const inspect = JSON.parse(String((await runCli(['inspect', '--json', c.image])).stdout));
     expect(inspect.mender.bootEnvironment).toMatchObject({ mender_boot_part: '2', upgrade_available: '0', bootcount: '0' });
   });
+
+  it('on arm64, builds BOOTAA64.EFI and copies the kernel\'s device trees to /dtb', async () => {
+    const c = await convertGolden('grub-arm64', {
+      arch: 'arm64',
+      files: {
+        'boot/vmlinuz-6.1.0-test': 'not a real arm64 kernel\n',
+        'usr/lib/linux-image-6.1.0-test/broadcom/bcm2711-rpi-4-b.dtb': 'device tree one\n',
+        'usr/lib/linux-image-6.1.0-test/rockchip/rk3399-rockpro64.dtb': 'device tree two\n',
+        'usr/lib/linux-image-6.1.0-test/rockchip/README': 'not a device tree\n',
+      },
+    });
+    const boot = await partitionFile(c, 1);
+    const loader = path.join(c.dir, 'BOOTAA64.EFI');
+    await tool('mcopy', ['-n', '-i', boot, '::/EFI/BOOT/BOOTAA64.EFI', loader]);
+    expect((await tool('file', ['-b', loader])).stdout).toMatch(/PE32\+ executable.*Aarch64/i);
+    const dtb = path.join(c.dir, 'rk3399.dtb');
+    await tool('mcopy', ['-n', '-i', boot, '::/dtb/rockchip/rk3399-rockpro64.dtb', dtb]);
+    expect(fs.readFileSync(dtb, 'utf8')).toBe('device tree two\n');
+    const listing = (await tool('mdir', ['-b', '-/', '-i', boot, '::/dtb'])).stdout;
+    expect(listing).toContain('bcm2711-rpi-4-b.dtb');
+    expect(listing).not.toContain('README');
+  });
 });
