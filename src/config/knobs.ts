@@ -113,6 +113,10 @@ export const KNOBS = {
     legacy: 'MENDER_GRUB_KERNEL_BOOT_ARGS',
     doc: 'Extra kernel arguments after root= (e.g. "console=ttyS0,115200 quiet").',
   }),
+  'bootloader.keep_distro_loader': boolean({
+    default: false,
+    doc: "grub: keep the distribution's own EFI loaders (EFI/debian, EFI/ubuntu …) on the boot partition. Off by default: firmware boot entries pointing at them would boot the distribution's GRUB, which knows nothing of the A/B partitions.",
+  }),
   'storage.total_size_mb': integer({
     default: 8192,
     legacy: 'MENDER_STORAGE_TOTAL_SIZE_MB',

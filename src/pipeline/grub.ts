@@ -127,6 +127,13 @@ export const grubIntegration: Hook = {
     const naming = ctx.naming!;
     const boot = ctx.boot!;
     for (const loader of CONFLICTING_LOADERS) await boot.remove(loader, { recursive: true });
+    if (!ctx.config['bootloader.keep_distro_loader'] && (await boot.stat('/EFI'))?.type === 'dir') {
+      for (const entry of await boot.list('/EFI')) {
+        if (entry.type !== 'dir' || entry.name.toUpperCase() === 'BOOT') continue;
+        await boot.remove(entry.path, { recursive: true });
+        ctx.notes.push(`Removed the distribution's EFI loader ${entry.path} from the boot partition (bootloader.keep_distro_loader keeps it).`);
+      }
+    }
 
     const grubCfg = generateGrubConfig({
       parts: { a: 2, b: 3 },

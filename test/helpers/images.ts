@@ -28,6 +28,8 @@ export interface GoldenOptions {
   files?: Record<string, string>;
   rootMiB?: number;
   bootMiB?: number;
+  /** Extra files on the boot partition: path → content. */
+  bootFiles?: Record<string, string>;
   /** arm64: /bin/sh is an AArch64 ELF header (enough for the probe), not the host's dash. */
   arch?: 'host' | 'arm64';
 }
@@ -95,8 +97,10 @@ export async function buildGoldenImage(options: GoldenOptions): Promise<Golden> 
     await tool('truncate', ['-s', String(bootBytes), bootFs]);
     await tool('mkfs.vfat', ['-n', 'BOOT', '-i', diskId, bootFs]);
     const staging = path.join(dir, 'bootfiles');
-    writeTree(staging, { 'config.txt': 'arm_64bit=1\n', 'cmdline.txt': `root=PARTUUID=${diskId}-02 rootwait\n`, 'overlays/README': 'overlays\n' });
-    await tool('mcopy', ['-i', bootFs, '-s', path.join(staging, 'config.txt'), path.join(staging, 'cmdline.txt'), path.join(staging, 'overlays'), '::/']);
+    fs.rmSync(staging, { recursive: true, force: true });
+    writeTree(staging, { 'config.txt': 'arm_64bit=1\n', 'cmdline.txt': `root=PARTUUID=${diskId}-02 rootwait\n`, 'overlays/README': 'overlays\n', ...options.bootFiles });
+    const top = fs.readdirSync(staging).map((name) => path.join(staging, name));
+    await tool('mcopy', ['-i', bootFs, '-s', ...top, '::/']);
   }
 
   const image = path.join(dir, options.name ?? 'golden.img');

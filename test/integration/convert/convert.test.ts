@@ -386,4 +386,18 @@ describe('GRUB (UEFI) integration', () => {
     expect(listing).toContain('bcm2711-rpi-4-b.dtb');
     expect(listing).not.toContain('README');
   });
+
+  it("removes the distribution's EFI loaders unless bootloader.keep_distro_loader is set", async () => {
+    const bootFiles = { 'EFI/debian/grubx64.efi': 'distro grub\n', 'EFI/BOOT/fbx64.efi': 'fallback\n', 'loader/loader.conf': 'systemd-boot\n' };
+    const removed = await convertGolden('grub-distro-loader', { bootFiles });
+    const listing = (await tool('mdir', ['-b', '-/', '-i', await partitionFile(removed, 1), '::/'])).stdout;
+    expect(listing).not.toMatch(/EFI\/debian/i);
+    expect(listing).not.toMatch(/loader\.conf/);
+    expect(listing).toMatch(/EFI\/BOOT\/fbx64\.efi/i);
+    expect(removed.stdout).toContain('bootloader.keep_distro_loader');
+    const kept = await convertGolden('grub-distro-loader-kept', { bootFiles }, [], `${SMALL}bootloader:\n  keep_distro_loader: true\n`);
+    const keptListing = (await tool('mdir', ['-b', '-/', '-i', await partitionFile(kept, 1), '::/'])).stdout;
+    expect(keptListing).toMatch(/EFI\/debian\/grubx64\.efi/i);
+    expect(keptListing).not.toMatch(/loader\.conf/);
+  });
 });
