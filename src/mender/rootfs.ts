@@ -19,6 +19,8 @@ export const STATE_SCRIPT_VERSION = '3';
 export interface RootfsContractInput extends Omit<FstabInput, 'original'> {
   /** The editor of the root filesystem that becomes rootfs A (and B). */
   rootfs: FsEditor;
+  /** Written to /etc/mender/artifact_info. */
+  artifactName: string;
 }
 
 export interface RootfsContractResult {
@@ -45,6 +47,9 @@ export async function applyRootfsContract(input: RootfsContractInput): Promise<R
 
   await rootfs.mkdir('/etc/mender/scripts', { ...root, mode: 0o755 });
   await rootfs.writeFile('/etc/mender/scripts/version', STATE_SCRIPT_VERSION, { ...root, mode: 0o644 });
+  // Clients 3.x that do not read the bootstrap Artifact (Debian's 3.4) learn the installed
+  // Artifact's name from here until their first update; each Artifact's rootfs carries its own.
+  await rootfs.writeFile('/etc/mender/artifact_info', `artifact_name=${input.artifactName}\n`, { ...root, mode: 0o644 });
 
   await rootfs.mkdir(dirname(DATA_DIR_UNIT_PATH), { ...root, mode: 0o755 });
   await rootfs.writeFile(DATA_DIR_UNIT_PATH, DATA_DIR_UNIT, { ...root, mode: 0o644 });

@@ -69,6 +69,7 @@ export const modifyStage: Stage = {
         ctx.naming = deviceNaming(ctx);
         const result = await applyRootfsContract({
           rootfs: ctx.rootfs!,
+          artifactName: ctx.config['artifact.name'],
           bootDevice: partitionDevice(1, ctx.naming),
           bootMountpoint: ctx.bootMountpoint!,
           bootOptions: ctx.config['boot.fstab_opts'],

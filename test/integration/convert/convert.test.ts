@@ -116,6 +116,7 @@ describe('conversion of an MBR image', () => {
       expect(await debugfs(rootfs, `stat /var/lib/${dir}`)).toMatch(new RegExp(`Type: symlink[\\s\\S]*Fast link dest: "/data/${dir}"`));
     }
     expect(await debugfs(rootfs, 'cat /etc/mender/scripts/version')).toBe('3');
+    expect(await debugfs(rootfs, 'cat /etc/mender/artifact_info')).toBe('artifact_name=release-1\n');
     expect(await debugfs(rootfs, 'stat /data')).toMatch(/Type: directory/);
     expect(await debugfs(rootfs, 'cat /lib/systemd/system/mender-data-dir.service')).toContain('/data/mender');
     expect(await debugfs(rootfs, 'cat /etc/systemd/system/mender-grow-data.service')).toContain('Before=data.mount');
