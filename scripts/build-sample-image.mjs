@@ -1,10 +1,13 @@
 #!/usr/bin/env zx
-// Builds the sample golden image: a real Debian bookworm root filesystem (debootstrap) in an
-// MBR disk image with a FAT boot partition, laid out the way Raspberry Pi OS images are
-// (FAT at 4 MiB holding config.txt/cmdline.txt, ext4 root after it, PARTUUID fstab).
-// Cached under work/sample/: the debootstrap tree and the image are built once.
+// Builds a sample golden image from a real Debian root filesystem (debootstrap). Two flavours:
+// - board (default): an MBR image laid out the way Raspberry Pi OS images are (FAT at 4 MiB
+//   holding config.txt/cmdline.txt, ext4 root after it, PARTUUID fstab); no kernel.
+// - pc: a bootable x86-64 UEFI PC image: GPT, an EFI system partition, an ext4 root with
+//   Debian's kernel and initramfs, and root logged in on the serial console (the boot tests
+//   drive the device through it). Needs root: the kernel's packages run their scripts.
+// Cached under work/sample/: the debootstrap tree and the image are built once per recipe.
 //
-// usage: zx scripts/build-sample-image.mjs [--arch amd64] [--suite bookworm] [--out work/sample/<name>.img]
+// usage: zx scripts/build-sample-image.mjs [--flavour board|pc] [--arch amd64] [--suite bookworm] [--out FILE]
 // debootstrap needs root (or fakeroot + fakechroot, used automatically for an ordinary user);
 // everything after it (mke2fs -d, mkfs.vfat, mtools, sfdisk) runs as an ordinary user.
 import { createHash } from 'node:crypto';
@@ -18,11 +21,15 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const arch = argv.arch ?? (await $`dpkg --print-architecture`).stdout.trim();
 const suite = argv.suite ?? 'bookworm';
 const mirror = argv.mirror ?? process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+const flavour = argv.flavour ?? 'board';
+if (!['board', 'pc'].includes(flavour)) throw new Error(`unknown flavour ${flavour}: board or pc`);
+const pc = flavour === 'pc';
+if (pc && (arch !== 'amd64' || process.getuid() !== 0)) throw new Error('the pc flavour is built for amd64, as root (the kernel packages run their scripts)');
 // What goes into the root filesystem; part of the cache key so a change rebuilds the sample.
-const include = ['systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk'];
-const recipe = createHash('sha256').update([suite, arch, mirror, ...include].join(' ')).digest('hex').slice(0, 8);
+const include = ['systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk', ...(pc ? ['linux-image-amd64', 'initramfs-tools', 'kmod', 'procps'] : [])];
+const recipe = createHash('sha256').update([suite, arch, mirror, ...(pc ? [flavour] : []), ...include].join(' ')).digest('hex').slice(0, 8);
 const sampleDir = path.join(root, 'work', 'sample');
-const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-sample.img`));
+const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-${pc ? 'pc' : 'sample'}.img`));
 const tree = path.join(sampleDir, `rootfs-${suite}-${arch}-${recipe}`);
 const stampOfImage = `${out}.recipe`;
 const MiB = 1024 * 1024;
@@ -52,6 +59,15 @@ async function debootstrap() {
   if (foreign) await recordUnpackedPackages();
   // Trim what a golden image would not carry and what only bloats the sample.
   await $`rm -rf ${tree}/var/cache/apt/archives/*.deb ${tree}/var/lib/apt/lists/*`.nothrow();
+  if (pc) {
+    // Drivers a QEMU PC never loads and documentation: halves the root filesystem (and the
+    // Artifacts the boot tests install). The initramfs was built before, with what it needs.
+    const unused = ['drivers/gpu', 'drivers/net/wireless', 'drivers/net/ethernet', 'drivers/media', 'drivers/infiniband', 'drivers/staging', 'drivers/iio', 'drivers/bluetooth', 'sound', 'net/wireless', 'net/mac80211'];
+    for (const kernel of await fs.readdir(path.join(tree, 'lib/modules'))) {
+      for (const dir of unused) await fs.remove(path.join(tree, 'lib/modules', kernel, 'kernel', dir));
+    }
+    await $`rm -rf ${tree}/usr/share/doc ${tree}/usr/share/man ${tree}/usr/share/locale ${tree}/lib/firmware`.nothrow();
+  }
   await fs.writeFile(stamp, '');
 }
 
@@ -69,24 +85,46 @@ async function recordUnpackedPackages() {
 }
 
 async function configureTree(diskId) {
-  await fs.writeFile(path.join(tree, 'etc/hostname'), 'sample-device\n');
+  await fs.writeFile(path.join(tree, 'etc/hostname'), pc ? 'pc-sample\n' : 'sample-device\n');
+  const bootDir = pc ? '/boot/efi' : '/boot/firmware';
   await fs.writeFile(
     path.join(tree, 'etc/fstab'),
     [
       'proc            /proc           proc    defaults          0       0',
-      `PARTUUID=${diskId}-01  /boot/firmware  vfat    defaults          0       2`,
-      `PARTUUID=${diskId}-02  /               ext4    defaults,noatime  0       1`,
+      `PARTUUID=${partUuid(diskId, 1)}  ${bootDir}  vfat    defaults          0       2`,
+      `PARTUUID=${partUuid(diskId, 2)}  /               ext4    defaults,noatime  0       1`,
       '',
     ].join('\n'),
   );
-  await fs.mkdirp(path.join(tree, 'boot/firmware'));
+  await fs.mkdirp(path.join(tree, bootDir));
+  if (pc) {
+    // Root is logged in on the serial console, so the boot tests can drive the device.
+    const dropIn = path.join(tree, 'etc/systemd/system/serial-getty@ttyS0.service.d');
+    await fs.mkdirp(dropIn);
+    await fs.writeFile(
+      path.join(dropIn, 'autologin.conf'),
+      '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,57600,38400,9600 %I $TERM\n',
+    );
+  }
   await fs.writeFile(
     path.join(tree, 'etc/apt/sources.list'),
     `deb ${mirror} ${suite} main\ndeb http://deb.debian.org/debian-security ${suite}-security main\n`,
   );
 }
 
+/** MBR: <disk id>-<nn>; GPT: a UUID made from the disk id and the partition number. */
+function partUuid(diskId, number) {
+  return pc ? `${diskId}-0000-4000-8000-${String(number).padStart(12, '0')}` : `${diskId}-${String(number).padStart(2, '0')}`;
+}
+
 async function buildBootFs(file, diskId) {
+  if (pc) {
+    // An EFI system partition as a distribution's installer leaves it (its loader is replaced by the conversion).
+    await $`truncate -s ${bootBytes} ${file}`;
+    await $`mkfs.vfat -F 32 -n ESP -i ${diskId} ${file}`;
+    await $`mmd -i ${file} ::/EFI ::/EFI/BOOT`;
+    return;
+  }
   const staging = await fs.mkdtemp(path.join(sampleDir, 'boot-'));
   await fs.writeFile(path.join(staging, 'config.txt'), '# Sample board configuration\narm_64bit=1\ndtoverlay=vc4-kms-v3d\n');
   await fs.writeFile(
@@ -94,7 +132,7 @@ async function buildBootFs(file, diskId) {
     `console=serial0,115200 console=tty1 root=PARTUUID=${diskId}-02 rootfstype=ext4 fsck.repair=yes rootwait\n`,
   );
   await fs.writeFile(path.join(staging, 'issue.txt'), `Sample golden image, Debian ${suite} ${arch}\n`);
-  await $`truncate -s ${256 * MiB} ${file}`;
+  await $`truncate -s ${bootBytes} ${file}`;
   await $`mkfs.vfat -F 32 -n bootfs -i ${diskId} ${file}`;
   await $`mcopy -i ${file} -s ${staging}/config.txt ${staging}/cmdline.txt ${staging}/issue.txt ::/`;
   await fs.remove(staging);
@@ -109,6 +147,8 @@ async function buildRootFs(file) {
   return sizeMiB * MiB;
 }
 
+const bootStart = (pc ? 1 : 4) * MiB;
+const bootBytes = (pc ? 128 : 256) * MiB;
 await debootstrap();
 const diskId = (argv['disk-id'] ?? '5e3da3da').toLowerCase();
 await configureTree(diskId);
@@ -117,20 +157,27 @@ const rootFile = `${out}.root.ext4`;
 await buildBootFs(bootFile, diskId);
 const rootBytes = await buildRootFs(rootFile);
 
-const bootStart = 4 * MiB;
-const bootBytes = 256 * MiB;
 const rootStart = bootStart + bootBytes;
-const total = rootStart + rootBytes;
+// GPT keeps a backup table in the last 33 sectors.
+const total = rootStart + rootBytes + (pc ? MiB : 0);
 const partial = `${out}.partial`;
 await fs.remove(partial);
 await $`truncate -s ${total} ${partial}`;
-const table = [
-  'label: dos',
-  `label-id: 0x${diskId}`,
-  `start=${bootStart / 512}, size=${bootBytes / 512}, type=c`,
-  `start=${rootStart / 512}, size=${rootBytes / 512}, type=83`,
-  '',
-].join('\n');
+const table = pc
+  ? [
+      'label: gpt',
+      `label-id: ${diskId}-0000-4000-8000-000000000000`,
+      `start=${bootStart / 512}, size=${bootBytes / 512}, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=${partUuid(diskId, 1)}`,
+      `start=${rootStart / 512}, size=${rootBytes / 512}, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=${partUuid(diskId, 2)}`,
+      '',
+    ].join('\n')
+  : [
+      'label: dos',
+      `label-id: 0x${diskId}`,
+      `start=${bootStart / 512}, size=${bootBytes / 512}, type=c`,
+      `start=${rootStart / 512}, size=${rootBytes / 512}, type=83`,
+      '',
+    ].join('\n');
 await $({ input: table })`sfdisk --no-reread --no-tell-kernel -q ${partial}`;
 await $`dd if=${bootFile} of=${partial} bs=1M seek=${bootStart / MiB} conv=notrunc,sparse status=none`;
 await $`dd if=${rootFile} of=${partial} bs=1M seek=${rootStart / MiB} conv=notrunc,sparse status=none`;

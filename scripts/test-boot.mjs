@@ -1,0 +1,272 @@
+#!/usr/bin/env zx
+// Boot test tier (npm run test:boot): converts a bootable Debian bookworm amd64 PC image with
+// Debian's mender-client installed, boots it in QEMU with OVMF (UEFI, TCG) and drives the
+// device over its serial console through a Mender update's whole life:
+//   a. first boot: release-1, root on partition 2, the environment says partition 2;
+//   b. install release-2 from a second disk, reboot into partition 3, commit;
+//   c. install release-3, reboot without committing, reboot again: GRUB rolls back to
+//      partition 3 and release-2;
+//   d. power cut (QEMU killed) while grub-mender-grubenv-set is rewriting the environment:
+//      the next boot still finds a valid environment and the same partition.
+// Every boot's serial log is kept in work/boot/logs/. Needs root for the golden image (the
+// kernel's packages run their scripts) and the network for Debian's packages (cached after).
+//
+// usage: zx scripts/test-boot.mjs [--keep] (--keep: leave the converted images in work/boot)
+import { spawn } from 'node:child_process';
+import { $, argv, fs, path } from 'zx';
+
+$.verbose = false;
+process.env.PATH = [process.env.PATH, '/usr/local/sbin', '/usr/sbin', '/sbin'].join(':');
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const dir = path.join(root, 'work', 'boot');
+const logs = path.join(dir, 'logs');
+const OVMF = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'].find((file) => fs.existsSync(file));
+const BOOT_TIMEOUT = 15 * 60_000;
+const started = Date.now();
+
+function step(text) {
+  const seconds = ((Date.now() - started) / 1000).toFixed(0).padStart(5);
+  console.log(`[${seconds} s] ${text}`);
+}
+
+function check(condition, what, detail = '') {
+  if (!condition) throw new Error(`FAILED: ${what}${detail ? `\n${detail}` : ''}`);
+  step(`  ok: ${what}`);
+}
+
+// A failing step must not leave a QEMU behind (it would hold the disk images and keep this
+// process alive): every run is killed when the sequence ends, however it ends.
+const running = new Set();
+
+/** One QEMU run of the device, its serial console on our stdin/stdout pipes. */
+class Device {
+  constructor(name, disks) {
+    this.name = name;
+    this.disks = disks;
+    this.buffer = '';
+    this.seen = 0;
+    this.commandCount = 0;
+  }
+
+  start() {
+    // The device's disk on q35's SATA controller (/dev/sda, as configs/qemux86-64.yaml says);
+    // the Artifacts' disk on virtio (/dev/vda), so that it can never take the name sda.
+    const [system, ...others] = this.disks;
+    const drives = [['-drive', `file=${system},format=raw,if=ide,index=0`], ...others.map((file) => ['-drive', `file=${file},format=raw,if=virtio`])].flat();
+    if (!this.log) this.logTo(this.name);
+    this.qemu = spawn(
+      'qemu-system-x86_64',
+      // -no-reboot: a guest reboot ends QEMU and reboot() starts it again, a cold start each time
+      // (OVMF under TCG now and then hangs in a warm reset).
+      ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-smp', '2', '-bios', OVMF, ...drives, '-nic', 'none', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    running.add(this.qemu);
+    this.exited = new Promise((resolve) => this.qemu.on('exit', resolve));
+    this.exited.then(() => running.delete(this.qemu));
+    const take = (chunk) => {
+      const text = chunk.toString('latin1');
+      this.log.write(chunk);
+      this.buffer += text.replace(/\r/g, '');
+    };
+    this.qemu.stdout.on('data', take);
+    this.qemu.stderr.on('data', take);
+    this.qemu.stdin.on('error', () => undefined);
+  }
+
+  /** From now on the serial output also goes to logs/<name>.log. */
+  logTo(name) {
+    this.log?.end();
+    this.log = fs.createWriteStream(path.join(logs, `${name}.log`));
+  }
+
+  /** Waits for `pattern` in the output after what was already matched; returns the match. */
+  async waitFor(pattern, timeout, what) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const rest = this.buffer.slice(this.seen);
+      const match = pattern.exec(rest);
+      if (match) {
+        this.seen += match.index + match[0].length;
+        return match;
+      }
+      if (this.qemu.exitCode !== null) throw new Error(`QEMU exited while waiting for ${what} (log: ${this.log.path})`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (log: ${this.log.path})\n…${rest.slice(-1500)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  async waitForLogin() {
+    await this.waitFor(/login: root \(automatic login\)/, BOOT_TIMEOUT, 'the automatic login on the serial console');
+    await this.waitFor(/root@[\w-]+:[^\n]*# $/m, 60_000, 'the root shell prompt');
+    // Kernel messages would land in the middle of command output.
+    await this.run('dmesg -n 1; stty cols 500');
+  }
+
+  /** Runs a shell command on the device; resolves with its exit status and output. */
+  async run(command, timeout = 5 * 60_000) {
+    const id = ++this.commandCount;
+    // The marker is split by quotes in what is typed, so only the command's own output matches.
+    this.qemu.stdin.write(`echo "@@BE""GIN-${id}@@"; ${command}; echo "@@EN""D-${id}@@ $?"\n`);
+    await this.waitFor(new RegExp(`@@BEGIN-${id}@@\n`), timeout, `the start of '${command}'`);
+    const from = this.seen;
+    const end = await this.waitFor(new RegExp(`@@END-${id}@@ (\\d+)\n`), timeout, `the end of '${command}'`);
+    const output = this.buffer.slice(from, this.seen - end[0].length).trim();
+    return { code: Number(end[1]), output };
+  }
+
+  /** Runs a command that must succeed; returns its output. */
+  async must(command, timeout) {
+    const { code, output } = await this.run(command, timeout);
+    check(code === 0, `'${command}' succeeds`, output);
+    return output;
+  }
+
+  async reboot() {
+    this.qemu.stdin.write('systemctl reboot\n');
+    const timer = setTimeout(() => this.qemu.kill('SIGKILL'), 5 * 60_000);
+    await this.exited;
+    clearTimeout(timer);
+    this.buffer = '';
+    this.seen = 0;
+    this.start();
+    await this.waitForLogin();
+  }
+
+  async powerCut() {
+    this.qemu.kill('SIGKILL');
+    await this.exited;
+    this.log.end();
+  }
+
+  async shutdown() {
+    this.qemu.stdin.write('systemctl poweroff\n');
+    const timer = setTimeout(() => this.qemu.kill('SIGKILL'), 120_000);
+    await this.exited;
+    clearTimeout(timer);
+    this.log.end();
+  }
+}
+
+async function boot(name, disks) {
+  const device = new Device(name, disks);
+  step(`boot ${name}`);
+  device.start();
+  await device.waitForLogin();
+  step('  logged in on the serial console');
+  return device;
+}
+
+/** Checks which root filesystem runs (its partition and the Artifact it was built as) and the environment. */
+async function expectRunning(device, { part, artifact }) {
+  const rootDevice = await device.must('findmnt -n -o SOURCE /');
+  check(rootDevice === `/dev/sda${part}`, `root filesystem is /dev/sda${part}`, rootDevice);
+  const info = await device.must('cat /etc/mender/artifact_info');
+  check(info === `artifact_name=${artifact}`, `it is the root filesystem of ${artifact}`, info);
+  const env = await device.must('grub-mender-grubenv-print mender_boot_part upgrade_available');
+  check(env.includes(`mender_boot_part=${part}`), `the environment says partition ${part}`, env);
+  return env;
+}
+
+/** What the client reports as installed (it changes on commit, not on install). */
+async function expectShown(device, artifact) {
+  const shown = await device.must('mender show-artifact 2>&1');
+  check(shown.split('\n').pop() === artifact, `mender show-artifact prints ${artifact}`, shown);
+}
+
+async function convert(image, name) {
+  const out = path.join(dir, `deploy-${name}`);
+  await fs.remove(out);
+  step(`convert ${path.basename(image)} as ${name}`);
+  await $({ env: { ...process.env, MENDER_CLIENT_INSTALL: 'y' } })`node ${path.join(root, 'bin/mender-convert.js')} --disk-image ${image} --config ${path.join(root, 'configs/qemux86-64.yaml')} --config ${path.join(dir, 'boot-test.yaml')} --overlay ${path.join(dir, 'overlay')} --artifact-name ${name} --output-dir ${out} --work-dir ${path.join(dir, 'work')}`;
+  const files = await fs.readdir(out);
+  return {
+    image: path.join(out, files.find((f) => f.endsWith('-mender.img'))),
+    artifact: path.join(out, files.find((f) => f.endsWith('.mender'))),
+  };
+}
+
+if (!OVMF) throw new Error('OVMF is not installed (apt-get install ovmf)');
+await fs.mkdirp(logs);
+await fs.emptyDir(logs);
+
+step('golden image: Debian bookworm amd64 PC with its kernel (debootstrap, cached in work/sample)');
+const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc`).stdout.trim();
+
+// The client runs in standalone mode here: its daemon (which would poll a server) is masked in
+// both root filesystems. Artifacts are uncompressed: emulated CPUs decompress slowly.
+await fs.remove(path.join(dir, 'overlay'));
+await fs.mkdirp(path.join(dir, 'overlay/etc/systemd/system'));
+await fs.symlink('/dev/null', path.join(dir, 'overlay/etc/systemd/system/mender-client.service'));
+await fs.writeFile(path.join(dir, 'boot-test.yaml'), 'storage:\n  total_size_mb: 3072\nartifact:\n  compression: none\nimage:\n  compression: none\n');
+
+const release1 = await convert(golden, 'release-1');
+const release2 = await convert(golden, 'release-2');
+const release3 = await convert(golden, 'release-3');
+const device = path.join(dir, 'device.img');
+await $`cp --sparse=always ${release1.image} ${device}`;
+// The Artifacts reach the device on a second disk (FAT), as they would on a USB stick.
+const artifacts = path.join(dir, 'artifacts.vfat');
+const artifactBytes = (await fs.stat(release2.artifact)).size + (await fs.stat(release3.artifact)).size;
+await fs.remove(artifacts);
+await $`truncate -s ${Math.ceil(artifactBytes / 1048576) + 64}M ${artifacts}`;
+await $`mkfs.vfat -F 32 -n ARTIFACTS ${artifacts}`;
+await $`mcopy -i ${artifacts} ${release2.artifact} ::/release-2.mender`;
+await $`mcopy -i ${artifacts} ${release3.artifact} ::/release-3.mender`;
+if (!argv.keep) for (const release of [release1, release2, release3]) await fs.remove(path.dirname(release.image));
+
+try {
+  step('a. first boot');
+  let qemu = await boot('a-first-boot', [device, artifacts]);
+  await expectRunning(qemu, { part: 2, artifact: 'release-1' });
+  await expectShown(qemu, 'release-1');
+
+  step('b. install release-2, reboot, commit');
+  qemu.logTo('b-install-release-2');
+  await qemu.must('mkdir -p /mnt/artifacts && mount -o ro /dev/vda /mnt/artifacts');
+  await qemu.must('mender install /mnt/artifacts/release-2.mender', 20 * 60_000);
+  await qemu.reboot();
+  await expectRunning(qemu, { part: 3, artifact: 'release-2' });
+  await qemu.must('mender commit');
+  const committed = await qemu.must('grub-mender-grubenv-print upgrade_available');
+  check(committed.includes('upgrade_available=0'), 'after the commit upgrade_available=0', committed);
+  await expectShown(qemu, 'release-2');
+
+  step('c. install release-3, reboot, do not commit, reboot: roll back');
+  qemu.logTo('c-install-release-3');
+  await qemu.must('mkdir -p /mnt/artifacts && mount -o ro /dev/vda /mnt/artifacts');
+  await qemu.must('mender install /mnt/artifacts/release-3.mender', 20 * 60_000);
+  await qemu.reboot();
+  await expectRunning(qemu, { part: 2, artifact: 'release-3' });
+  step('  trying release-3 on partition 2; reboot without committing');
+  qemu.logTo('c-rollback');
+  await qemu.reboot();
+  const rolledBack = await expectRunning(qemu, { part: 3, artifact: 'release-2' });
+  check(rolledBack.includes('upgrade_available=0'), 'GRUB rolled back: upgrade_available=0', rolledBack);
+  await expectShown(qemu, 'release-2');
+
+  step('d. power cut while grub-mender-grubenv-set rewrites the environment');
+  qemu.logTo('d-power-cut');
+  // Writes in a loop, each announced when complete; the cut lands at a random moment after the third.
+  qemu.qemu.stdin.write('i=0; while :; do i=$((i+1)); grub-mender-grubenv-set power_cut_test $i && echo "written $i"; done\n');
+  await qemu.waitFor(/written 3\n/, 5 * 60_000, 'three environment writes');
+  const delay = Math.floor(Math.random() * 3000);
+  await new Promise((resolve) => setTimeout(resolve, delay));
+  const lastSeen = Math.max(...[...qemu.buffer.matchAll(/written (\d+)\n/g)].map((m) => Number(m[1])));
+  step(`  QEMU killed ${delay} ms after the third write; the last write seen complete: ${lastSeen}`);
+  await qemu.powerCut();
+  qemu = await boot('d-after-power-cut', [device, artifacts]);
+  const afterCut = await expectRunning(qemu, { part: 3, artifact: 'release-2' });
+  check(afterCut.includes('upgrade_available=0'), 'the environment is whole after the power cut', afterCut);
+  await expectShown(qemu, 'release-2');
+  const counter = Number((await qemu.must('grub-mender-grubenv-print -n power_cut_test')) || 0);
+  check(counter >= lastSeen, `the environment holds the last complete write or the one cut short (${counter})`);
+  await qemu.shutdown();
+} catch (error) {
+  console.error(`\n${error.message}\nserial logs: ${logs}`);
+  process.exitCode = 1;
+} finally {
+  for (const qemu of running) qemu.kill('SIGKILL');
+}
+if (!process.exitCode) step(`passed in ${((Date.now() - started) / 60000).toFixed(1)} min`);
