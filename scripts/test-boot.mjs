@@ -123,11 +123,16 @@ class Device {
     return output;
   }
 
-  async reboot() {
-    this.qemu.stdin.write('systemctl reboot\n');
-    const timer = setTimeout(() => this.qemu.kill('SIGKILL'), 5 * 60_000);
+  /** Types `command` (reboot, poweroff) and waits for QEMU to end, killing it after `timeout` ms. */
+  async stopWith(command, timeout) {
+    this.qemu.stdin.write(`${command}\n`);
+    const timer = setTimeout(() => this.qemu.kill('SIGKILL'), timeout);
     await this.exited;
     clearTimeout(timer);
+  }
+
+  async reboot() {
+    await this.stopWith('systemctl reboot', 5 * 60_000);
     this.buffer = '';
     this.seen = 0;
     this.start();
@@ -141,10 +146,7 @@ class Device {
   }
 
   async shutdown() {
-    this.qemu.stdin.write('systemctl poweroff\n');
-    const timer = setTimeout(() => this.qemu.kill('SIGKILL'), 120_000);
-    await this.exited;
-    clearTimeout(timer);
+    await this.stopWith('systemctl poweroff', 120_000);
     this.log.end();
   }
 }
@@ -167,6 +169,13 @@ async function expectRunning(device, { part, artifact }) {
   const env = await device.must('grub-mender-grubenv-print mender_boot_part upgrade_available');
   check(env.includes(`mender_boot_part=${part}`), `the environment says partition ${part}`, env);
   return env;
+}
+
+/** `mender install` of an Artifact from the Artifacts' disk, then a reboot into it. */
+async function installAndReboot(device, release) {
+  await device.must('mkdir -p /mnt/artifacts && mount -o ro /dev/vda /mnt/artifacts');
+  await device.must(`mender install /mnt/artifacts/${release}.mender`, 20 * 60_000);
+  await device.reboot();
 }
 
 /** What the client reports as installed (it changes on commit, not on install). */
@@ -224,9 +233,7 @@ try {
 
   step('b. install release-2, reboot, commit');
   qemu.logTo('b-install-release-2');
-  await qemu.must('mkdir -p /mnt/artifacts && mount -o ro /dev/vda /mnt/artifacts');
-  await qemu.must('mender install /mnt/artifacts/release-2.mender', 20 * 60_000);
-  await qemu.reboot();
+  await installAndReboot(qemu, 'release-2');
   await expectRunning(qemu, { part: 3, artifact: 'release-2' });
   await qemu.must('mender commit');
   const committed = await qemu.must('grub-mender-grubenv-print upgrade_available');
@@ -235,9 +242,7 @@ try {
 
   step('c. install release-3, reboot, do not commit, reboot: roll back');
   qemu.logTo('c-install-release-3');
-  await qemu.must('mkdir -p /mnt/artifacts && mount -o ro /dev/vda /mnt/artifacts');
-  await qemu.must('mender install /mnt/artifacts/release-3.mender', 20 * 60_000);
-  await qemu.reboot();
+  await installAndReboot(qemu, 'release-3');
   await expectRunning(qemu, { part: 2, artifact: 'release-3' });
   step('  trying release-3 on partition 2; reboot without committing');
   qemu.logTo('c-rollback');
