@@ -1,26 +1,22 @@
 import os from 'node:os';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
-import { throwIfCancelled } from '../util/exec.js';
+import { UserError } from '../util/errors.js';
+import { spawn, throwIfCancelled } from '../util/exec.js';
 
 /**
- * gzip on every core, the way pigz does it, with Node's zlib (Chromium's, with SIMD hashing
- * and CRC): the input is cut into 1 MiB blocks, each deflated on libuv's thread pool with the
- * 32 KiB before it as dictionary and ended by a sync flush, so the pieces join into one
- * ordinary deflate stream; one gzip header (no name, no time) and the CRC-32 and length of
- * the whole input go around it. Measured on a 300 MB root filesystem: 2.6 s of CPU at level 4
- * where pigz -4 took 4.7 s, and 0.6 % smaller than mender-artifact's gzip. The output depends
- * only on the input and the level, not on the number of cores.
+ * gzip on every core with libdeflate (Debian's libdeflate-tools): the input is cut into 16 MiB
+ * blocks, each compressed by one `libdeflate-gzip` process into a gzip member of its own, and
+ * the members are written one after the other. A file of several members is one gzip stream to
+ * every reader (RFC 1952 2.2; Go's gzip reader, which mender-artifact and the 3.x client use,
+ * libarchive in the 4.x client, zlib's gunzip). Measured on 400 MiB of a root filesystem
+ * (2 cores): libdeflate level 3 took 5.1 s of CPU for 130.5 MB where zlib level 4 (Node's, the
+ * pigz way with a 32 KiB dictionary across blocks) took 7.8 s for 131.6 MB. Independent 16 MiB
+ * blocks cost 0.02 % in size against one whole-file member; a process per block and the pipes
+ * cost 20 % more CPU than libdeflate on one whole file (8 MiB blocks: 30 %). The output depends only on the input and the level, not on the cores.
  */
 
-const BLOCK = 1 << 20;
-const WINDOW = 32 * 1024;
-const deflateRaw = promisify(zlib.deflateRaw) as (buffer: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
-
-/** RFC 1952 header: deflate, no flags, mtime 0, extra flags 0, OS Unix. */
-const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+const BLOCK = 16 << 20;
 
 async function write(out: Writable, chunk: Buffer): Promise<void> {
   if (out.write(chunk)) return;
@@ -39,36 +35,47 @@ async function write(out: Writable, chunk: Buffer): Promise<void> {
   });
 }
 
+async function compressBlock(block: Buffer, level: number): Promise<Buffer> {
+  // Streams collected here rather than by execa's buffering, which cost 10 % more time.
+  const child = spawn('libdeflate-gzip', ['-c', `-${level}`], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false });
+  const output: Buffer[] = [];
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(block);
+  const result = await child;
+  if (result.isCanceled) throw new UserError('Interrupted while compressing the Artifact.');
+  if (result.exitCode !== 0) {
+    throw new UserError(`libdeflate-gzip exited with status ${result.exitCode ?? result.signal} while compressing the Artifact (gzip).`, { detail: stderr.trim() });
+  }
+  return Buffer.concat(output);
+}
+
 /** Compress `source` into `out` (which is ended); returns the compressed size. */
 export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, out: Writable, level: number): Promise<number> {
   const inFlight: Promise<Buffer>[] = [];
+  // One block per core compressing, and one more being read and hashed meanwhile.
   const parallel = Math.max(1, os.availableParallelism());
-  let crc = 0;
-  let length = 0;
   let written = 0;
-  let previousTail: Buffer | undefined;
   let pending = Buffer.allocUnsafe(BLOCK);
   let filled = 0;
+  let blocks = 0;
 
   const emit = async (data: Buffer) => {
     written += data.length;
     await write(out, data);
   };
   const dispatch = async (block: Buffer, last: boolean) => {
-    crc = zlib.crc32(block, crc);
-    length += block.length;
-    // memLevel 9 (the largest hash table): 15 % less CPU than the default 8 for 0.3 % more bytes.
-    const options: zlib.ZlibOptions = { level, memLevel: 9, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
-    if (previousTail) options.dictionary = previousTail;
-    inFlight.push(deflateRaw(block, options));
-    previousTail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([previousTail ?? Buffer.alloc(0), block]).subarray(-WINDOW);
-    // Two blocks per core queued: a core that finishes never waits for the main thread to read,
-    // hash and hand over the next block (20 % faster wall time here than one per core).
-    while (inFlight.length > 2 * parallel || (last && inFlight.length)) await emit(await inFlight.shift()!);
+    // An empty input is still one (empty) member: a gzip file has at least one.
+    if (block.length > 0 || blocks === 0) {
+      inFlight.push(compressBlock(block, level));
+      blocks++;
+    }
+    while (inFlight.length > parallel || (last && inFlight.length)) await emit(await inFlight.shift()!);
   };
 
   try {
-    await emit(HEADER);
     for await (const chunk of source) {
       throwIfCancelled();
       let offset = 0;
@@ -85,12 +92,8 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
       }
     }
     await dispatch(pending.subarray(0, filled), true);
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(length % 2 ** 32, 4);
-    await emit(trailer);
   } finally {
-    // Blocks still being deflated after a failure: their results are not wanted.
+    // Blocks still being compressed after a failure: their results are not wanted.
     for (const block of inFlight) block.catch(() => undefined);
   }
   out.end();

@@ -50,7 +50,7 @@ function withCommonOptions(command: Command): Command {
     .option('--no-default-clears-provides', 'do not add the default clears_artifact_provides')
     .option('-k, --key <file>', 'private key (PEM, RSA 2048-4096 or ECDSA P-256) to sign with')
     .addOption(new Option('--compression <kind>', 'none, gzip, lzma (xz) or zstd').default('gzip'))
-    .option('--compression-level <n>', 'compressor level (gzip 1-9, xz 0-9, zstd 1-19)', level)
+    .option('--compression-level <n>', 'compressor level (gzip 1-12, xz 0-9, zstd 1-19)', level)
     .option('--no-progress', 'accepted for mender-artifact compatibility (no progress bar is drawn)');
 }
 

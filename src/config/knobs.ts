@@ -89,7 +89,7 @@ export const KNOBS = {
   'artifact.compression_level': integer({
     default: 0,
     min: 0,
-    doc: 'Compression level of the Artifact payload; 0: the default (gzip 4, xz 6, zstd 3).',
+    doc: 'Compression level of the Artifact payload; 0: the default (gzip 3 of libdeflate\'s 1-12, xz 4, zstd 3).',
   }),
   'artifact.signing_key': string({
     default: '',

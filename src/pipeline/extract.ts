@@ -82,6 +82,7 @@ export const extractStage: Stage = {
       'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo',
       ...(ctx.config['client.install'] || ctx.config['client.extra_packages'].length > 0 ? ['gpgv', 'gpg', 'xz'] : []),
       ...(ctx.config['image.bmap'] ? ['bmaptool'] : []),
+      ...({ gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [] }[ctx.config['artifact.compression']]),
     ]);
     const stat = await fs.stat(ctx.inputPath).catch(() => undefined);
     if (!stat?.isFile()) throw new UserError(`The disk image ${ctx.inputPath} does not exist or is not a file.`);

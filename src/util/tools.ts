@@ -28,6 +28,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   zstd: 'zstd',
   gzip: 'gzip',
   pigz: 'pigz',
+  'libdeflate-gzip': 'libdeflate-tools',
   unzip: 'unzip',
   gpgv: 'gpgv',
   'grub-mkimage': 'grub-common',

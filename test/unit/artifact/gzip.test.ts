@@ -28,21 +28,38 @@ function sample(size: number): Buffer {
   return Buffer.from(parts.join(' ')).subarray(0, size);
 }
 
+/** Offsets of the gzip members in `gz`, found by walking them with zlib (each ends where inflate stops). */
+function members(gz: Buffer): number[] {
+  const starts: number[] = [];
+  let at = 0;
+  while (at < gz.length) {
+    starts.push(at);
+    const inflate = zlib.inflateRawSync(gz.subarray(at + 10), { info: true }) as unknown as { engine: { bytesWritten: number } };
+    at += 10 + inflate.engine.bytesWritten + 8;
+  }
+  return starts;
+}
+
 describe('parallel gzip', () => {
-  it.each([0, 1, 1000, 1 << 20, (1 << 20) + 1, 5 * (1 << 20) + 12345])('%i bytes: one valid gzip member that gunzip restores', async (size) => {
+  const BLOCK = 16 << 20;
+
+  it.each([0, 1, 1000, BLOCK, BLOCK + 1, 2 * BLOCK + 12345])('%i bytes: gzip members of 16 MiB that gunzip restores', async (size) => {
     const input = sample(size);
     const out = sink();
-    const written = await gzipParallel([input], out.stream, 4);
+    const written = await gzipParallel([input], out.stream, 3);
     const gz = out.bytes();
     expect(written).toBe(gz.length);
-    expect(gz.subarray(0, 10).equals(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]))).toBe(true);
     expect(zlib.gunzipSync(gz).equals(input)).toBe(true);
-    expect(gz.readUInt32LE(gz.length - 4)).toBe(size);
+    const starts = members(gz);
+    expect(starts).toHaveLength(Math.max(1, Math.ceil(size / BLOCK)));
+    for (const start of starts) expect(gz.subarray(start, start + 4).equals(Buffer.from([0x1f, 0x8b, 8, 0]))).toBe(true);
+    // The last member's trailer holds the length of the last block.
+    expect(gz.readUInt32LE(gz.length - 4)).toBe(size === 0 ? 0 : size - (starts.length - 1) * BLOCK);
   });
 
   it('gives the same bytes however the input is cut into chunks', async () => {
-    const input = sample(3 * (1 << 20) + 777);
-    const whole = await gzipBuffer(input, 4);
+    const input = sample(BLOCK + 777);
+    const whole = await gzipBuffer(input, 3);
     const pieces = sink();
     const cuts = [1, 511, 70_000, 1 << 20, 5];
     const chunks: Buffer[] = [];
@@ -52,23 +69,20 @@ describe('parallel gzip', () => {
       chunks.push(input.subarray(at, at + size));
       at += size;
     }
-    await gzipParallel(chunks, pieces.stream, 4);
+    await gzipParallel(chunks, pieces.stream, 3);
     expect(pieces.bytes().equals(whole)).toBe(true);
   });
 
-  it('blocks use the previous 32 KiB as dictionary: a repeat across the block boundary costs nearly nothing', async () => {
-    const block = crypto.randomBytes(1 << 20);
-    const input = Buffer.concat([block, block.subarray(-16 * 1024)]);
-    const gz = await gzipBuffer(input, 4);
-    // Without the dictionary the second block would add its 16 KiB of random bytes again.
-    expect(gz.length).toBeLessThan(zlib.deflateRawSync(block, { level: 4, memLevel: 9 }).length + 2048);
-    expect(zlib.gunzipSync(gz).equals(input)).toBe(true);
+  it('a higher level gives smaller output, and a level libdeflate does not know fails with its message', async () => {
+    const input = sample(1 << 20);
+    expect((await gzipBuffer(input, 9)).length).toBeLessThan((await gzipBuffer(input, 1)).length);
+    await expect(gzipBuffer(input, 13)).rejects.toThrow(/libdeflate-gzip exited with status/);
   });
 
-  it('compresses a root-filesystem-like input within 1 % of single-stream zlib at the same level', async () => {
-    const input = sample(4 * (1 << 20));
-    const parallel = (await gzipBuffer(input, 4)).length;
-    const single = zlib.gzipSync(input, { level: 4 }).length;
+  it('compresses a root-filesystem-like input within 1 % of single-stream zlib at level 6', async () => {
+    const input = sample(3 * BLOCK);
+    const parallel = (await gzipBuffer(input, 3)).length;
+    const single = zlib.gzipSync(input, { level: 6 }).length;
     expect(parallel / single).toBeLessThan(1.01);
   });
 });
