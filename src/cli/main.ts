@@ -37,6 +37,7 @@ function convertOptions(options: Record<string, unknown>) {
     flags: knobFlags(options as { artifactName?: string; overlay?: string[] }),
     outputDir: options.outputDir as string,
     workDir: options.workDir as string,
+    cacheDir: options.cacheDir as string | undefined,
     keepWork: Boolean(options.keepWork),
     debug,
   };
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
     .option('-n, --artifact-name <name>', 'artifact name (also MENDER_ARTIFACT_NAME)')
     .option('--output-dir <dir>', 'where outputs are written', 'deploy')
     .option('--work-dir <dir>', 'scratch directory', 'work')
+    .option('--cache-dir <dir>', 'downloads kept between runs (default: $MENDER_CONVERT_CACHE_DIR, else <work-dir>/cache)')
     .option('--keep-work', 'keep the run directory under the work directory for inspection')
     .option('--dry-run', 'show what the conversion would do, write no outputs (same as the plan command)')
     .option('--debug', 'show stack traces and full command output on errors')
@@ -76,6 +78,7 @@ export function buildProgram(): Command {
     .option('-n, --artifact-name <name>', 'artifact name (also MENDER_ARTIFACT_NAME)')
     .option('--output-dir <dir>', 'where outputs would be written', 'deploy')
     .option('--work-dir <dir>', 'scratch directory', 'work')
+    .option('--cache-dir <dir>', 'downloads kept between runs (default: $MENDER_CONVERT_CACHE_DIR, else <work-dir>/cache)')
     .option('--json', 'print the plan as JSON')
     .action(async (options) => {
       checkOverlays(options.overlay);

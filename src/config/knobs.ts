@@ -58,6 +58,8 @@ export const GROUPS: Record<string, string> = {
   artifact: 'The Mender Artifact written next to the disk image, and the name the device reports.',
   device: 'Which devices the image is for.',
   bootloader: 'How the device boots the active root filesystem.',
+  uboot: 'The U-Boot integration (bootloader.type: uboot): where U-Boot comes from, its environment and what the boot script loads.',
+  board: 'What a board configuration expects of the image, and the board integration it adds.',
   storage: 'The storage medium and its partition table.',
   boot: 'Partition 1: the boot partition (FAT).',
   rootfs: 'Partitions 2 and 3: the A and B root filesystems.',
@@ -116,6 +118,68 @@ export const KNOBS = {
   'bootloader.keep_distro_loader': boolean({
     default: false,
     doc: "grub: keep the distribution's own EFI loaders (EFI/debian, EFI/ubuntu …) on the boot partition. Off by default: firmware boot entries pointing at them would boot the distribution's GRUB, which knows nothing of the A/B partitions.",
+  }),
+  'uboot.source': string({
+    default: 'debian:u-boot-rpi/rpi_arm64',
+    doc: "Where U-Boot comes from: debian:<package>/<target> (Debian's package for the image's architecture, fetched and checked with the APT client; its /usr/lib/u-boot/<target>/u-boot.bin), a u-boot.bin file, or an upstream-style binaries archive (.tar, .tar.gz, .tar.xz: u-boot.bin and fw_env.config) as a path or an http(s) URL.",
+  }),
+  'uboot.debian_suite': string({
+    default: '',
+    doc: "The Debian release a debian: source is fetched from; empty: the image's own release when it is Debian, else bookworm.",
+  }),
+  'uboot.install_path': string({
+    default: '/u-boot.bin',
+    pattern: /^\/[A-Za-z0-9_.\/-]+$/,
+    patternHint: 'an absolute path on the boot partition',
+    doc: 'Where U-Boot is written on the boot partition (the board firmware loads it from there).',
+  }),
+  'uboot.env_storage': enumeration({
+    default: 'file',
+    values: ['file', 'redundant'] as const,
+    doc: "Where this U-Boot keeps its environment: file: a file on the boot partition (uboot.env_file; Debian's builds); redundant: two raw copies at 1 and 2 × storage.alignment on the storage device (upstream Mender builds). An archive source's fw_env.config overrides this.",
+  }),
+  'uboot.env_file': string({
+    default: '/uboot.env',
+    pattern: /^\/[A-Za-z0-9_.\/-]+$/,
+    patternHint: 'an absolute path on the boot partition',
+    doc: 'The environment file on the boot partition (env_storage: file).',
+  }),
+  'uboot.env_size': integer({
+    default: 16384,
+    min: 512,
+    multipleOf: 512,
+    doc: 'CONFIG_ENV_SIZE of the U-Boot build, in bytes (Debian\'s Raspberry Pi builds: 16384).',
+  }),
+  'uboot.kernel_source': string({
+    default: '',
+    doc: "A kernel file on the boot partition copied into each root filesystem as uboot.kernel_image (gzip-compressed kernels are stored decompressed), e.g. kernel8.img; empty: the root filesystem's newest /boot/vmlinuz-*.",
+  }),
+  'uboot.kernel_image': string({
+    default: 'auto',
+    doc: 'The kernel the boot script loads from the selected root filesystem; auto: /boot/Image (booti) on arm64, /boot/zImage (bootz) on 32-bit ARM.',
+  }),
+  'uboot.dtb': string({
+    default: '',
+    doc: "The device tree the boot script loads from the selected root filesystem (may use U-Boot variables, e.g. /boot/${fdtfile}); empty: the one the board firmware hands to U-Boot (Raspberry Pi: with config.txt's overlays).",
+  }),
+  'uboot.firmware_bootargs': boolean({
+    default: false,
+    doc: "Start the kernel command line with the firmware device tree's (Raspberry Pi: cmdline.txt), then root= and bootloader.kernel_args.",
+  }),
+  'board.arch': string({
+    default: '',
+    pattern: /^(|amd64|arm64|armhf|armel|i386|riscv64)$/,
+    patternHint: 'a Debian architecture: amd64, arm64, armhf, armel, i386 or riscv64',
+    doc: 'The architecture the board configuration is for; an image of another one is refused. Empty: any.',
+  }),
+  'board.os_codenames': list({
+    default: [],
+    doc: 'Releases (VERSION_CODENAME) the board configuration is for; an image of another release is refused. Empty: any.',
+  }),
+  'board.hooks': list({
+    default: [],
+    paths: true,
+    doc: "The board integration: hooks run after the bootloader integration (config.txt, device trees …), as hooks.* are. Paths are relative to the config file.",
   }),
   'storage.total_size_mb': integer({
     default: 8192,

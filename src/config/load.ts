@@ -118,8 +118,12 @@ function scalarText(node: Node, key: KnobKey): unknown {
   return node.value;
 }
 
-/** Read one YAML config file into a layer, with every problem in it reported at once. */
-export function loadYamlLayer(file: string, displayName = file): Layer {
+/**
+ * Read one YAML config file into a layer, with every problem in it reported at once. With
+ * `includes`, a top-level `include:` list (files relative to this one, read before it) is
+ * accepted and its paths are added there.
+ */
+export function loadYamlLayer(file: string, displayName = file, includes?: string[]): Layer {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -151,7 +155,13 @@ export function loadYamlLayer(file: string, displayName = file): Layer {
       const name = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
       const dotted = `${prefix}${name}`;
       const valueNode = pair.value as Node | null;
-      if (dotted in KNOBS) {
+      if (dotted === 'include' && includes) {
+        const items = valueNode && isSeq(valueNode) ? valueNode.items : valueNode ? [valueNode] : [];
+        for (const item of items) {
+          if (isScalar(item) && typeof item.value === 'string' && item.value) includes.push(path.resolve(path.dirname(file), item.value));
+          else problems.push(`${at(item as Node)}: include takes config file paths`);
+        }
+      } else if (dotted in KNOBS) {
         const key = dotted as KnobKey;
         const raw = valueNode ? scalarValue(valueNode, key) : null;
         const result = coerce(key, raw, false);
@@ -236,8 +246,8 @@ export interface LoadOptions {
   flags?: Partial<Record<KnobKey, { raw: unknown; flag: string }>>;
 }
 
-/** A YAML config, or an upstream-style shell config (detected by its content). */
-export function loadConfigFile(file: string): Layer {
+/** A YAML config (after the configs it includes), or an upstream-style shell config (detected by its content). */
+export function loadConfigFile(file: string, including: string[] = []): Layer[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -246,14 +256,22 @@ export function loadConfigFile(file: string): Layer {
       hint: 'Check the path given with --config.',
     });
   }
-  return isLegacyConfig(file, text) ? loadLegacyLayer(file) : loadYamlLayer(file);
+  if (isLegacyConfig(file, text)) return [loadLegacyLayer(file)];
+  const includes: string[] = [];
+  const layer = loadYamlLayer(file, file, includes);
+  const chain = [...including, path.resolve(file)];
+  const included = includes.flatMap((other) => {
+    if (chain.includes(other)) throw new UserError(`The config ${file} includes ${other}, which includes it again.`);
+    return loadConfigFile(other, chain);
+  });
+  return [...included, layer];
 }
 
 /** defaults.yaml → config files in order → environment → flags. */
 export function loadConfig(options: LoadOptions): EffectiveConfig {
   const layers = [
     loadYamlLayer(DEFAULTS_FILE, 'configs/defaults.yaml'),
-    ...options.configFiles.map(loadConfigFile),
+    ...options.configFiles.flatMap((file) => loadConfigFile(file)),
     environmentLayer(options.env ?? process.env),
     flagLayer(options.flags ?? {}),
   ];

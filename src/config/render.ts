@@ -85,7 +85,9 @@ function knobSchema(k: Knob): Record<string, unknown> {
 
 /** configs/schema.json: the same table as a JSON Schema for editors. */
 export function renderJsonSchema(): string {
-  const properties: Record<string, unknown> = {};
+  const properties: Record<string, unknown> = {
+    include: { type: 'array', items: { type: 'string' }, description: 'Config files read before this one (paths relative to it), e.g. a board family\'s common settings.' },
+  };
   for (const group of Object.keys(GROUPS)) {
     const keys = KNOB_KEYS.filter((key) => groupOf(key) === group);
     if (keys.length === 1 && keys[0] === group) {

@@ -28,7 +28,7 @@ const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const TIME_SYNC = ['systemd-timesyncd', 'chrony', 'ntpsec', 'ntp', 'openntpd'];
 
 function cacheDir(ctx: ConversionContext): string {
-  return path.join(path.dirname(ctx.runDir), 'cache', 'apt');
+  return path.join(ctx.cacheDir, 'apt');
 }
 
 /** Key files named in the image (signed-by, trusted.gpg.d) copied out so that gpgv can read them. */
@@ -112,7 +112,9 @@ async function repositories(ctx: ConversionContext): Promise<RepositorySpec[]> {
     if (!entry) throw new UserError(`client.repositories: '${line}' is not a "deb [signed-by=KEY] URL SUITE COMPONENT…" line.`);
     specs.push({ url: entry.url, suite: entry.suite, components: entry.components, architecture: arch, keyrings: keyringsFor(entry, entry.signedBy) });
   }
-  if (ctx.config['client.source'] === 'distro' || ctx.config['client.extra_packages'].length > 0 || ctx.config['client.timesyncd'] || ctx.config['client.connect'] || ctx.config['client.configure']) {
+  const needsImageSources = ctx.config['client.source'] === 'distro' || ctx.config['client.extra_packages'].length > 0 || ctx.config['client.timesyncd']
+    || ctx.config['client.connect'] || ctx.config['client.configure'] || (ctx.config['client.install'] && ctx.config['bootloader.type'] === 'uboot');
+  if (needsImageSources) {
     const image = await readImageSources(ctx.rootfs!);
     for (const entry of image) {
       const keys = await imageKeys(ctx, ctx.rootfs!, entry);
@@ -144,6 +146,8 @@ function requestedPackages(ctx: ConversionContext, hasTimeSync: boolean): { name
     else if (ctx.config['client.source'] === 'mender') names.push(...MENDER_CLIENT_PACKAGES, ...MENDER_TOOL_PACKAGES);
     else files.push(...ctx.config['client.local_debs']);
   }
+  // The client reads and writes the U-Boot environment with fw_printenv/fw_setenv.
+  if (ctx.config['client.install'] && ctx.config['bootloader.type'] === 'uboot') names.push('libubootenv-tool');
   if (ctx.config['client.connect']) names.push('mender-connect');
   if (ctx.config['client.configure']) names.push('mender-configure');
   for (const item of ctx.config['client.extra_packages']) (item.endsWith('.deb') ? files : names).push(item);

@@ -38,6 +38,8 @@ export interface ConversionContext {
   readonly outputDir: string;
   /** This run's private scratch directory (removed at the end unless --keep-work). */
   readonly runDir: string;
+  /** Downloads kept between runs (package indexes, packages, keys), by checksum. */
+  readonly cacheDir: string;
   readonly logger: Logger;
   readonly hooks: Record<HookPoint, Hook[]>;
   /** Lines for the final summary. */
@@ -45,6 +47,8 @@ export interface ConversionContext {
   readonly outputs: OutputFile[];
   /** Outputs written under a temporary name, renamed when every one of them is complete. */
   readonly pendingOutputs: (Omit<OutputFile, 'bytes'> & { partial: string })[];
+  /** Bytes written into the disk image outside every partition (a redundant U-Boot environment). */
+  readonly rawWrites: { offset: number; data: Buffer; what: string }[];
   /** Seconds each step took, in order. */
   readonly durations: { step: string; seconds: number }[];
   /** Seconds since the epoch used for every timestamp we write. */

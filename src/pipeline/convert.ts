@@ -10,6 +10,7 @@ import { emptyHooks, outputBaseName, type ConversionContext } from './context.js
 import { extractStage } from './extract.js';
 import { registerConfiguredHooks } from './hooks.js';
 import { grubIntegration } from './grub.js';
+import { ubootIntegration } from './uboot.js';
 import { modifyStage } from './modify.js';
 import { packageStage, PARTIAL_MARKER } from './package.js';
 import { removePartialOutputs, runStages, StageFailure } from './runner.js';
@@ -23,6 +24,8 @@ export interface ConvertOptions {
   flags: Partial<Record<KnobKey, { raw: unknown; flag: string }>>;
   outputDir: string;
   workDir: string;
+  /** Default: MENDER_CONVERT_CACHE_DIR, else <workDir>/cache. */
+  cacheDir?: string;
   keepWork: boolean;
   debug: boolean;
   /** Stop before writing outputs and report what would be done (plan / --dry-run). */
@@ -126,11 +129,13 @@ async function convertLocked(
     inputPath,
     outputDir,
     runDir,
+    cacheDir: path.resolve(options.cacheDir ?? env.MENDER_CONVERT_CACHE_DIR ?? path.join(workDir, 'cache')),
     logger,
     hooks: emptyHooks(),
     notes: [],
     outputs: [],
     pendingOutputs: [],
+    rawWrites: [],
     durations: [],
     installedPackages: [],
     epoch: epochFrom(env),
@@ -145,8 +150,7 @@ async function convertLocked(
   await fs.writeFile(process.env.E2FSCK_CONFIG, '[options]\n\tbroken_system_clock = 1\n', { mode: 0o600 });
   logger.info(`mender-convert: ${inputPath} → ${outputDir} (run directory ${runDir})`);
   try {
-    if (config['bootloader.type'] === 'grub') ctx.hooks.platform_modify.push(grubIntegration);
-    else ctx.notes.push('The U-Boot integration is not installed by this version: the image needs a U-Boot set up for Mender by a board hook.');
+    ctx.hooks.platform_modify.push(config['bootloader.type'] === 'grub' ? grubIntegration : ubootIntegration);
     await registerConfiguredHooks(ctx);
     await runStages(ctx, [extractStage, modifyStage, options.dryRun ? planStage : packageStage], {
       signal: abort.signal,

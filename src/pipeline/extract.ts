@@ -8,7 +8,7 @@ import { checkExt4, makeFat, probeFilesystem, replayJournal, type FilesystemType
 import { UserError } from '../util/errors.js';
 import { requireTools } from '../util/tools.js';
 import type { ConversionContext } from './context.js';
-import { probeImage } from './probe.js';
+import { probeImage, type ImageFacts } from './probe.js';
 import { checkSpace } from './space.js';
 import { isMenderRootfs } from '../mender/detect.js';
 import type { Stage } from './runner.js';
@@ -72,6 +72,29 @@ async function chooseRoot(ctx: ConversionContext, candidates: Candidate[]): Prom
   throw new UserError('The input has no Linux root filesystem (no ext2/3/4 partition with /etc/os-release).', {
     hint: 'Check that the image is a Debian, Ubuntu or Raspberry Pi OS disk image.',
   });
+}
+
+const BITS: Record<string, string> = { arm64: '64-bit ARM', armhf: '32-bit ARM', armel: '32-bit ARM', amd64: '64-bit x86', i386: '32-bit x86', riscv64: '64-bit RISC-V' };
+
+/** A board configuration names what it is for; an image of another architecture or release is refused. */
+function checkBoard(ctx: ConversionContext, facts: ImageFacts): void {
+  const arch = ctx.config['board.arch'];
+  if (arch && arch !== facts.arch) {
+    const source = ctx.sources['board.arch'].replace(/:\d+$/, '');
+    // Board configurations come in _32bit/_64bit pairs: name the other one when there is one.
+    const sibling = source.replace(/_(32|64)bit/, facts.arch === 'arm64' ? '_64bit' : '_32bit');
+    throw new UserError(`The configuration (${source}) is for ${BITS[arch] ?? arch} (${arch}) images, but the image is ${BITS[facts.arch] ?? facts.arch} (${facts.arch}).`, {
+      hint: sibling !== source ? `Use ${sibling}.` : `Use a configuration for ${facts.arch} images.`,
+    });
+  }
+  const releases = ctx.config['board.os_codenames'];
+  if (releases.length > 0 && !releases.includes(facts.os.versionCodename)) {
+    const source = ctx.sources['board.os_codenames'].replace(/:\d+$/, '');
+    const sibling = releases.reduce((name, release) => name.replace(release, facts.os.versionCodename || release), source);
+    throw new UserError(`The configuration (${source}) is for ${releases.join(' or ')} images, but the image is ${facts.os.prettyName}${facts.os.versionCodename ? ` (${facts.os.versionCodename})` : ''}.`, {
+      hint: sibling !== source ? `Use ${sibling}.` : 'Use a configuration for the image\'s release.',
+    });
+  }
 }
 
 export const extractStage: Stage = {
@@ -174,6 +197,7 @@ export const extractStage: Stage = {
         ctx.boot = ctx.dryRun ? new RecordingEditor(boot) : boot;
         const facts = await probeImage(ctx.rootfs, ctx.boot);
         ctx.facts = facts;
+        checkBoard(ctx, facts);
         const configured = ctx.config['device.types'];
         ctx.deviceTypes = configured.length > 0 ? configured : [facts.hostname || 'default'];
         const mountpoint = ctx.config['boot.mountpoint'];

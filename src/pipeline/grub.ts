@@ -1,16 +1,15 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { AptRepository } from '../apt/repository.js';
 import { generateGrubConfig } from '../bootloader/grub/config.js';
 import { buildGrubEfi, GRUB_CONFIG_DIR, GRUB_EFI_TARGETS, type GrubEfiArch } from '../bootloader/grub/efi.js';
 import { menderGrubEnvFiles } from '../bootloader/grub/env.js';
 import { GRUBENV_TOOL_NAMES, grubenvToolScript } from '../bootloader/grub/tools.js';
-import { DebPackage } from '../deb/package.js';
 import { compareVersions } from '../deb/version.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
 import type { ConversionContext, Hook } from './context.js';
+import { debianSuiteFor, fetchDebianPackage } from './debian.js';
 
 /**
  * The GRUB (UEFI) integration as a platform hook: the kernel and initrd linked at /boot/kernel and
@@ -21,8 +20,6 @@ import type { ConversionContext, Hook } from './context.js';
 
 const CONFLICTING_LOADERS = ['/EFI/systemd', '/EFI/Linux', '/loader'];
 const HOST_MODULES: Record<GrubEfiArch, string> = { amd64: '/usr/lib/grub/x86_64-efi', arm64: '/usr/lib/grub/arm64-efi' };
-const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
-const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 /** The newest of the kernels (or initrds) named <stem>-<version>, by Debian version order. */
 function newest(paths: string[]): string | undefined {
@@ -91,16 +88,8 @@ async function modulesDir(ctx: ConversionContext, arch: GrubEfiArch): Promise<st
   const hostDir = HOST_MODULES[arch];
   if (await fs.stat(path.join(hostDir, 'moddep.lst')).catch(() => undefined)) return hostDir;
   const target = GRUB_EFI_TARGETS[arch];
-  const cache = path.join(path.dirname(ctx.runDir), 'cache');
-  const codename = ctx.facts!.os.versionCodename || 'bookworm';
-  const repository = await AptRepository.load(
-    { url: DEBIAN_MIRROR, suite: ctx.facts!.os.id === 'debian' ? codename : 'bookworm', components: ['main'], architecture: arch, keyrings: [HOST_DEBIAN_KEYRING] },
-    { cacheDir: path.join(cache, 'apt'), logger: ctx.logger },
-  );
-  const record = repository.packages.filter((p) => p.name === target.modulesPackage).sort((a, b) => compareVersions(b.version, a.version))[0];
-  if (!record) throw new UserError(`Debian's ${codename} has no ${target.modulesPackage} to build the GRUB loader from.`, { hint: `Install ${target.modulesPackage} on the host.` });
-  const deb = await DebPackage.open(await repository.fetchPackage(record));
-  const dir = path.join(cache, 'grub', `${target.modulesPackage}_${record.version}`);
+  const { deb, version } = await fetchDebianPackage(ctx, target.modulesPackage, arch, debianSuiteFor(ctx));
+  const dir = path.join(ctx.cacheDir, 'grub', `${target.modulesPackage}_${version}`);
   if (await fs.stat(path.join(dir, 'moddep.lst')).catch(() => undefined)) return dir;
   await fs.mkdir(path.dirname(dir), { recursive: true });
   const partial = await fs.mkdtemp(`${dir}.partial-`);
@@ -112,7 +101,6 @@ async function modulesDir(ctx: ConversionContext, arch: GrubEfiArch): Promise<st
     await fs.writeFile(path.join(partial, entry.path.slice(prefix.length).replaceAll('/', '_')), Buffer.concat(chunks));
   });
   await fs.rename(partial, dir);
-  ctx.logger.info(`grub: ${target.modulesPackage} ${record.version} (${record.sha256}) fetched for ${arch}`);
   return dir;
 }
 

@@ -110,6 +110,7 @@ async function writeConfigJson(ctx: ConversionContext, workDir: string): Promise
 export async function registerConfiguredHooks(ctx: ConversionContext): Promise<void> {
   const points: [HookPoint, readonly string[]][] = [
     ['pre_modify', ctx.config['hooks.pre_modify']],
+    ['platform_modify', ctx.config['board.hooks']],
     ['modify', ctx.config['hooks.modify']],
     ['post_modify', ctx.config['hooks.post_modify']],
     ['package', ctx.config['hooks.package']],
@@ -118,7 +119,8 @@ export async function registerConfiguredHooks(ctx: ConversionContext): Promise<v
   for (const [point, files] of points) {
     for (const file of files) {
       const stat = await fs.stat(file).catch(() => undefined);
-      if (!stat?.isFile()) throw new UserError(`The ${point} hook ${file} does not exist.`, { hint: `Check hooks.${point} (${ctx.sources[`hooks.${point}` as KnobKey]}).` });
+      const knob = (point === 'platform_modify' ? 'board.hooks' : `hooks.${point}`) as KnobKey;
+      if (!stat?.isFile()) throw new UserError(`The ${point} hook ${file} does not exist.`, { hint: `Check ${knob} (${ctx.sources[knob]}).` });
       const workDir = path.join(ctx.runDir, 'hooks', `${String(index++).padStart(2, '0')}-${path.basename(file)}`);
       const hook: Hook = {
         name: path.basename(file),

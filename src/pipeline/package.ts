@@ -68,6 +68,23 @@ export async function rootfsTargetSize(ctx: ConversionContext): Promise<number> 
   });
 }
 
+/** Blocks outside the partitions (the redundant U-Boot environment), after the boot gap they may lie in. */
+async function writeRawBlocks(ctx: ConversionContext, image: string): Promise<void> {
+  if (ctx.rawWrites.length === 0) return;
+  const bootStart = ctx.layout!.boot.start;
+  const handle = await fs.open(image, 'r+');
+  try {
+    for (const block of ctx.rawWrites) {
+      if (block.offset + block.data.length > bootStart) {
+        throw new UserError(`The ${block.what} at byte ${block.offset} would overlap the boot partition at ${bootStart}.`, { hint: 'Raise storage.alignment.' });
+      }
+      await handle.write(block.data, 0, block.data.length, block.offset);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 export const packageStage: Stage = {
   title: 'Package',
   async preflight(ctx) {
@@ -181,6 +198,7 @@ export const packageStage: Stage = {
         await createImage(image, layout.totalBytes);
         await writePartitionTable(image, tableSpec(ctx));
         if (ctx.files!.bootGap) await placeFile(image, ctx.files!.bootGap.file, ctx.files!.bootGap.offset);
+        await writeRawBlocks(ctx, image);
         report('boot');
         await placeFile(image, ctx.files!.boot, layout.boot.start);
         // Partition 2 must start with exactly the Artifact's payload bytes: copy every non-zero

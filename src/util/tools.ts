@@ -30,6 +30,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   pigz: 'pigz',
   'libdeflate-gzip': 'libdeflate-tools',
   unzip: 'unzip',
+  tar: 'tar',
   gpgv: 'gpgv',
   'grub-mkimage': 'grub-common',
   'grub-editenv': 'grub-common',

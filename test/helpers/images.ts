@@ -30,8 +30,10 @@ export interface GoldenOptions {
   bootMiB?: number;
   /** Extra files on the boot partition: path → content. */
   bootFiles?: Record<string, string>;
-  /** arm64: /bin/sh is an AArch64 ELF header (enough for the probe), not the host's dash. */
-  arch?: 'host' | 'arm64';
+  /** arm64/armhf: /bin/sh is an AArch64 / 32-bit ARM hard-float ELF header (enough for the probe), not the host's dash. */
+  arch?: 'host' | 'arm64' | 'armhf';
+  /** VERSION_CODENAME in os-release (default bookworm). */
+  codename?: string;
 }
 
 export interface Golden {
@@ -49,11 +51,16 @@ function writeTree(root: string, files: Record<string, string>): void {
   }
 }
 
+function osRelease(codename: string): string {
+  const version = { bookworm: '12', trixie: '13' }[codename] ?? '0';
+  return `PRETTY_NAME="Debian GNU/Linux ${version} (${codename})"\nNAME="Debian GNU/Linux"\nVERSION_ID="${version}"\nVERSION_CODENAME=${codename}\nID=debian\n`;
+}
+
 export async function buildRootTree(dir: string, options: GoldenOptions, diskId: string): Promise<string> {
   const tree = path.join(dir, 'tree');
   fs.rmSync(tree, { recursive: true, force: true });
   writeTree(tree, {
-    'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n',
+    'etc/os-release': osRelease(options.codename ?? 'bookworm'),
     'etc/hostname': `${options.hostname ?? 'testhost'}\n`,
     'etc/fstab': `proc /proc proc defaults 0 0\nPARTUUID=${diskId}-01 /boot/firmware vfat defaults 0 2\nPARTUUID=${diskId}-02 / ext4 defaults,noatime 0 1\n`,
     'boot/vmlinuz-6.1.0-test': 'not a real kernel\n',
@@ -62,13 +69,14 @@ export async function buildRootTree(dir: string, options: GoldenOptions, diskId:
     ...options.files,
   });
   fs.mkdirSync(path.join(tree, 'usr/bin'), { recursive: true });
-  if (options.arch === 'arm64') {
+  if (options.arch === 'arm64' || options.arch === 'armhf') {
     const header = Buffer.alloc(64);
     header.write('\x7fELF', 0, 'latin1');
-    header.writeUInt8(2, 4); // 64-bit
+    header.writeUInt8(options.arch === 'arm64' ? 2 : 1, 4); // 64-bit / 32-bit
     header.writeUInt8(1, 5); // little-endian
     header.writeUInt8(1, 6);
-    header.writeUInt16LE(0xb7, 18); // EM_AARCH64
+    header.writeUInt16LE(options.arch === 'arm64' ? 0xb7 : 0x28, 18); // EM_AARCH64 / EM_ARM
+    if (options.arch === 'armhf') header.writeUInt32LE(0x05000400, 36); // EABI 5, hard float
     fs.writeFileSync(path.join(tree, 'usr/bin/dash'), header);
   } else {
     fs.copyFileSync('/usr/bin/dash', path.join(tree, 'usr/bin/dash'));

@@ -242,3 +242,31 @@ export function extractUbootDefaultEnv(binary: Uint8Array): Record<string, strin
   }
   return best;
 }
+
+/**
+ * The storage a fw_env.config describes (comments and blank lines skipped): one line is a file
+ * (or a single raw copy, which Mender does not use), two lines on one device are redundant copies.
+ */
+export function parseFwEnvConfig(text: string): UbootEnvStorage {
+  const lines = text
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .map((line) => line.split(/\s+/));
+  const number = (word: string | undefined, what: string) => {
+    const value = word === undefined ? NaN : Number(word);
+    if (!Number.isInteger(value) || value < 0) throw new UserError(`fw_env.config: '${word ?? ''}' is not a valid ${what}.`);
+    return value;
+  };
+  if (lines.length === 1) {
+    const [path, offset, size] = lines[0]!;
+    if (number(offset, 'offset') !== 0) throw new UserError('fw_env.config names one raw environment copy at an offset; Mender needs a file or two redundant copies.');
+    return { kind: 'file', path: path!, size: number(size, 'size') };
+  }
+  if (lines.length === 2 && lines[0]![0] === lines[1]![0]) {
+    const size = number(lines[0]![2], 'size');
+    if (number(lines[1]![2], 'size') !== size) throw new UserError('fw_env.config gives the two environment copies different sizes.');
+    return { kind: 'redundant', device: lines[0]![0]!, offsets: [number(lines[0]![1], 'offset'), number(lines[1]![1], 'offset')], size };
+  }
+  throw new UserError(`fw_env.config has ${lines.length} environment lines; one (a file) or two on one device (redundant copies) are supported.`);
+}

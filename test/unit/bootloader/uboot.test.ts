@@ -5,9 +5,11 @@ import {
   extractUbootDefaultEnv,
   formatUbootEnv,
   fwEnvConfig,
+  parseFwEnvConfig,
   menderUbootEnv,
   parseUbootEnv,
   ubootEnvCopies,
+  type UbootEnvStorage,
 } from '../../../src/bootloader/uboot/env.js';
 import { generateUbootScript, readLegacyImage, ubootScriptImage, type UbootScriptOptions } from '../../../src/bootloader/uboot/script.js';
 import { UserError } from '../../../src/util/errors.js';
@@ -72,6 +74,24 @@ describe('U-Boot environment blocks', () => {
     expect(fwEnvConfig({ kind: 'file', path: '/boot/firmware/uboot.env', size: 0x4000 })).toMatch(/\n\/boot\/firmware\/uboot\.env 0x0 0x4000\n$/);
     expect(fwEnvConfig({ kind: 'redundant', device: '/dev/mmcblk0', offsets: [0x800000, 0x1000000], size: 0x4000 }))
       .toMatch(/\n\/dev\/mmcblk0 0x800000 0x4000\n\/dev\/mmcblk0 0x1000000 0x4000\n$/);
+  });
+});
+
+describe('fw_env.config of an upstream-style U-Boot archive', () => {
+  it('one line is a file, two lines on one device are redundant copies', () => {
+    expect(parseFwEnvConfig('# comment\n/boot/firmware/uboot.env 0x0 0x4000\n')).toEqual({ kind: 'file', path: '/boot/firmware/uboot.env', size: 0x4000 });
+    expect(parseFwEnvConfig('/dev/mmcblk0 0x400000 0x4000\n/dev/mmcblk0 0x800000 0x4000 # second\n')).toEqual({ kind: 'redundant', device: '/dev/mmcblk0', offsets: [0x400000, 0x800000], size: 0x4000 });
+    for (const storage of [{ kind: 'file', path: '/uboot/uboot.env', size: 8192 }, { kind: 'redundant', device: '/dev/sda', offsets: [4096, 65536], size: 4096 }] as UbootEnvStorage[]) {
+      expect(parseFwEnvConfig(fwEnvConfig(storage))).toEqual(storage);
+    }
+  });
+
+  it('refuses what Mender cannot use', () => {
+    expect(() => parseFwEnvConfig('/dev/mmcblk0 0x400000 0x4000\n')).toThrow(/one raw environment copy/);
+    expect(() => parseFwEnvConfig('/dev/mmcblk0 0x400000 0x4000\n/dev/mmcblk0 0x800000 0x2000\n')).toThrow(/different sizes/);
+    expect(() => parseFwEnvConfig('/dev/a 0 0x4000\n/dev/b 0x8000 0x4000\n')).toThrow(/2 environment lines/);
+    expect(() => parseFwEnvConfig('/uboot.env 0x0 lots\n')).toThrow(/'lots' is not a valid size/);
+    expect(() => parseFwEnvConfig('')).toThrow(/0 environment lines/);
   });
 });
 

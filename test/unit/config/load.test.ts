@@ -28,7 +28,7 @@ describe('config layers', () => {
   it('every board config shipped in configs/ is valid', () => {
     const dir = path.join(PACKAGE_ROOT, 'configs');
     const boards = fs.readdirSync(dir).filter((name) => name.endsWith('.yaml') && name !== 'defaults.yaml');
-    expect(boards).toEqual(expect.arrayContaining(['generic_x86-64.yaml', 'qemux86-64.yaml', 'generic_arm64_uefi.yaml']));
+    expect(boards).toEqual(expect.arrayContaining(['generic_x86-64.yaml', 'qemux86-64.yaml', 'generic_arm64_uefi.yaml', 'raspberrypi4_bookworm_64bit.yaml', 'raspberrypi0w.yaml']));
     for (const board of boards) {
       const { config } = loadConfig({ configFiles: [path.join(dir, board)], env: {} });
       expect(config['bootloader.type'], board).toMatch(/^(grub|uboot)$/);
@@ -36,6 +36,28 @@ describe('config layers', () => {
     const qemu = loadConfig({ configFiles: [path.join(dir, 'qemux86-64.yaml')], env: {} }).config;
     expect(qemu['storage.device_base']).toBe('/dev/sda');
     expect(qemu['storage.copy_boot_gap']).toBe(false);
+    // Raspberry Pi configurations get their common settings from configs/include/raspberrypi.yaml.
+    const { config: pi, sources: piSources } = loadConfig({ configFiles: [path.join(dir, 'raspberrypi4_bookworm_64bit.yaml')], env: {} });
+    expect(pi['bootloader.type']).toBe('uboot');
+    expect(pi['storage.alignment']).toBe(4 * 1024 * 1024);
+    expect(pi['board.hooks']).toEqual([path.join(PACKAGE_ROOT, 'board-integrations/raspberrypi/integration.ts')]);
+    expect(fs.existsSync(pi['board.hooks'][0]!)).toBe(true);
+    expect(piSources['storage.alignment']).toContain('include/raspberrypi.yaml');
+    expect(pi['uboot.source']).toBe('debian:u-boot-rpi/rpi_4');
+  });
+
+  it('include: reads other configs first (relative to the including file), later settings win; a cycle is refused', () => {
+    writeConfig('base.yaml', 'storage:\n  total_size_mb: 1000\n  alignment: 1048576\noverlays: [base-overlay]\n');
+    const top = writeConfig('top.yaml', 'include: [base.yaml]\nstorage:\n  total_size_mb: 2000\noverlays: [top-overlay]\n');
+    const { config, sources } = loadConfig({ configFiles: [top], env: {} });
+    expect(config['storage.total_size_mb']).toBe(2000);
+    expect(config['storage.alignment']).toBe(1048576);
+    expect(sources['storage.alignment']).toBe(`${path.join(tmp, 'base.yaml')}:3`);
+    expect(config.overlays).toEqual([path.join(tmp, 'base-overlay'), path.join(tmp, 'top-overlay')]);
+    writeConfig('loop-a.yaml', 'include: [loop-b.yaml]\n');
+    writeConfig('loop-b.yaml', 'include: [loop-a.yaml]\n');
+    expect(errorOf(() => loadConfig({ configFiles: [path.join(tmp, 'loop-a.yaml')], env: {} })).message).toMatch(/includes .*loop-a\.yaml, which includes it again/);
+    expect(errorOf(() => loadConfig({ configFiles: [writeConfig('bad-include.yaml', 'include: [{a: 1}]\n')], env: {} })).message).toContain('include takes config file paths');
   });
 
   it('starts from configs/defaults.yaml with every knob at its default', () => {

@@ -1,0 +1,171 @@
+/**
+ * Every Raspberry Pi configuration on a generated Raspberry Pi OS-like image (boot partition
+ * with config.txt, cmdline.txt, the board's kernel file, device trees and overlays): the boot
+ * partition as the board needs it, U-Boot from Debian's u-boot-rpi, the initial environment read
+ * from the output image by fw_printenv through the generated fw_env.config, boot.scr accepted
+ * by mkimage -l, and the root filesystem changes.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli } from '../../helpers/cli.js';
+import { buildGoldenImage, tool } from '../../helpers/images.js';
+
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'raspberrypi-'));
+afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
+// Debian's package indexes and u-boot-rpi, fetched once for every run of the tests.
+const cacheEnv = { MENDER_CONVERT_CACHE_DIR: path.join(ROOT, 'work', 'cache') };
+
+const SMALL = `storage:
+  total_size_mb: 160
+data:
+  size_mb: 16
+`;
+
+interface Board {
+  config: string;
+  arch: 'arm64' | 'armhf';
+  codename: string;
+  kernel: string;
+  target: string;
+}
+
+const BOARDS: Board[] = [
+  { config: 'raspberrypi3_bookworm_32bit', arch: 'armhf', codename: 'bookworm', kernel: 'kernel7.img', target: 'rpi_3_32b' },
+  { config: 'raspberrypi3_bookworm_64bit', arch: 'arm64', codename: 'bookworm', kernel: 'kernel8.img', target: 'rpi_3' },
+  { config: 'raspberrypi3_trixie_32bit', arch: 'armhf', codename: 'trixie', kernel: 'kernel7.img', target: 'rpi_3_32b' },
+  { config: 'raspberrypi3_trixie_64bit', arch: 'arm64', codename: 'trixie', kernel: 'kernel8.img', target: 'rpi_3' },
+  { config: 'raspberrypi4_bookworm_32bit', arch: 'armhf', codename: 'bookworm', kernel: 'kernel7l.img', target: 'rpi_4_32b' },
+  { config: 'raspberrypi4_bookworm_64bit', arch: 'arm64', codename: 'bookworm', kernel: 'kernel8.img', target: 'rpi_4' },
+  { config: 'raspberrypi4_trixie_32bit', arch: 'armhf', codename: 'trixie', kernel: 'kernel7l.img', target: 'rpi_4_32b' },
+  { config: 'raspberrypi4_trixie_64bit', arch: 'arm64', codename: 'trixie', kernel: 'kernel8.img', target: 'rpi_4' },
+  { config: 'raspberrypi5_bookworm_64bit', arch: 'arm64', codename: 'bookworm', kernel: 'kernel_2712.img', target: 'rpi_arm64' },
+  { config: 'raspberrypi5_trixie_64bit', arch: 'arm64', codename: 'trixie', kernel: 'kernel_2712.img', target: 'rpi_arm64' },
+  { config: 'raspberrypi0w', arch: 'armhf', codename: 'bookworm', kernel: 'kernel.img', target: 'rpi_0_w' },
+];
+
+const CONFIG_TXT = '# from the golden image\ndtparam=audio=on\n[pi4]\narm_boost=1\n[all]\nkernel=kernel8.img\n';
+const CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=c0ffee01-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n';
+/** A kernel stand-in: ARM64 Image header magic at 56, so it looks like what booti loads. */
+const KERNEL = Buffer.concat([Buffer.alloc(56), Buffer.from('ARM\x64'), Buffer.alloc(200, 0x5a)]);
+
+async function convert(board: Board, imageArch = board.arch) {
+  const dir = path.join(base, `${board.config}-${imageArch}`);
+  const golden = await buildGoldenImage({
+    dir,
+    arch: imageArch,
+    codename: board.codename,
+    hostname: 'raspberrypi',
+    bootFiles: {
+      'config.txt': CONFIG_TXT,
+      'cmdline.txt': CMDLINE,
+      'bcm2710-rpi-3-b.dtb': 'dtb 3b\n',
+      'bcm2711-rpi-4-b.dtb': 'dtb 4b\n',
+      'overlays/vc4-kms-v3d.dtbo': 'overlay\n',
+    },
+    files: {
+      'etc/init.d/resize2fs_once': '#!/bin/sh\n',
+      'etc/rc3.d/S01resize2fs_once': '#!/bin/sh\n',
+    },
+  });
+  // The kernel file is binary: written after the golden image's text files.
+  const kernel = board.kernel.startsWith('kernel7') || board.kernel === 'kernel.img' ? KERNEL : zlib.gzipSync(KERNEL);
+  const staged = path.join(dir, board.kernel);
+  fs.writeFileSync(staged, kernel);
+  await tool('mcopy', ['-i', `${golden.image}@@${4 * 1024 * 1024}`, staged, `::/${board.kernel}`]);
+  const small = path.join(dir, 'small.yaml');
+  fs.writeFileSync(small, SMALL);
+  const deploy = path.join(dir, 'deploy');
+  const result = await runCli(
+    ['--disk-image', golden.image, '-c', path.join(ROOT, 'configs', `${board.config}.yaml`), '-c', small, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')],
+    { env: cacheEnv },
+  );
+  return { dir, deploy, result };
+}
+
+async function partitions(image: string): Promise<{ start: number; size: number }[]> {
+  const table = JSON.parse((await tool('sfdisk', ['--json', image])).stdout).partitiontable;
+  return table.partitions.map((p: { start: number; size: number }) => ({ start: p.start * 512, size: p.size * 512 }));
+}
+
+describe.each(BOARDS)('$config', (board) => {
+  it('converts a matching image: boot partition, environment, boot script and root filesystem', async () => {
+    const { dir, deploy, result } = await convert(board);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.all).toMatch(new RegExp(`U-Boot: Debian u-boot-rpi \\S+ \\S+ \\(\\w+\\), ${board.target} \\(sha256 [0-9a-f]{16}`));
+    const image = fs.readdirSync(deploy).filter((f) => f.endsWith('.img')).map((f) => path.join(deploy, f))[0]!;
+    const [boot, rootA] = await partitions(image);
+    // Raspberry Pi layouts: 4 MiB alignment, two blocks reserved, boot at 12 MiB.
+    expect(boot!.start).toBe(12 * 1024 * 1024);
+    const fat = `${image}@@${boot!.start}`;
+    const bootFile = async (name: string) => (await tool('mtype', ['-i', fat, `::/${name}`])).stdout;
+
+    const configTxt = await bootFile('config.txt');
+    expect(configTxt.startsWith(CONFIG_TXT)).toBe(true);
+    expect(configTxt).toMatch(/\n\[all\]\nkernel=u-boot\.bin\nenable_uart=1\narm_64bit=(\d)\n$/);
+    expect(configTxt.endsWith(`arm_64bit=${board.arch === 'arm64' ? 1 : 0}\n`)).toBe(true);
+    const cmdline = await bootFile('cmdline.txt');
+    expect(cmdline).toBe('console=serial0,115200 console=tty1 root=${mender_kernel_root} rootfstype=ext4 fsck.repair=yes rootwait quiet\n');
+
+    // U-Boot from Debian's package: a binary whose default environment boots the Pi.
+    await tool('mcopy', ['-i', fat, '::/u-boot.bin', path.join(dir, 'u-boot.bin')]);
+    expect(fs.readFileSync(path.join(dir, 'u-boot.bin')).includes(Buffer.from('U-Boot 20'))).toBe(true);
+
+    await tool('mcopy', ['-i', fat, '::/boot.scr', path.join(dir, 'boot.scr')]);
+    const listing = (await tool('mkimage', ['-l', path.join(dir, 'boot.scr')])).stdout;
+    expect(listing).toMatch(/Image Type:\s+(ARM|AArch64) Linux Script \(uncompressed\)/);
+    expect(listing).toContain(board.arch === 'arm64' ? 'AArch64' : 'ARM Linux');
+    const script = await bootFile('boot.cmd');
+    expect(script).toContain(board.arch === 'arm64' ? 'booti ${kernel_addr_r}' : 'bootz ${kernel_addr_r}');
+    expect(script).toContain(board.arch === 'arm64' ? '/boot/Image' : '/boot/zImage');
+
+    // The environment, read by libubootenv from a copy of the boot file, as the device's
+    // fw_env.config describes it (the path moved to where the copy is).
+    await tool('mcopy', ['-i', fat, '::/uboot.env', path.join(dir, 'uboot.env')]);
+    const rootfs = path.join(dir, 'rootfs.ext4');
+    await tool('dd', [`if=${image}`, `of=${rootfs}`, 'bs=1M', `skip=${rootA!.start / 1024 / 1024}`, `count=${rootA!.size / 1024 / 1024}`, 'status=none']);
+    const debugfs = async (command: string) => (await tool('debugfs', ['-R', command, rootfs])).stdout;
+    const fwEnv = await debugfs('cat /etc/fw_env.config');
+    expect(fwEnv).toMatch(/^\/boot\/firmware\/uboot\.env 0x0 0x4000$/m);
+    fs.writeFileSync(path.join(dir, 'fw_env.config'), fwEnv.replace('/boot/firmware/uboot.env', path.join(dir, 'uboot.env')));
+    const env = (await tool('fw_printenv', ['-c', path.join(dir, 'fw_env.config')])).stdout;
+    expect(env).toMatch(/^mender_boot_part=2$/m);
+    expect(env).toMatch(/^mender_kernel_root=\/dev\/mmcblk0p2$/m);
+    expect(env).toMatch(/^upgrade_available=0$/m);
+    expect(env).toMatch(/^bootcount=0$/m);
+    expect(env).toMatch(/^bootcmd=load mmc 0:1 \$\{scriptaddr\} \/boot\.scr && source \$\{scriptaddr\}$/m);
+    // The build's own defaults are kept: without them U-Boot would not know its load addresses.
+    expect(env).toMatch(/^kernel_addr_r=0x[0-9a-f]+$/m);
+
+    // The kernel is in the root filesystem, decompressed; the device trees and overlays too.
+    await tool('debugfs', ['-R', `dump ${board.arch === 'arm64' ? '/boot/Image' : '/boot/zImage'} ${path.join(dir, 'kernel')}`, rootfs]);
+    expect(fs.readFileSync(path.join(dir, 'kernel')).equals(KERNEL)).toBe(true);
+    expect(await debugfs('ls -p /boot')).toContain('/bcm2711-rpi-4-b.dtb/');
+    expect(await debugfs('ls -p /boot/overlays')).toContain('/vc4-kms-v3d.dtbo/');
+    expect(await debugfs('stat /etc/systemd/system/udisks2.service')).toContain('Fast link dest: "/dev/null"');
+    expect(await debugfs('ls -p /etc/init.d')).not.toContain('resize2fs_once');
+    expect(await debugfs('ls -p /etc/rc3.d')).not.toContain('resize2fs_once');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('Raspberry Pi configurations refuse an image they are not for', () => {
+  it('a 32-bit configuration on a 64-bit image names the 64-bit one', async () => {
+    const { dir, result } = await convert(BOARDS[0]!, 'arm64');
+    expect(result.exitCode).not.toBe(0);
+    expect(result.all).toContain('is for 32-bit ARM (armhf) images, but the image is 64-bit ARM (arm64)');
+    expect(result.all).toContain('raspberrypi3_bookworm_64bit.yaml');
+    expect(result.all).not.toMatch(/\n\s+at /);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a bookworm configuration on a trixie image names the trixie one', async () => {
+    const { dir, result } = await convert({ ...BOARDS[1]!, codename: 'trixie' });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.all).toContain('is for bookworm images, but the image is Debian GNU/Linux 13 (trixie) (trixie)');
+    expect(result.all).toContain('raspberrypi3_trixie_64bit.yaml');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
