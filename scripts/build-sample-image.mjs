@@ -1,13 +1,17 @@
 #!/usr/bin/env zx
-// Builds a sample golden image from a real Debian root filesystem (debootstrap). Two flavours:
+// Builds a sample golden image from a real Debian root filesystem (debootstrap). Three flavours:
 // - board (default): an MBR image laid out the way Raspberry Pi OS images are (FAT at 4 MiB
 //   holding config.txt/cmdline.txt, ext4 root after it, PARTUUID fstab); no kernel.
+// - rpi: a Raspberry Pi OS-like arm64 image: the board layout with what the Pi's firmware reads
+//   on the boot partition (Debian's raspi-firmware, kernel8.img and the Broadcom device trees
+//   from linux-image-arm64) and the kernel's files in the root filesystem. Its packages are
+//   unpacked, not configured (--foreign): enough for the boot tests, which stop at the kernel.
 // - pc: a bootable x86-64 UEFI PC image: GPT, an EFI system partition, an ext4 root with
 //   Debian's kernel and initramfs, and root logged in on the serial console (the boot tests
 //   drive the device through it). Needs root: the kernel's packages run their scripts.
 // Cached under work/sample/: the debootstrap tree and the image are built once per recipe.
 //
-// usage: zx scripts/build-sample-image.mjs [--flavour board|pc] [--arch amd64] [--suite bookworm] [--out FILE]
+// usage: zx scripts/build-sample-image.mjs [--flavour board|pc|rpi] [--arch amd64] [--suite bookworm] [--out FILE]
 // debootstrap needs root (or fakeroot + fakechroot, used automatically for an ordinary user);
 // everything after it (mke2fs -d, mkfs.vfat, mtools, sfdisk) runs as an ordinary user.
 import { createHash } from 'node:crypto';
@@ -18,18 +22,24 @@ const sbin = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 process.env.PATH = [process.env.PATH, ...sbin].join(':');
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const arch = argv.arch ?? (await $`dpkg --print-architecture`).stdout.trim();
+const flavour = argv.flavour ?? 'board';
+if (!['board', 'pc', 'rpi'].includes(flavour)) throw new Error(`unknown flavour ${flavour}: board, pc or rpi`);
+const pc = flavour === 'pc';
+const rpi = flavour === 'rpi';
+const arch = argv.arch ?? (rpi ? 'arm64' : (await $`dpkg --print-architecture`).stdout.trim());
 const suite = argv.suite ?? 'bookworm';
 const mirror = argv.mirror ?? process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
-const flavour = argv.flavour ?? 'board';
-if (!['board', 'pc'].includes(flavour)) throw new Error(`unknown flavour ${flavour}: board or pc`);
-const pc = flavour === 'pc';
 if (pc && (arch !== 'amd64' || process.getuid() !== 0)) throw new Error('the pc flavour is built for amd64, as root (the kernel packages run their scripts)');
+if (rpi && arch !== 'arm64') throw new Error('the rpi flavour is built for arm64');
 // What goes into the root filesystem; part of the cache key so a change rebuilds the sample.
-const include = ['systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk', ...(pc ? ['linux-image-amd64', 'initramfs-tools', 'kmod', 'procps'] : [])];
-const recipe = createHash('sha256').update([suite, arch, mirror, ...(pc ? [flavour] : []), ...include].join(' ')).digest('hex').slice(0, 8);
+const include = [
+  'systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk',
+  ...(pc ? ['linux-image-amd64', 'initramfs-tools', 'kmod', 'procps'] : []),
+  ...(rpi ? ['linux-image-arm64', 'raspi-firmware'] : []),
+];
+const recipe = createHash('sha256').update([suite, arch, mirror, ...(pc || rpi ? [flavour] : []), ...include].join(' ')).digest('hex').slice(0, 8);
 const sampleDir = path.join(root, 'work', 'sample');
-const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-${pc ? 'pc' : 'sample'}.img`));
+const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-${pc || rpi ? flavour : 'sample'}.img`));
 const tree = path.join(sampleDir, `rootfs-${suite}-${arch}-${recipe}`);
 const stampOfImage = `${out}.recipe`;
 const MiB = 1024 * 1024;
@@ -47,7 +57,12 @@ async function debootstrap() {
   // Another architecture's packages cannot run here: debootstrap only unpacks them (--foreign)
   // and the dpkg database is written from their control files below.
   const foreign = arch !== (await $`dpkg --print-architecture`).stdout.trim();
-  const args = ['--variant=minbase', ...(foreign ? ['--foreign'] : []), `--include=${include.join(',')}`, `--arch=${arch}`, suite, tree, mirror];
+  const args = [
+    '--variant=minbase', ...(foreign ? ['--foreign'] : []), `--include=${include.join(',')}`, `--arch=${arch}`,
+    // raspi-firmware (the Pi's GPU firmware) is in non-free-firmware.
+    ...(rpi ? ['--components=main,non-free-firmware'] : []),
+    suite, tree, mirror,
+  ];
   console.error(`debootstrap ${suite} ${arch} into ${tree} (a few minutes, once)…`);
   if (process.getuid() === 0) {
     await $`debootstrap ${args}`;
@@ -56,10 +71,11 @@ async function debootstrap() {
   } else {
     await $`fakechroot fakeroot debootstrap --variant=fakechroot ${args.slice(1)}`;
   }
+  if (rpi) await unpackBootPackages();
   if (foreign) await recordUnpackedPackages();
   // Trim what a golden image would not carry and what only bloats the sample.
   await $`rm -rf ${tree}/var/cache/apt/archives/*.deb ${tree}/var/lib/apt/lists/*`.nothrow();
-  if (pc) {
+  if (pc || rpi) {
     // Drivers a QEMU PC never loads and documentation: halves the root filesystem (and the
     // Artifacts the boot tests install). The initramfs was built before, with what it needs.
     const unused = ['drivers/gpu', 'drivers/net/wireless', 'drivers/net/ethernet', 'drivers/media', 'drivers/infiniband', 'drivers/staging', 'drivers/iio', 'drivers/bluetooth', 'sound', 'net/wireless', 'net/mac80211'];
@@ -69,6 +85,14 @@ async function debootstrap() {
     await $`rm -rf ${tree}/usr/share/doc ${tree}/usr/share/man ${tree}/usr/share/locale ${tree}/lib/firmware`.nothrow();
   }
   await fs.writeFile(stamp, '');
+}
+
+/** The kernel and the Pi firmware packages unpacked into the tree (a --foreign debootstrap leaves them in the archive). */
+async function unpackBootPackages() {
+  const archives = path.join(tree, 'var/cache/apt/archives');
+  const debs = (await fs.readdir(archives)).filter((name) => /^(linux-image-\d[^_]*|raspi-firmware)_.*\.deb$/.test(name));
+  if (debs.length < 2) throw new Error(`the kernel or raspi-firmware package is missing from ${archives}`);
+  for (const deb of debs) await $`dpkg-deb -x ${path.join(archives, deb)} ${tree}`;
 }
 
 /** dpkg's status for a --foreign tree: every unpacked package, as dpkg records an installed one. */
@@ -85,7 +109,7 @@ async function recordUnpackedPackages() {
 }
 
 async function configureTree(diskId) {
-  await fs.writeFile(path.join(tree, 'etc/hostname'), pc ? 'pc-sample\n' : 'sample-device\n');
+  await fs.writeFile(path.join(tree, 'etc/hostname'), pc ? 'pc-sample\n' : rpi ? 'raspberrypi\n' : 'sample-device\n');
   const bootDir = pc ? '/boot/efi' : '/boot/firmware';
   await fs.writeFile(
     path.join(tree, 'etc/fstab'),
@@ -117,6 +141,18 @@ function partUuid(diskId, number) {
   return pc ? `${diskId}-0000-4000-8000-${String(number).padStart(12, '0')}` : `${diskId}-${String(number).padStart(2, '0')}`;
 }
 
+/** What Raspberry Pi OS's boot partition holds: the GPU firmware, kernel8.img and the board device trees. */
+async function stageRaspberryPiBoot(staging) {
+  const firmware = path.join(tree, 'usr/lib/raspi-firmware');
+  for (const name of await fs.readdir(firmware)) {
+    if (/^(bootcode\.bin|start.*\.elf|fixup.*\.dat)$/.test(name)) await fs.copy(path.join(firmware, name), path.join(staging, name));
+  }
+  const kernel = (await fs.readdir(path.join(tree, 'boot'))).find((name) => name.startsWith('vmlinuz-'));
+  await fs.copy(path.join(tree, 'boot', kernel), path.join(staging, 'kernel8.img'));
+  const trees = path.join(tree, 'usr/lib', `linux-image-${kernel.slice('vmlinuz-'.length)}`, 'broadcom');
+  for (const name of await fs.readdir(trees)) if (/^bcm2(7|8).*\.dtb$/.test(name)) await fs.copy(path.join(trees, name), path.join(staging, name));
+}
+
 async function buildBootFs(file, diskId) {
   if (pc) {
     // An EFI system partition as a distribution's installer leaves it (its loader is replaced by the conversion).
@@ -127,6 +163,7 @@ async function buildBootFs(file, diskId) {
   }
   const staging = await fs.mkdtemp(path.join(sampleDir, 'boot-'));
   await fs.writeFile(path.join(staging, 'config.txt'), '# Sample board configuration\narm_64bit=1\ndtoverlay=vc4-kms-v3d\n');
+  if (rpi) await stageRaspberryPiBoot(staging);
   await fs.writeFile(
     path.join(staging, 'cmdline.txt'),
     `console=serial0,115200 console=tty1 root=PARTUUID=${diskId}-02 rootfstype=ext4 fsck.repair=yes rootwait\n`,
@@ -134,7 +171,7 @@ async function buildBootFs(file, diskId) {
   await fs.writeFile(path.join(staging, 'issue.txt'), `Sample golden image, Debian ${suite} ${arch}\n`);
   await $`truncate -s ${bootBytes} ${file}`;
   await $`mkfs.vfat -F 32 -n bootfs -i ${diskId} ${file}`;
-  await $`mcopy -i ${file} -s ${staging}/config.txt ${staging}/cmdline.txt ${staging}/issue.txt ::/`;
+  await $`mcopy -i ${file} -s ${(await fs.readdir(staging)).map((name) => path.join(staging, name))} ::/`;
   await fs.remove(staging);
 }
 

@@ -11,9 +11,14 @@
 // Every boot's serial log is kept in work/boot/logs/. Needs root for the golden image (the
 // kernel's packages run their scripts) and the network for Debian's packages (cached after).
 //
-// usage: zx scripts/test-boot.mjs [--keep] (--keep: leave the converted images in work/boot)
+// The U-Boot tier (scripts/lib/uboot-boot-tier.mjs) then boots a converted Raspberry Pi OS-like
+// image in QEMU's raspi3b through U-Boot: A/B selection, an update tried, and its rollback.
+//
+// usage: zx scripts/test-boot.mjs [--keep] [--tier grub,uboot]
+//   --keep: leave the converted images in work/boot; --tier: run only these tiers
 import { spawn } from 'node:child_process';
 import { $, argv, fs, path } from 'zx';
+import { ubootTier } from './lib/uboot-boot-tier.mjs';
 
 $.verbose = false;
 process.env.PATH = [process.env.PATH, '/usr/local/sbin', '/usr/sbin', '/sbin'].join(':');
@@ -196,36 +201,33 @@ async function convert(image, name) {
   };
 }
 
-if (!OVMF) throw new Error('OVMF is not installed (apt-get install ovmf)');
-await fs.mkdirp(logs);
-await fs.emptyDir(logs);
+/** The GRUB (UEFI) tier: steps a-d on the PC image. */
+async function grubTier() {
+  step('golden image: Debian bookworm amd64 PC with its kernel (debootstrap, cached in work/sample)');
+  const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc`).stdout.trim();
 
-step('golden image: Debian bookworm amd64 PC with its kernel (debootstrap, cached in work/sample)');
-const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc`).stdout.trim();
+  // The client runs in standalone mode here: its daemon (which would poll a server) is masked in
+  // both root filesystems. Artifacts are uncompressed: emulated CPUs decompress slowly.
+  await fs.remove(path.join(dir, 'overlay'));
+  await fs.mkdirp(path.join(dir, 'overlay/etc/systemd/system'));
+  await fs.symlink('/dev/null', path.join(dir, 'overlay/etc/systemd/system/mender-client.service'));
+  await fs.writeFile(path.join(dir, 'boot-test.yaml'), 'storage:\n  total_size_mb: 3072\nartifact:\n  compression: none\nimage:\n  compression: none\n');
 
-// The client runs in standalone mode here: its daemon (which would poll a server) is masked in
-// both root filesystems. Artifacts are uncompressed: emulated CPUs decompress slowly.
-await fs.remove(path.join(dir, 'overlay'));
-await fs.mkdirp(path.join(dir, 'overlay/etc/systemd/system'));
-await fs.symlink('/dev/null', path.join(dir, 'overlay/etc/systemd/system/mender-client.service'));
-await fs.writeFile(path.join(dir, 'boot-test.yaml'), 'storage:\n  total_size_mb: 3072\nartifact:\n  compression: none\nimage:\n  compression: none\n');
+  const release1 = await convert(golden, 'release-1');
+  const release2 = await convert(golden, 'release-2');
+  const release3 = await convert(golden, 'release-3');
+  const device = path.join(dir, 'device.img');
+  await $`cp --sparse=always ${release1.image} ${device}`;
+  // The Artifacts reach the device on a second disk (FAT), as they would on a USB stick.
+  const artifacts = path.join(dir, 'artifacts.vfat');
+  const artifactBytes = (await fs.stat(release2.artifact)).size + (await fs.stat(release3.artifact)).size;
+  await fs.remove(artifacts);
+  await $`truncate -s ${Math.ceil(artifactBytes / 1048576) + 64}M ${artifacts}`;
+  await $`mkfs.vfat -F 32 -n ARTIFACTS ${artifacts}`;
+  await $`mcopy -i ${artifacts} ${release2.artifact} ::/release-2.mender`;
+  await $`mcopy -i ${artifacts} ${release3.artifact} ::/release-3.mender`;
+  if (!argv.keep) for (const release of [release1, release2, release3]) await fs.remove(path.dirname(release.image));
 
-const release1 = await convert(golden, 'release-1');
-const release2 = await convert(golden, 'release-2');
-const release3 = await convert(golden, 'release-3');
-const device = path.join(dir, 'device.img');
-await $`cp --sparse=always ${release1.image} ${device}`;
-// The Artifacts reach the device on a second disk (FAT), as they would on a USB stick.
-const artifacts = path.join(dir, 'artifacts.vfat');
-const artifactBytes = (await fs.stat(release2.artifact)).size + (await fs.stat(release3.artifact)).size;
-await fs.remove(artifacts);
-await $`truncate -s ${Math.ceil(artifactBytes / 1048576) + 64}M ${artifacts}`;
-await $`mkfs.vfat -F 32 -n ARTIFACTS ${artifacts}`;
-await $`mcopy -i ${artifacts} ${release2.artifact} ::/release-2.mender`;
-await $`mcopy -i ${artifacts} ${release3.artifact} ::/release-3.mender`;
-if (!argv.keep) for (const release of [release1, release2, release3]) await fs.remove(path.dirname(release.image));
-
-try {
   step('a. first boot');
   let qemu = await boot('a-first-boot', [device, artifacts]);
   await expectRunning(qemu, { part: 2, artifact: 'release-1' });
@@ -268,6 +270,15 @@ try {
   const counter = Number((await qemu.must('grub-mender-grubenv-print -n power_cut_test')) || 0);
   check(counter >= lastSeen, `the environment holds the last complete write or the one cut short (${counter})`);
   await qemu.shutdown();
+}
+
+if (!OVMF) throw new Error('OVMF is not installed (apt-get install ovmf)');
+await fs.mkdirp(logs);
+await fs.emptyDir(logs);
+const tiers = String(argv.tier ?? 'grub,uboot').split(',');
+try {
+  if (tiers.includes('grub')) await grubTier();
+  if (tiers.includes('uboot')) await ubootTier({ root, dir, logs, step, check, running });
 } catch (error) {
   console.error(`\n${error.message}\nserial logs: ${logs}`);
   process.exitCode = 1;

@@ -67,18 +67,18 @@ export async function buildDeb(dir: string, pkg: FakePackage): Promise<string> {
   return deb;
 }
 
-/** Build the repository (pool, Packages, signed InRelease) and serve it. */
-export async function buildRepository(dir: string, packages: FakePackage[], suite = 'stable'): Promise<Repository> {
+/** Build the repository (pool, Packages, signed InRelease) for one architecture and serve it. */
+export async function buildRepository(dir: string, packages: FakePackage[], suite = 'stable', architecture = 'amd64'): Promise<Repository> {
   const pool = path.join(dir, 'repo', 'pool', 'main');
   fs.mkdirSync(pool, { recursive: true });
-  for (const pkg of packages) await buildDeb(pool, pkg);
+  for (const pkg of packages) await buildDeb(pool, { architecture, ...pkg });
   const repo = path.join(dir, 'repo');
-  const binary = path.join(repo, 'dists', suite, 'main', 'binary-amd64');
+  const binary = path.join(repo, 'dists', suite, 'main', `binary-${architecture}`);
   fs.mkdirSync(binary, { recursive: true });
   const index = await execa('apt-ftparchive', ['packages', 'pool'], { cwd: repo });
   fs.writeFileSync(path.join(binary, 'Packages'), index.stdout + '\n');
   await execa('xz', ['-k', '-f', path.join(binary, 'Packages')]);
-  const release = await execa('apt-ftparchive', ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', 'APT::FTPArchive::Release::Architectures=amd64', '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'], { cwd: path.join(repo, 'dists', suite) });
+  const release = await execa('apt-ftparchive', ['-o', `APT::FTPArchive::Release::Suite=${suite}`, '-o', `APT::FTPArchive::Release::Architectures=${architecture}`, '-o', 'APT::FTPArchive::Release::Components=main', 'release', '.'], { cwd: path.join(repo, 'dists', suite) });
   fs.writeFileSync(path.join(repo, 'dists', suite, 'Release'), release.stdout + '\n');
   const home = path.join(dir, 'gnupg');
   const keyring = await gpgKey(home, 'repo@example.com');

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildRepository } from '../../helpers/apt-repo.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { buildGoldenImage, tool } from '../../helpers/images.js';
 
@@ -22,13 +23,13 @@ function fakeUboot(file: string): void {
   fs.writeFileSync(file, Buffer.concat([Buffer.alloc(4096, 0xe3), Buffer.from('U-Boot 2099.01 (stand-in)\0'), Buffer.from(`${env}\0\0`), Buffer.alloc(4096, 0xd5)]));
 }
 
-async function convert(name: string, config: string) {
+async function convert(name: string, config: string, env: Record<string, string> = {}) {
   const dir = path.join(base, name);
   const golden = await buildGoldenImage({ dir, arch: 'arm64' });
   const configFile = path.join(dir, 'uboot.yaml');
   fs.writeFileSync(configFile, config);
   const deploy = path.join(dir, 'deploy');
-  const result = await runCli(['--disk-image', golden.image, '-c', configFile, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')]);
+  const result = await runCli(['--disk-image', golden.image, '-c', configFile, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')], { env });
   expect(result.exitCode, result.all).toBe(0);
   const image = path.join(deploy, fs.readdirSync(deploy).find((f) => f.endsWith('.img'))!);
   const table = JSON.parse((await tool('sfdisk', ['--json', image])).stdout).partitiontable;
@@ -89,6 +90,29 @@ describe('U-Boot sources and environment storages', () => {
     const config = path.join(dir, 'fw_env.config');
     fs.writeFileSync(config, fwEnv.replaceAll('/dev/mmcblk0', image));
     expect((await tool('fw_printenv', ['-c', config, 'mender_boot_part', 'bootcount'])).stdout).toBe('mender_boot_part=2\nbootcount=0\n');
+  });
+
+  it('installs libubootenv-tool (fw_printenv/fw_setenv) with the client, from the package repositories', async () => {
+    const repo = await buildRepository(path.join(base, 'repo'), [
+      { name: 'mender-client', version: '3.5.0-1', files: { '/usr/bin/mender': '#!/bin/sh\n' } },
+      { name: 'libubootenv-tool', version: '0.3.2-1', files: { '/usr/bin/fw_printenv': '#!/bin/sh\n', '/usr/bin/fw_setenv': '#!/bin/sh\n' } },
+    ], 'stable', 'arm64');
+    try {
+      const uboot = path.join(base, 'u-boot-client.bin');
+      fakeUboot(uboot);
+      const { debugfs } = await convert(
+        'client',
+        `${COMMON}uboot:\n  source: ${uboot}\nclient:\n  install: true\n  repositories: ["deb [signed-by=${repo.keyring}] ${repo.url} ${repo.suite} main"]\n`,
+        // The image names no APT sources: Debian's mirror is read too (its index from the shared cache).
+        { MENDER_CLIENT_INSTALL: 'y', MENDER_CONVERT_CACHE_DIR: path.join(ROOT, 'work', 'cache') },
+      );
+      const status = await debugfs('cat /var/lib/dpkg/status');
+      expect(status).toMatch(/Package: libubootenv-tool\nStatus: install ok installed/);
+      expect(status).toMatch(/Package: mender-client\nStatus: install ok installed/);
+      expect(await debugfs('ls -p /usr/bin')).toContain('/fw_setenv/');
+    } finally {
+      await repo.stop();
+    }
   });
 
   it('names a Debian target that does not exist, with the ones that do', async () => {
