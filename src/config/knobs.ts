@@ -181,6 +181,17 @@ export const KNOBS = {
     paths: true,
     doc: "The board integration: hooks run after the bootloader integration (config.txt, device trees …), as hooks.* are. Paths are relative to the config file.",
   }),
+  'bootloader.grub_d_integration': enumeration({
+    default: 'auto',
+    legacy: 'MENDER_GRUB_D_INTEGRATION',
+    values: ['auto', 'on', 'off'] as const,
+    aliases: { y: 'on', n: 'off' },
+    doc: "grub: integrate with the distribution's own EFI GRUB through /etc/grub.d, so that kernel and GRUB upgrades (update-grub) on the device keep the A/B boot; auto: when the image has one (x86-64, grub-efi-amd64 installed, /etc/grub.d, a GRUB EFI stub config on the boot partition); off: install our standalone GRUB loader instead.",
+  }),
+  'bootloader.grub_d_distro_entries': boolean({
+    default: false,
+    doc: "With the grub.d integration: keep the distribution's /etc/grub.d scripts (10_linux …) enabled; their menu entries follow the Mender boot and are reached only when it cannot load its kernel. They appear from the first update-grub on the device.",
+  }),
   'storage.total_size_mb': integer({
     default: 8192,
     legacy: 'MENDER_STORAGE_TOTAL_SIZE_MB',

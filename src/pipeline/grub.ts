@@ -4,20 +4,31 @@ import path from 'node:path';
 import { generateGrubConfig } from '../bootloader/grub/config.js';
 import { buildGrubEfi, GRUB_CONFIG_DIR, GRUB_EFI_TARGETS, type GrubEfiArch } from '../bootloader/grub/efi.js';
 import { menderGrubEnvFiles } from '../bootloader/grub/env.js';
+import { GRUB_D_SCRIPT, grubDOutput, grubDScript, grubMkconfigFile, grubStubConfig, parseGrubDefaults } from '../bootloader/grub/grubd.js';
 import { GRUBENV_TOOL_NAMES, grubenvToolScript } from '../bootloader/grub/tools.js';
+import { DpkgDatabase } from '../deb/install.js';
 import { compareVersions } from '../deb/version.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
+import { run } from '../util/exec.js';
 import type { ConversionContext, Hook } from './context.js';
 import { debianSuiteFor, fetchDebianPackage } from './debian.js';
 
 /**
- * The GRUB (UEFI) integration as a platform hook: the kernel and initrd linked at /boot/kernel and
- * /boot/initrd in the root filesystem, a standalone GRUB EFI loader built from the target's
- * modules, our grub.cfg and the two-copy Mender environment on the boot partition, and the
- * environment tools for the client in /usr/bin.
+ * The GRUB (UEFI) integration as a platform hook, one of two ways:
+ * - with the distribution's GRUB (x86-64 images that have one; bootloader.grub_d_integration):
+ *   its loaders stay, /boot/grub moves to the boot partition, /etc/grub.d/05_mender makes
+ *   update-grub write the Mender boot logic, and the first grub.cfg is what it would write;
+ * - else a standalone GRUB EFI loader built from the target's modules, with our grub.cfg, and the
+ *   kernel and initrd linked at /boot/kernel and /boot/initrd in the root filesystem.
+ * Both get the two-copy Mender environment on the boot partition and the environment tools
+ * for the client in /usr/bin.
  */
 
+/** A distribution GRUB for x86-64 UEFI is one of these (with grub-common). */
+const DISTRO_GRUB_PACKAGES = ['grub-efi-amd64', 'grub-efi-amd64-signed', 'grub-efi-amd64-bin'];
+/** Where the distribution GRUB's configuration directory (/boot/grub) goes on the boot partition. */
+const DISTRO_GRUB_DIR = '/grub';
 const CONFLICTING_LOADERS = ['/EFI/systemd', '/EFI/Linux', '/loader'];
 const HOST_MODULES: Record<GrubEfiArch, string> = { amd64: '/usr/lib/grub/x86_64-efi', arm64: '/usr/lib/grub/arm64-efi' };
 
@@ -104,6 +115,159 @@ async function modulesDir(ctx: ConversionContext, arch: GrubEfiArch): Promise<st
   return dir;
 }
 
+/** The distribution's GRUB, when the image has one to integrate with; else why not. */
+async function findDistroGrub(ctx: ConversionContext): Promise<{ stubs: string[]; packages: string[] } | { missing: string }> {
+  if (ctx.facts!.arch !== 'amd64') return { missing: `the image is ${ctx.facts!.arch}, not x86-64` };
+  if ((await ctx.rootfs!.stat('/etc/grub.d'))?.type !== 'dir') return { missing: 'the image has no /etc/grub.d' };
+  const installed = (await DpkgDatabase.open(ctx.rootfs!)).installed().map((p) => p.name);
+  const packages = DISTRO_GRUB_PACKAGES.filter((name) => installed.includes(name));
+  if (!installed.includes('grub-common') || packages.length === 0) return { missing: 'the image has no grub-common and grub-efi-amd64 packages installed' };
+  const stubs: string[] = [];
+  if ((await ctx.boot!.stat('/EFI'))?.type === 'dir') {
+    for (const dir of await ctx.boot!.list('/EFI')) {
+      if (dir.type !== 'dir') continue;
+      const files = await ctx.boot!.list(dir.path);
+      const stub = files.find((f) => f.type === 'file' && f.name.toLowerCase() === 'grub.cfg');
+      if (stub && files.some((f) => f.type === 'file' && /^grub\w*\.efi$/i.test(f.name))) stubs.push(stub.path);
+    }
+  }
+  if (stubs.length === 0) return { missing: 'the boot partition has no GRUB EFI binary with its stub grub.cfg (EFI/<id>/grub*.efi + grub.cfg)' };
+  return { stubs, packages };
+}
+
+/** The kernel and initrd links Debian's kernel packages keep (linux-update-symlinks), created when missing. */
+async function distroKernelLinks(ctx: ConversionContext): Promise<{ kernel: string; initrd?: string } | undefined> {
+  const rootfs = ctx.rootfs!;
+  const kernels = ctx.facts!.rootfsKernels.filter((k) => /\/vmlinuz-/.test(k));
+  const found = async (...candidates: string[]) => {
+    for (const candidate of candidates) if (await rootfs.exists(candidate)) return candidate;
+    return undefined;
+  };
+  let kernel = await found('/vmlinuz', '/boot/vmlinuz');
+  if (!kernel) {
+    const newestKernel = newest(kernels);
+    if (!newestKernel) return undefined;
+    kernel = '/vmlinuz';
+    await rootfs.symlink(kernel, newestKernel.slice(1), { uid: 0, gid: 0 });
+  }
+  let initrd = await found('/initrd.img', '/boot/initrd.img');
+  if (!initrd && ctx.facts!.rootfsInitrds.length > 0) {
+    initrd = '/initrd.img';
+    await rootfs.symlink(initrd, newest(ctx.facts!.rootfsInitrds)!.slice(1), { uid: 0, gid: 0 });
+  }
+  return { kernel, initrd };
+}
+
+/** /boot/grub of the root filesystem moved to the boot partition's /grub, and a link to it left in its place. */
+async function moveGrubDir(ctx: ConversionContext): Promise<number> {
+  const { rootfs, boot } = ctx;
+  let moved = 0;
+  const copy = async (from: string, to: string): Promise<void> => {
+    await boot!.mkdir(to);
+    for (const entry of await rootfs!.list(from)) {
+      if (entry.type === 'dir') await copy(entry.path, `${to}/${entry.name}`);
+      else if (entry.type === 'file' && entry.path !== '/boot/grub/grub.cfg') {
+        await boot!.writeFile(`${to}/${entry.name}`, await rootfs!.readFile(entry.path));
+        moved++;
+      }
+    }
+  };
+  if ((await rootfs!.stat('/boot/grub'))?.type === 'dir') {
+    await copy('/boot/grub', DISTRO_GRUB_DIR);
+    await rootfs!.remove('/boot/grub', { recursive: true });
+  }
+  await boot!.mkdir(DISTRO_GRUB_DIR);
+  await rootfs!.symlink('/boot/grub', path.posix.join(ctx.bootMountpoint!, DISTRO_GRUB_DIR), { uid: 0, gid: 0 });
+  return moved;
+}
+
+/**
+ * Integration with the distribution's GRUB: its signed loader chain stays; its configuration
+ * directory moves to the boot partition (shared by A and B) and its EFI stub configs point there;
+ * /etc/grub.d/05_mender makes every update-grub write the Mender boot logic, and the first
+ * grub.cfg is what that update-grub would write.
+ */
+async function integrateDistroGrub(ctx: ConversionContext, stubs: string[]): Promise<void> {
+  const { rootfs, boot } = ctx;
+  const root = { uid: 0, gid: 0 };
+  const links = await distroKernelLinks(ctx);
+  if (!links) ctx.notes.push('No kernel found in the root filesystem: the image will not boot until one is installed.');
+  const moved = await moveGrubDir(ctx);
+  const { stdout } = await run('blkid', ['-p', '-o', 'value', '-s', 'UUID', ctx.files!.boot], { doing: 'reading the boot partition\'s UUID' });
+  const bootUuid = stdout.trim();
+  for (const stub of stubs) await boot!.writeFile(stub, grubStubConfig(bootUuid, DISTRO_GRUB_DIR));
+
+  const disabled: string[] = [];
+  if (!ctx.config['bootloader.grub_d_distro_entries']) {
+    for (const entry of await rootfs!.list('/etc/grub.d')) {
+      if (entry.type !== 'file' || (entry.mode & 0o111) === 0 || entry.name === GRUB_D_SCRIPT) continue;
+      await rootfs!.writeFile(entry.path, await rootfs!.readFile(entry.path), { uid: entry.uid, gid: entry.gid, mode: entry.mode & 0o7666 });
+      disabled.push(entry.name);
+    }
+  }
+  const naming = ctx.naming!;
+  const config = generateGrubConfig({
+    parts: { a: 2, b: 3 },
+    rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) },
+    kernelArgs: ctx.config['bootloader.kernel_args'] || undefined,
+    initrd: Boolean(links?.initrd),
+    kernelPath: links?.kernel ?? '/vmlinuz',
+    initrdPath: links?.initrd,
+  });
+  await rootfs!.writeFile(`/etc/grub.d/${GRUB_D_SCRIPT}`, grubDScript(config), { ...root, mode: 0o755 });
+
+  const defaultsFiles = ['/etc/default/grub'];
+  if ((await rootfs!.stat('/etc/default/grub.d'))?.type === 'dir') {
+    defaultsFiles.push(...(await rootfs!.list('/etc/default/grub.d')).filter((e) => e.name.endsWith('.cfg')).map((e) => e.path));
+  }
+  const texts = await Promise.all(defaultsFiles.map(async (file) => ((await rootfs!.exists(file)) ? rootfs!.readText(file) : '')));
+  const defaults = parseGrubDefaults(texts);
+  const unread = defaults.ignored.filter((line) => /GRUB_CMDLINE_LINUX/.test(line));
+  if (unread.length > 0) ctx.notes.push(`/etc/default/grub sets kernel arguments in a way only a shell can read (${unread.join('; ')}): they are in grub.cfg from the first update-grub on the device.`);
+  await boot!.writeFile(`${DISTRO_GRUB_DIR}/grub.cfg`, grubMkconfigFile([{ name: GRUB_D_SCRIPT, output: grubDOutput(config, defaults.values) }]));
+  ctx.logger.info(`grub.d: /boot/grub moved to the boot partition (${moved} files), stubs ${stubs.join(' ')} → UUID ${bootUuid}, disabled ${disabled.join(' ') || '(none)'}`);
+  if (ctx.config['bootloader.grub_d_distro_entries']) {
+    ctx.notes.push('The distribution\'s /etc/grub.d entries stay enabled: they follow the Mender boot in grub.cfg from the first update-grub on the device.');
+  }
+}
+
+async function installStandaloneGrub(ctx: ConversionContext, arch: GrubEfiArch): Promise<void> {
+  const kernel = await linkKernel(ctx);
+  const naming = ctx.naming!;
+  const boot = ctx.boot!;
+  for (const loader of CONFLICTING_LOADERS) await boot.remove(loader, { recursive: true });
+  if (!ctx.config['bootloader.keep_distro_loader'] && (await boot.stat('/EFI'))?.type === 'dir') {
+    for (const entry of await boot.list('/EFI')) {
+      if (entry.type !== 'dir' || entry.name.toUpperCase() === 'BOOT') continue;
+      await boot.remove(entry.path, { recursive: true });
+      ctx.notes.push(`Removed the distribution's EFI loader ${entry.path} from the boot partition (bootloader.keep_distro_loader keeps it).`);
+    }
+  }
+
+  const grubCfg = generateGrubConfig({
+    parts: { a: 2, b: 3 },
+    rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) },
+    kernelArgs: ctx.config['bootloader.kernel_args'] || undefined,
+    initrd: kernel?.initrd ?? false,
+  });
+  await boot.mkdir(GRUB_CONFIG_DIR);
+  await boot.writeFile(`${GRUB_CONFIG_DIR}/grub.cfg`, grubCfg);
+
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-grub-'));
+  try {
+    const loader = path.join(scratch, 'loader.efi');
+    await buildGrubEfi({ arch, modulesDir: await modulesDir(ctx, arch), output: loader });
+    await boot.writeFile(GRUB_EFI_TARGETS[arch].loaderPath, await fs.readFile(loader));
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+
+  if (arch === 'arm64' && kernel) {
+    const trees = await copyDeviceTrees(ctx, kernel.version);
+    ctx.logger.info(`grub: ${trees} device trees copied to /dtb on the boot partition`);
+  }
+}
+
 export const grubIntegration: Hook = {
   name: 'GRUB (UEFI) integration',
   async run(ctx) {
@@ -111,45 +275,22 @@ export const grubIntegration: Hook = {
     if (arch !== 'amd64' && arch !== 'arm64') {
       throw new UserError(`The GRUB integration supports amd64 and arm64 images; this one is ${arch}.`, { hint: 'Use bootloader.type: uboot for this board.' });
     }
-    const kernel = await linkKernel(ctx);
-    const naming = ctx.naming!;
-    const boot = ctx.boot!;
-    for (const loader of CONFLICTING_LOADERS) await boot.remove(loader, { recursive: true });
-    if (!ctx.config['bootloader.keep_distro_loader'] && (await boot.stat('/EFI'))?.type === 'dir') {
-      for (const entry of await boot.list('/EFI')) {
-        if (entry.type !== 'dir' || entry.name.toUpperCase() === 'BOOT') continue;
-        await boot.remove(entry.path, { recursive: true });
-        ctx.notes.push(`Removed the distribution's EFI loader ${entry.path} from the boot partition (bootloader.keep_distro_loader keeps it).`);
+    const mode = ctx.config['bootloader.grub_d_integration'];
+    const distro = mode === 'off' ? { missing: 'bootloader.grub_d_integration is off' } : await findDistroGrub(ctx);
+    if ('stubs' in distro) {
+      await integrateDistroGrub(ctx, distro.stubs);
+      ctx.notes.push(`GRUB: the distribution's (${distro.packages.join(', ')}), integrated through /etc/grub.d/${GRUB_D_SCRIPT}; its configuration is on the boot partition (${DISTRO_GRUB_DIR}), so update-grub on the device keeps the A/B boot.`);
+    } else {
+      if (mode === 'on') {
+        throw new UserError(`bootloader.grub_d_integration is on, but ${distro.missing}.`, { hint: 'Set it to auto or off to install the standalone GRUB loader instead.' });
       }
+      await installStandaloneGrub(ctx, arch);
+      ctx.notes.push(`GRUB: standalone loader ${GRUB_EFI_TARGETS[arch].loaderPath} (no grub.d integration: ${distro.missing}).`);
     }
-
-    const grubCfg = generateGrubConfig({
-      parts: { a: 2, b: 3 },
-      rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) },
-      kernelArgs: ctx.config['bootloader.kernel_args'] || undefined,
-      initrd: kernel?.initrd ?? false,
-    });
-    await boot.mkdir(GRUB_CONFIG_DIR);
-    await boot.writeFile(`${GRUB_CONFIG_DIR}/grub.cfg`, grubCfg);
     for (const file of menderGrubEnvFiles({ bootPart: 2 })) {
-      await boot.mkdir(file.path.slice(0, file.path.lastIndexOf('/')));
-      await boot.writeFile(file.path, file.data);
+      await ctx.boot!.mkdir(file.path.slice(0, file.path.lastIndexOf('/')));
+      await ctx.boot!.writeFile(file.path, file.data);
     }
-
-    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-grub-'));
-    try {
-      const loader = path.join(scratch, 'loader.efi');
-      await buildGrubEfi({ arch, modulesDir: await modulesDir(ctx, arch), output: loader });
-      await boot.writeFile(GRUB_EFI_TARGETS[arch].loaderPath, await fs.readFile(loader));
-    } finally {
-      await fs.rm(scratch, { recursive: true, force: true });
-    }
-
-    if (arch === 'arm64' && kernel) {
-      const trees = await copyDeviceTrees(ctx, kernel.version);
-      ctx.logger.info(`grub: ${trees} device trees copied to /dtb on the boot partition`);
-    }
-
     const tool = grubenvToolScript({ bootMountpoint: ctx.bootMountpoint! });
     for (const name of GRUBENV_TOOL_NAMES) await ctx.rootfs!.writeFile(`/usr/bin/${name}`, tool, { uid: 0, gid: 0, mode: 0o755 });
     await ctx.rootfs!.flush();

@@ -26,6 +26,8 @@ export interface GoldenOptions {
   hostname?: string;
   /** Extra files in the root filesystem: path → content. */
   files?: Record<string, string>;
+  /** Modes of root filesystem files (default 0644), e.g. executables. */
+  modes?: Record<string, number>;
   rootMiB?: number;
   bootMiB?: number;
   /** Extra files on the boot partition: path → content. */
@@ -68,6 +70,7 @@ export async function buildRootTree(dir: string, options: GoldenOptions, diskId:
     'var/lib/dpkg/status': '',
     ...options.files,
   });
+  for (const [file, mode] of Object.entries(options.modes ?? {})) fs.chmodSync(path.join(tree, file), mode);
   fs.mkdirSync(path.join(tree, 'usr/bin'), { recursive: true });
   if (options.arch === 'arm64' || options.arch === 'armhf') {
     const header = Buffer.alloc(64);

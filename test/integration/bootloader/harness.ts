@@ -141,3 +141,18 @@ export async function runGrubEmu(dir: string, disk: AbDisk, config: string, stop
   const pick = (tag: string) => output.split('\n').find((line) => line.startsWith(`${tag} `))?.slice(tag.length + 1).split(' ');
   return { output, linux: pick('LINUX'), initrd: pick('INITRD') };
 }
+
+/**
+ * The host's grub-mkconfig reading `tree` instead of /etc, with a grub-probe stand-in that answers
+ * without devices (run it with EUID=0 in the environment: it checks for root).
+ */
+export function preparedGrubMkconfig(dir: string, tree: string): string {
+  const probe = path.join(dir, 'grub-probe');
+  fs.writeFileSync(probe, '#!/bin/sh\nfor a; do case "$a" in --target=device) echo /dev/sda2;; --target=fs) echo ext2;; --target=fs_uuid) echo 0a0b0c0d-0000-4000-8000-000000000002;; --target=partuuid) echo 00000000-0000-4000-8000-000000000002;; esac; done\n', { mode: 0o755 });
+  const mkconfig = path.join(dir, 'bin', 'grub-mkconfig');
+  fs.mkdirSync(path.dirname(mkconfig), { recursive: true });
+  const original = fs.readFileSync('/usr/sbin/grub-mkconfig', 'utf8');
+  if (!original.includes('sysconfdir="/etc"') || !original.includes('grub_probe="${sbindir}/grub-probe"')) throw new Error('grub-mkconfig changed: the test cannot point it at a tree');
+  fs.writeFileSync(mkconfig, original.replace('sysconfdir="/etc"', `sysconfdir="${tree}/etc"`).replace('grub_probe="${sbindir}/grub-probe"', `grub_probe="${probe}"`), { mode: 0o755 });
+  return mkconfig;
+}
