@@ -9,9 +9,12 @@
 // - pc: a bootable x86-64 UEFI PC image: GPT, an EFI system partition, an ext4 root with
 //   Debian's kernel and initramfs, and root logged in on the serial console (the boot tests
 //   drive the device through it). Needs root: the kernel's packages run their scripts.
+//   With --grub, the distribution's signed GRUB (shim-signed, grub-efi-amd64-signed) is installed
+//   as Debian's installer leaves it (the files grub-install --removable writes); the kernel's
+//   .deb is kept beside the image (for the boot tests' kernel reinstall).
 // Cached under work/sample/: the debootstrap tree and the image are built once per recipe.
 //
-// usage: zx scripts/build-sample-image.mjs [--flavour board|pc|rpi] [--arch amd64] [--suite bookworm] [--out FILE]
+// usage: zx scripts/build-sample-image.mjs [--flavour board|pc|rpi] [--grub] [--arch amd64] [--suite bookworm] [--out FILE]
 // debootstrap needs root (or fakeroot + fakechroot, used automatically for an ordinary user);
 // everything after it (mke2fs -d, mkfs.vfat, mtools, sfdisk) runs as an ordinary user.
 import { createHash } from 'node:crypto';
@@ -31,15 +34,20 @@ const suite = argv.suite ?? 'bookworm';
 const mirror = argv.mirror ?? process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 if (pc && (arch !== 'amd64' || process.getuid() !== 0)) throw new Error('the pc flavour is built for amd64, as root (the kernel packages run their scripts)');
 if (rpi && arch !== 'arm64') throw new Error('the rpi flavour is built for arm64');
+const distroGrub = Boolean(argv.grub);
+if (distroGrub && !pc) throw new Error('--grub is for the pc flavour');
 // What goes into the root filesystem; part of the cache key so a change rebuilds the sample.
 const include = [
   'systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk',
   ...(pc ? ['linux-image-amd64', 'initramfs-tools', 'kmod', 'procps'] : []),
+  ...(distroGrub ? ['grub-efi-amd64', 'grub-efi-amd64-signed', 'shim-signed'] : []),
   ...(rpi ? ['linux-image-arm64', 'raspi-firmware'] : []),
 ];
 const recipe = createHash('sha256').update([suite, arch, mirror, ...(pc || rpi ? [flavour] : []), ...include].join(' ')).digest('hex').slice(0, 8);
 const sampleDir = path.join(root, 'work', 'sample');
-const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-${pc || rpi ? flavour : 'sample'}.img`));
+const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-${pc || rpi ? flavour : 'sample'}${distroGrub ? '-grub' : ''}.img`));
+/** The kernel package of the tree, kept for the boot tests (--grub). */
+const kernelDeb = path.join(sampleDir, `linux-image-${suite}-${arch}-${recipe}.deb`);
 const tree = path.join(sampleDir, `rootfs-${suite}-${arch}-${recipe}`);
 const stampOfImage = `${out}.recipe`;
 const MiB = 1024 * 1024;
@@ -73,6 +81,11 @@ async function debootstrap() {
   }
   if (rpi) await unpackBootPackages();
   if (foreign) await recordUnpackedPackages();
+  if (distroGrub) {
+    const archives = path.join(tree, 'var/cache/apt/archives');
+    const deb = (await fs.readdir(archives)).find((name) => /^linux-image-\d.*\.deb$/.test(name));
+    await fs.copy(path.join(archives, deb), kernelDeb);
+  }
   // Trim what a golden image would not carry and what only bloats the sample.
   await $`rm -rf ${tree}/var/cache/apt/archives/*.deb ${tree}/var/lib/apt/lists/*`.nothrow();
   if (pc || rpi) {
@@ -121,6 +134,12 @@ async function configureTree(diskId) {
     ].join('\n'),
   );
   await fs.mkdirp(path.join(tree, bootDir));
+  if (distroGrub) {
+    // An initramfs with the modules this machine needs, as a VM image would configure it: the
+    // boot test rebuilds it on the emulated CPU when it reinstalls the kernel.
+    await fs.mkdirp(path.join(tree, 'etc/initramfs-tools/conf.d'));
+    await fs.writeFile(path.join(tree, 'etc/initramfs-tools/conf.d/modules-dep.conf'), 'MODULES=dep\n');
+  }
   if (pc) {
     // Root is logged in on the serial console, so the boot tests can drive the device.
     const dropIn = path.join(tree, 'etc/systemd/system/serial-getty@ttyS0.service.d');
@@ -175,6 +194,38 @@ async function buildBootFs(file, diskId) {
   await fs.remove(staging);
 }
 
+/**
+ * The distribution's signed GRUB as Debian's installer leaves it, from the image's own packages:
+ * what `grub-install --removable --uefi-secure-boot` writes — /boot/grub with the modules, the
+ * font and an empty environment; on the EFI partition shim as BOOTX64.EFI, the signed GRUB,
+ * MokManager, and the stub grub.cfg that finds /boot/grub by the root filesystem's UUID.
+ * grub-install itself cannot run here (it insists on a mounted FAT filesystem, and this
+ * machine's kernel has no vfat), nor can update-grub (it probes the disk): the conversion
+ * replaces grub.cfg, and the boot test runs update-grub on the device.
+ */
+async function stageDistroGrub() {
+  const grubDir = path.join(tree, 'boot/grub');
+  await fs.mkdirp(path.join(grubDir, 'x86_64-efi'));
+  await fs.mkdirp(path.join(grubDir, 'fonts'));
+  const modules = path.join(tree, 'usr/lib/grub/x86_64-efi');
+  for (const name of await fs.readdir(modules)) {
+    if (/\.(mod|lst)$/.test(name)) await fs.copy(path.join(modules, name), path.join(grubDir, 'x86_64-efi', name));
+  }
+  await fs.copy(path.join(tree, 'usr/share/grub/unicode.pf2'), path.join(grubDir, 'fonts/unicode.pf2'));
+  await $`grub-editenv ${path.join(grubDir, 'grubenv')} create`;
+}
+
+async function installDistroGrubLoader(rootFile, bootFile) {
+  const uuid = (await $`blkid -p -o value -s UUID ${rootFile}`).stdout.trim();
+  const staging = await fs.mkdtemp(path.join(sampleDir, 'esp-'));
+  await fs.copy(path.join(tree, 'usr/lib/shim/shimx64.efi.signed'), path.join(staging, 'BOOTX64.EFI'));
+  await fs.copy(path.join(tree, 'usr/lib/shim/mmx64.efi.signed'), path.join(staging, 'mmx64.efi'));
+  await fs.copy(path.join(tree, 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed'), path.join(staging, 'grubx64.efi'));
+  await fs.writeFile(path.join(staging, 'grub.cfg'), `search.fs_uuid ${uuid} root hd0,gpt2 \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n`);
+  await $`mcopy -o -i ${bootFile} ${(await fs.readdir(staging)).map((name) => path.join(staging, name))} ::/EFI/BOOT/`;
+  await fs.remove(staging);
+}
+
 async function buildRootFs(file) {
   const usedKiB = Number((await $`du -sk --apparent-size ${tree}`).stdout.split('\t')[0]);
   const sizeMiB = Math.ceil((usedKiB * 1.4) / 1024 / 4) * 4 + 64;
@@ -192,7 +243,9 @@ await configureTree(diskId);
 const bootFile = `${out}.boot.vfat`;
 const rootFile = `${out}.root.ext4`;
 await buildBootFs(bootFile, diskId);
+if (distroGrub) await stageDistroGrub();
 const rootBytes = await buildRootFs(rootFile);
+if (distroGrub) await installDistroGrubLoader(rootFile, bootFile);
 
 const rootStart = bootStart + bootBytes;
 // GPT keeps a backup table in the last 33 sectors.

@@ -11,10 +11,12 @@
 // Every boot's serial log is kept in work/boot/logs/. Needs root for the golden image (the
 // kernel's packages run their scripts) and the network for Debian's packages (cached after).
 //
+// The grub.d tier does the same with the distribution's own signed GRUB kept (grub.d
+// integration), after reinstalling the kernel package on the device and running update-grub.
 // The U-Boot tier (scripts/lib/uboot-boot-tier.mjs) then boots a converted Raspberry Pi OS-like
 // image in QEMU's raspi3b through U-Boot: A/B selection, an update tried, and its rollback.
 //
-// usage: zx scripts/test-boot.mjs [--keep] [--tier grub,uboot]
+// usage: zx scripts/test-boot.mjs [--keep] [--tier grub,grubd,uboot]
 //   --keep: leave the converted images in work/boot; --tier: run only these tiers
 import { spawn } from 'node:child_process';
 import { $, argv, fs, path } from 'zx';
@@ -189,8 +191,8 @@ async function expectShown(device, artifact) {
   check(shown.split('\n').pop() === artifact, `mender show-artifact prints ${artifact}`, shown);
 }
 
-async function convert(image, name) {
-  const out = path.join(dir, `deploy-${name}`);
+async function convert(image, name, tag = 'grub') {
+  const out = path.join(dir, `deploy-${tag}-${name}`);
   await fs.remove(out);
   step(`convert ${path.basename(image)} as ${name}`);
   await $({ env: { ...process.env, MENDER_CLIENT_INSTALL: 'y' } })`node ${path.join(root, 'bin/mender-convert.js')} --disk-image ${image} --config ${path.join(root, 'configs/qemux86-64.yaml')} --config ${path.join(dir, 'boot-test.yaml')} --overlay ${path.join(dir, 'overlay')} --artifact-name ${name} --output-dir ${out} --work-dir ${path.join(dir, 'work')}`;
@@ -201,40 +203,39 @@ async function convert(image, name) {
   };
 }
 
-/** The GRUB (UEFI) tier: steps a-d on the PC image. */
-async function grubTier() {
-  step('golden image: Debian bookworm amd64 PC with its kernel (debootstrap, cached in work/sample)');
-  const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc`).stdout.trim();
-
+/**
+ * Three conversions of `golden` (release-1 on the device's disk, release-2 and -3 as Artifacts
+ * on a second disk, FAT, as on a USB stick, with `extraFiles` beside them).
+ */
+async function prepareDevice(golden, tag, { extraFiles = {}, extraConfig = '' } = {}) {
   // The client runs in standalone mode here: its daemon (which would poll a server) is masked in
   // both root filesystems. Artifacts are uncompressed: emulated CPUs decompress slowly.
   await fs.remove(path.join(dir, 'overlay'));
   await fs.mkdirp(path.join(dir, 'overlay/etc/systemd/system'));
   await fs.symlink('/dev/null', path.join(dir, 'overlay/etc/systemd/system/mender-client.service'));
-  await fs.writeFile(path.join(dir, 'boot-test.yaml'), 'storage:\n  total_size_mb: 3072\nartifact:\n  compression: none\nimage:\n  compression: none\n');
+  await fs.writeFile(path.join(dir, 'boot-test.yaml'), `storage:\n  total_size_mb: 3072\nartifact:\n  compression: none\nimage:\n  compression: none\n${extraConfig}`);
 
-  const release1 = await convert(golden, 'release-1');
-  const release2 = await convert(golden, 'release-2');
-  const release3 = await convert(golden, 'release-3');
-  const device = path.join(dir, 'device.img');
+  const release1 = await convert(golden, 'release-1', tag);
+  const release2 = await convert(golden, 'release-2', tag);
+  const release3 = await convert(golden, 'release-3', tag);
+  const device = path.join(dir, `device-${tag}.img`);
   await $`cp --sparse=always ${release1.image} ${device}`;
-  // The Artifacts reach the device on a second disk (FAT), as they would on a USB stick.
-  const artifacts = path.join(dir, 'artifacts.vfat');
-  const artifactBytes = (await fs.stat(release2.artifact)).size + (await fs.stat(release3.artifact)).size;
+  const artifacts = path.join(dir, `artifacts-${tag}.vfat`);
+  const files = { 'release-2.mender': release2.artifact, 'release-3.mender': release3.artifact, ...extraFiles };
+  let bytes = 0;
+  for (const file of Object.values(files)) bytes += (await fs.stat(file)).size;
   await fs.remove(artifacts);
-  await $`truncate -s ${Math.ceil(artifactBytes / 1048576) + 64}M ${artifacts}`;
+  await $`truncate -s ${Math.ceil(bytes / 1048576) + 64}M ${artifacts}`;
   await $`mkfs.vfat -F 32 -n ARTIFACTS ${artifacts}`;
-  await $`mcopy -i ${artifacts} ${release2.artifact} ::/release-2.mender`;
-  await $`mcopy -i ${artifacts} ${release3.artifact} ::/release-3.mender`;
+  for (const [name, file] of Object.entries(files)) await $`mcopy -i ${artifacts} ${file} ::/${name}`;
   if (!argv.keep) for (const release of [release1, release2, release3]) await fs.remove(path.dirname(release.image));
+  return { device, artifacts, release1 };
+}
 
-  step('a. first boot');
-  let qemu = await boot('a-first-boot', [device, artifacts]);
-  await expectRunning(qemu, { part: 2, artifact: 'release-1' });
-  await expectShown(qemu, 'release-1');
-
-  step('b. install release-2, reboot, commit');
-  qemu.logTo('b-install-release-2');
+/** Steps b and c: release-2 installed and committed, then release-3 installed and rolled back. */
+async function updateAndRollBack(qemu, prefix) {
+  step(`${prefix}b. install release-2, reboot, commit`);
+  qemu.logTo(`${prefix}b-install-release-2`);
   await installAndReboot(qemu, 'release-2');
   await expectRunning(qemu, { part: 3, artifact: 'release-2' });
   await qemu.must('mender commit');
@@ -242,16 +243,29 @@ async function grubTier() {
   check(committed.includes('upgrade_available=0'), 'after the commit upgrade_available=0', committed);
   await expectShown(qemu, 'release-2');
 
-  step('c. install release-3, reboot, do not commit, reboot: roll back');
-  qemu.logTo('c-install-release-3');
+  step(`${prefix}c. install release-3, reboot, do not commit, reboot: roll back`);
+  qemu.logTo(`${prefix}c-install-release-3`);
   await installAndReboot(qemu, 'release-3');
   await expectRunning(qemu, { part: 2, artifact: 'release-3' });
   step('  trying release-3 on partition 2; reboot without committing');
-  qemu.logTo('c-rollback');
+  qemu.logTo(`${prefix}c-rollback`);
   await qemu.reboot();
   const rolledBack = await expectRunning(qemu, { part: 3, artifact: 'release-2' });
   check(rolledBack.includes('upgrade_available=0'), 'GRUB rolled back: upgrade_available=0', rolledBack);
   await expectShown(qemu, 'release-2');
+}
+
+/** The GRUB (UEFI) tier with our standalone loader: steps a-d on the PC image. */
+async function grubTier() {
+  step('golden image: Debian bookworm amd64 PC with its kernel (debootstrap, cached in work/sample)');
+  const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc`).stdout.trim();
+  const { device, artifacts } = await prepareDevice(golden, 'grub');
+
+  step('a. first boot');
+  let qemu = await boot('a-first-boot', [device, artifacts]);
+  await expectRunning(qemu, { part: 2, artifact: 'release-1' });
+  await expectShown(qemu, 'release-1');
+  await updateAndRollBack(qemu, '');
 
   step('d. power cut while grub-mender-grubenv-set rewrites the environment');
   qemu.logTo('d-power-cut');
@@ -272,12 +286,52 @@ async function grubTier() {
   await qemu.shutdown();
 }
 
+/**
+ * The grub.d tier: the PC image with the distribution's signed GRUB, converted with the grub.d
+ * integration; on the device the kernel package is reinstalled from a local .deb (its scripts
+ * run update-initramfs and update-grub, as an upgrade's do) and update-grub is run again; the
+ * device still boots the same partition, then steps b and c run on top.
+ */
+async function grubDTier() {
+  step('golden image: Debian bookworm amd64 PC with its signed GRUB (shim, GRUB and stub config as grub-install --removable leaves them)');
+  const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc --grub`).stdout.trim();
+  const kernelDeb = (await fs.readdir(path.dirname(golden))).filter((f) => /^linux-image-bookworm-amd64-.*\.deb$/.test(f)).map((f) => path.join(path.dirname(golden), f))[0];
+  if (!kernelDeb) throw new Error(`no kernel package beside ${golden}`);
+  // The sample's kernel modules were trimmed; reinstalling the package brings them all back.
+  const { device, artifacts } = await prepareDevice(golden, 'grubd', { extraFiles: { 'linux-image.deb': kernelDeb }, extraConfig: 'rootfs:\n  extra_space_kb: 524288\n' });
+
+  step('grub.d a. first boot through the distribution\'s shim and GRUB');
+  const qemu = await boot('grubd-a-first-boot', [device, artifacts]);
+  await expectRunning(qemu, { part: 2, artifact: 'release-1' });
+  check((await qemu.must('readlink /boot/grub')) === '/boot/efi/grub', '/boot/grub is the boot partition\'s /grub');
+
+  step('grub.d upgrade: reinstall the kernel package (its scripts run update-grub), then update-grub');
+  qemu.logTo('grubd-kernel-upgrade');
+  await qemu.must('mkdir -p /mnt/artifacts && mount -o ro /dev/vda /mnt/artifacts');
+  const installed = await qemu.must('dpkg -i /mnt/artifacts/linux-image.deb > /tmp/dpkg.log 2>&1; status=$?; tail -n 8 /tmp/dpkg.log; test $status -eq 0', 30 * 60_000);
+  step(`  | ${installed.split('\n').join('\n  | ')}`);
+  const updated = await qemu.must('update-grub 2>&1');
+  step(`  | ${updated.split('\n').join('\n  | ')}`);
+  const sections = await qemu.must("grep '^### BEGIN' /boot/grub/grub.cfg");
+  check(sections === '### BEGIN /etc/grub.d/05_mender ###', 'grub.cfg holds only the Mender part', sections);
+  await qemu.must('umount /mnt/artifacts');
+  step('grub.d reboot after the upgrade');
+  qemu.logTo('grubd-after-upgrade');
+  await qemu.reboot();
+  await expectRunning(qemu, { part: 2, artifact: 'release-1' });
+  step('  still boots partition 2 after the kernel upgrade and update-grub');
+
+  await updateAndRollBack(qemu, 'grubd-');
+  await qemu.shutdown();
+}
+
 if (!OVMF) throw new Error('OVMF is not installed (apt-get install ovmf)');
 await fs.mkdirp(logs);
 await fs.emptyDir(logs);
-const tiers = String(argv.tier ?? 'grub,uboot').split(',');
+const tiers = String(argv.tier ?? 'grub,grubd,uboot').split(',');
 try {
   if (tiers.includes('grub')) await grubTier();
+  if (tiers.includes('grubd')) await grubDTier();
   if (tiers.includes('uboot')) await ubootTier({ root, dir, logs, step, check, running });
 } catch (error) {
   console.error(`\n${error.message}\nserial logs: ${logs}`);
