@@ -13,6 +13,7 @@ import type { FsEditor } from '../fs/editor.js';
 import { CLIENT_SERVICES } from '../mender/units.js';
 import { UserError } from '../util/errors.js';
 import type { ConversionContext } from './context.js';
+import { aptCacheDir, DEBIAN_MIRROR, HOST_DEBIAN_KEYRING } from './debian.js';
 
 /**
  * The client install step: repositories from the config and the image, verified; what the image
@@ -20,20 +21,19 @@ import type { ConversionContext } from './context.js';
  * inventory scripts); a note when the image has no clock synchronisation.
  */
 
-const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 /** What upstream installs from Mender's repository; the first three follow client.version. */
 const MENDER_CLIENT_PACKAGES = ['mender-client4', 'mender-auth', 'mender-update'];
 const MENDER_TOOL_PACKAGES = ['mender-flash', 'mender-setup', 'mender-snapshot'];
-const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const TIME_SYNC = ['systemd-timesyncd', 'chrony', 'ntpsec', 'ntp', 'openntpd'];
 
-function cacheDir(ctx: ConversionContext): string {
-  return path.join(ctx.cacheDir, 'apt');
+/** With the U-Boot integration the client needs fw_printenv/fw_setenv, from the distribution. */
+function installsUbootTools(ctx: ConversionContext): boolean {
+  return ctx.config['client.install'] && ctx.config['bootloader.type'] === 'uboot';
 }
 
 /** Key files named in the image (signed-by, trusted.gpg.d) copied out so that gpgv can read them. */
 async function imageKeys(ctx: ConversionContext, rootfs: FsEditor, entry: SourceEntry): Promise<string[]> {
-  const dir = path.join(cacheDir(ctx), 'image-keys');
+  const dir = path.join(aptCacheDir(ctx), 'image-keys');
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const copy = async (data: Buffer) => {
     const file = path.join(dir, `${createHash('sha256').update(data).digest('hex').slice(0, 16)}${data.includes('BEGIN PGP') ? '.asc' : '.gpg'}`);
@@ -61,7 +61,7 @@ async function imageKeys(ctx: ConversionContext, rootfs: FsEditor, entry: Source
 /** Mender's signing key, from its URL (cached for offline runs) or a file, checked against the pinned fingerprint. */
 async function menderKey(ctx: ConversionContext): Promise<string> {
   const source = ctx.config['client.mender_key'];
-  const dir = path.join(cacheDir(ctx), 'mender-key');
+  const dir = path.join(aptCacheDir(ctx), 'mender-key');
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   let file = source;
   if (/^https?:\/\//.test(source)) {
@@ -113,7 +113,7 @@ async function repositories(ctx: ConversionContext): Promise<RepositorySpec[]> {
     specs.push({ url: entry.url, suite: entry.suite, components: entry.components, architecture: arch, keyrings: keyringsFor(entry, entry.signedBy) });
   }
   const needsImageSources = ctx.config['client.source'] === 'distro' || ctx.config['client.extra_packages'].length > 0 || ctx.config['client.timesyncd']
-    || ctx.config['client.connect'] || ctx.config['client.configure'] || (ctx.config['client.install'] && ctx.config['bootloader.type'] === 'uboot');
+    || ctx.config['client.connect'] || ctx.config['client.configure'] || installsUbootTools(ctx);
   if (needsImageSources) {
     const image = await readImageSources(ctx.rootfs!);
     for (const entry of image) {
@@ -146,8 +146,7 @@ function requestedPackages(ctx: ConversionContext, hasTimeSync: boolean): { name
     else if (ctx.config['client.source'] === 'mender') names.push(...MENDER_CLIENT_PACKAGES, ...MENDER_TOOL_PACKAGES);
     else files.push(...ctx.config['client.local_debs']);
   }
-  // The client reads and writes the U-Boot environment with fw_printenv/fw_setenv.
-  if (ctx.config['client.install'] && ctx.config['bootloader.type'] === 'uboot') names.push('libubootenv-tool');
+  if (installsUbootTools(ctx)) names.push('libubootenv-tool');
   if (ctx.config['client.connect']) names.push('mender-connect');
   if (ctx.config['client.configure']) names.push('mender-configure');
   for (const item of ctx.config['client.extra_packages']) (item.endsWith('.deb') ? files : names).push(item);
@@ -176,7 +175,7 @@ export async function installClient(ctx: ConversionContext, report: (status: str
 
   report('reading package repositories');
   const repos: AptRepository[] = [];
-  for (const spec of await repositories(ctx)) repos.push(await AptRepository.load(spec, { cacheDir: cacheDir(ctx), logger: ctx.logger }));
+  for (const spec of await repositories(ctx)) repos.push(await AptRepository.load(spec, { cacheDir: aptCacheDir(ctx), logger: ctx.logger }));
   const records = repos.flatMap((repo) => repo.packages);
   const localRecords: PackageRecord[] = local.map((deb) => ({
     name: deb.name,

@@ -6,8 +6,13 @@ import { compareVersions } from '../deb/version.js';
 import { UserError } from '../util/errors.js';
 import type { ConversionContext } from './context.js';
 
-const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
-const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+export const HOST_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** Where the APT client keeps package indexes and packages between runs. */
+export function aptCacheDir(ctx: ConversionContext): string {
+  return path.join(ctx.cacheDir, 'apt');
+}
 
 export interface FetchedDebianPackage {
   deb: DebPackage;
@@ -31,7 +36,7 @@ export async function fetchDebianPackage(ctx: ConversionContext, name: string, a
   }
   const repository = await AptRepository.load(
     { url: DEBIAN_MIRROR, suite, components: ['main'], architecture, keyrings: [HOST_DEBIAN_KEYRING] },
-    { cacheDir: path.join(ctx.cacheDir, 'apt'), logger: ctx.logger },
+    { cacheDir: aptCacheDir(ctx), logger: ctx.logger },
   );
   const record = repository.packages.filter((p) => p.name === name).sort((a, b) => compareVersions(b.version, a.version))[0];
   if (!record) throw new UserError(`Debian's ${suite} has no package ${name} for ${architecture}.`);
