@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
 import type { FsEditor } from '../fs/editor.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { field, formatParagraph, parseParagraphs, type Paragraph } from './control.js';
@@ -133,9 +134,7 @@ export async function installPackage(rootfs: FsEditor, db: DpkgDatabase, deb: De
         break;
       }
       case 'file': {
-        const chunks: Buffer[] = [];
-        for await (const chunk of content) chunks.push(chunk as Buffer);
-        const data = Buffer.concat(chunks);
+        const data = await buffer(content);
         await rootfs.writeFile(entry.path, data, owner);
         if (conffiles.has(entry.path)) conffileSums.set(entry.path, createHash('md5').update(data).digest('hex'));
         break;

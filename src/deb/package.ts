@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { spawn } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
@@ -143,11 +144,10 @@ export class DebPackage {
     const { stream, done } = memberStream(file, controlMember);
     await walkTar(stream, `${file} control`, async (entry, content) => {
       if (entry.type !== 'file') return;
-      const chunks: Buffer[] = [];
-      for await (const chunk of content) chunks.push(chunk as Buffer);
+      const data = await buffer(content);
       const name = entry.path.slice(1);
-      if (name === 'control') fields = parseParagraphs(Buffer.concat(chunks).toString('utf8'))[0];
-      else files.set(name, Buffer.concat(chunks));
+      if (name === 'control') fields = parseParagraphs(data.toString('utf8'))[0];
+      else files.set(name, data);
     });
     await done;
     if (!fields?.get('Package')) throw new UserError(`${file} has no valid control file.`);

@@ -1,18 +1,20 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { generateGrubConfig } from '../bootloader/grub/config.js';
 import { buildGrubEfi, GRUB_CONFIG_DIR, GRUB_EFI_TARGETS, type GrubEfiArch } from '../bootloader/grub/efi.js';
 import { menderGrubEnvFiles } from '../bootloader/grub/env.js';
 import { GRUB_D_SCRIPT, grubDOutput, grubDScript, grubMkconfigFile, grubStubConfig, parseGrubDefaults } from '../bootloader/grub/grubd.js';
 import { GRUBENV_TOOL_NAMES, grubenvToolScript } from '../bootloader/grub/tools.js';
 import { DpkgDatabase } from '../deb/install.js';
-import { compareVersions } from '../deb/version.js';
+import { copyTree } from '../fs/copy.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import type { ConversionContext, Hook } from './context.js';
 import { debianSuiteFor, fetchDebianPackage } from './debian.js';
+import { KERNEL_IMAGE, kernelVersion, newestKernel } from './probe.js';
 
 /**
  * The GRUB (UEFI) integration as a platform hook, one of two ways:
@@ -32,12 +34,6 @@ const DISTRO_GRUB_DIR = '/grub';
 const CONFLICTING_LOADERS = ['/EFI/systemd', '/EFI/Linux', '/loader'];
 const HOST_MODULES: Record<GrubEfiArch, string> = { amd64: '/usr/lib/grub/x86_64-efi', arm64: '/usr/lib/grub/arm64-efi' };
 
-/** The newest of the kernels (or initrds) named <stem>-<version>, by Debian version order. */
-function newest(paths: string[]): string | undefined {
-  const version = (p: string) => p.slice(p.lastIndexOf('/') + 1).replace(/^[^-]+-/, '');
-  return [...paths].sort((a, b) => compareVersions(version(b), version(a)))[0];
-}
-
 interface LinkedKernel {
   version: string;
   initrd: boolean;
@@ -47,7 +43,7 @@ async function linkKernel(ctx: ConversionContext): Promise<LinkedKernel | undefi
   const rootfs = ctx.rootfs!;
   const facts = ctx.facts!;
   const root = { uid: 0, gid: 0 };
-  let kernel = newest(facts.rootfsKernels.filter((k) => /\/(vmlinuz|vmlinux|Image|zImage)-/.test(k)));
+  let kernel = newestKernel(facts.rootfsKernels.filter((k) => KERNEL_IMAGE.test(k)));
   if (!kernel && facts.bootKernels.length > 0) {
     // Only the boot partition has a kernel: each root filesystem needs its own copy.
     const source = facts.bootKernels[0]!;
@@ -60,38 +56,24 @@ async function linkKernel(ctx: ConversionContext): Promise<LinkedKernel | undefi
     return undefined;
   }
   await rootfs.symlink('/boot/kernel', kernel.slice('/boot/'.length), root);
-  const kernelVersion = kernel.slice(kernel.lastIndexOf('/') + 1).replace(/^[^-]+-/, '');
-  const initrd = facts.rootfsInitrds.find((i) => i.endsWith(`-${kernelVersion}`)) ?? newest(facts.rootfsInitrds);
+  const version = kernelVersion(kernel);
+  const initrd = facts.rootfsInitrds.find((i) => i.endsWith(`-${version}`)) ?? newestKernel(facts.rootfsInitrds);
   if (initrd) await rootfs.symlink('/boot/initrd', initrd.slice('/boot/'.length), root);
   ctx.logger.info(`grub: kernel ${kernel}${initrd ? `, initrd ${initrd}` : ' (no initrd)'}`);
-  return { version: kernelVersion, initrd: initrd !== undefined };
+  return { version, initrd: initrd !== undefined };
 }
 
 /**
  * The kernel's device trees (Debian keeps them in /usr/lib/linux-image-<version>) copied to /dtb
  * on the boot partition, where UEFI firmware that needs one (U-Boot's EFI boot among them) looks.
  */
-async function copyDeviceTrees(ctx: ConversionContext, kernelVersion: string): Promise<number> {
-  const rootfs = ctx.rootfs!;
-  const boot = ctx.boot!;
-  const source = [`/usr/lib/linux-image-${kernelVersion}`, `/boot/dtbs/${kernelVersion}`];
-  let copied = 0;
-  const copyTree = async (from: string, to: string): Promise<void> => {
-    await boot.mkdir(to);
-    for (const entry of await rootfs.list(from)) {
-      if (entry.type === 'dir') await copyTree(entry.path, `${to}/${entry.name}`);
-      else if (entry.type === 'file' && entry.name.endsWith('.dtb')) {
-        await boot.writeFile(`${to}/${entry.name}`, await rootfs.readFile(entry.path));
-        copied++;
-      }
-    }
-  };
-  for (const dir of source) {
-    if ((await rootfs.stat(dir))?.type !== 'dir') continue;
-    await copyTree(dir, '/dtb');
-    break;
+async function copyDeviceTrees(ctx: ConversionContext, version: string): Promise<number> {
+  for (const dir of [`/usr/lib/linux-image-${version}`, `/boot/dtbs/${version}`]) {
+    if ((await ctx.rootfs!.stat(dir))?.type !== 'dir') continue;
+    await ctx.boot!.mkdir('/dtb');
+    return copyTree(ctx.rootfs!, dir, ctx.boot!, '/dtb', { include: (entry) => entry.type === 'dir' || (entry.type === 'file' && entry.name.endsWith('.dtb')) });
   }
-  return copied;
+  return 0;
 }
 
 /** The target's GRUB modules: the host's package when it matches, else Debian's, fetched for the target. */
@@ -107,9 +89,7 @@ async function modulesDir(ctx: ConversionContext, arch: GrubEfiArch): Promise<st
   const prefix = `/usr/lib/grub/${target.format}/`;
   await deb.walkData(async (entry, content) => {
     if (entry.type !== 'file' || !entry.path.startsWith(prefix)) return;
-    const chunks: Buffer[] = [];
-    for await (const chunk of content) chunks.push(chunk as Buffer);
-    await fs.writeFile(path.join(partial, entry.path.slice(prefix.length).replaceAll('/', '_')), Buffer.concat(chunks));
+    await fs.writeFile(path.join(partial, entry.path.slice(prefix.length).replaceAll('/', '_')), await buffer(content));
   });
   await fs.rename(partial, dir);
   return dir;
@@ -145,15 +125,15 @@ async function distroKernelLinks(ctx: ConversionContext): Promise<{ kernel: stri
   };
   let kernel = await found('/vmlinuz', '/boot/vmlinuz');
   if (!kernel) {
-    const newestKernel = newest(kernels);
-    if (!newestKernel) return undefined;
+    const newest = newestKernel(kernels);
+    if (!newest) return undefined;
     kernel = '/vmlinuz';
-    await rootfs.symlink(kernel, newestKernel.slice(1), { uid: 0, gid: 0 });
+    await rootfs.symlink(kernel, newest.slice(1), { uid: 0, gid: 0 });
   }
   let initrd = await found('/initrd.img', '/boot/initrd.img');
   if (!initrd && ctx.facts!.rootfsInitrds.length > 0) {
     initrd = '/initrd.img';
-    await rootfs.symlink(initrd, newest(ctx.facts!.rootfsInitrds)!.slice(1), { uid: 0, gid: 0 });
+    await rootfs.symlink(initrd, newestKernel(ctx.facts!.rootfsInitrds)!.slice(1), { uid: 0, gid: 0 });
   }
   return { kernel, initrd };
 }
@@ -162,21 +142,14 @@ async function distroKernelLinks(ctx: ConversionContext): Promise<{ kernel: stri
 async function moveGrubDir(ctx: ConversionContext): Promise<number> {
   const { rootfs, boot } = ctx;
   let moved = 0;
-  const copy = async (from: string, to: string): Promise<void> => {
-    await boot!.mkdir(to);
-    for (const entry of await rootfs!.list(from)) {
-      if (entry.type === 'dir') await copy(entry.path, `${to}/${entry.name}`);
-      else if (entry.type === 'file' && entry.path !== '/boot/grub/grub.cfg') {
-        await boot!.writeFile(`${to}/${entry.name}`, await rootfs!.readFile(entry.path));
-        moved++;
-      }
-    }
-  };
+  await boot!.mkdir(DISTRO_GRUB_DIR);
   if ((await rootfs!.stat('/boot/grub'))?.type === 'dir') {
-    await copy('/boot/grub', DISTRO_GRUB_DIR);
+    // FAT holds no symlinks or special files; grub.cfg is written anew.
+    moved = await copyTree(rootfs!, '/boot/grub', boot!, DISTRO_GRUB_DIR, {
+      include: (entry) => (entry.type === 'dir' || entry.type === 'file') && entry.path !== '/boot/grub/grub.cfg',
+    });
     await rootfs!.remove('/boot/grub', { recursive: true });
   }
-  await boot!.mkdir(DISTRO_GRUB_DIR);
   await rootfs!.symlink('/boot/grub', path.posix.join(ctx.bootMountpoint!, DISTRO_GRUB_DIR), { uid: 0, gid: 0 });
   return moved;
 }
@@ -225,7 +198,7 @@ async function integrateDistroGrub(ctx: ConversionContext, stubs: string[]): Pro
   const unread = defaults.ignored.filter((line) => /GRUB_CMDLINE_LINUX/.test(line));
   if (unread.length > 0) ctx.notes.push(`/etc/default/grub sets kernel arguments in a way only a shell can read (${unread.join('; ')}): they are in grub.cfg from the first update-grub on the device.`);
   await boot!.writeFile(`${DISTRO_GRUB_DIR}/grub.cfg`, grubMkconfigFile([{ name: GRUB_D_SCRIPT, output: grubDOutput(config, defaults.values) }]));
-  ctx.logger.info(`grub.d: /boot/grub moved to the boot partition (${moved} files), stubs ${stubs.join(' ')} → UUID ${bootUuid}, disabled ${disabled.join(' ') || '(none)'}`);
+  ctx.logger.info(`grub.d: /boot/grub moved to the boot partition (${moved} entries), stubs ${stubs.join(' ')} → UUID ${bootUuid}, disabled ${disabled.join(' ') || '(none)'}`);
   if (ctx.config['bootloader.grub_d_distro_entries']) {
     ctx.notes.push('The distribution\'s /etc/grub.d entries stay enabled: they follow the Mender boot in grub.cfg from the first update-grub on the device.');
   }
@@ -264,7 +237,7 @@ async function installStandaloneGrub(ctx: ConversionContext, arch: GrubEfiArch):
 
   if (arch === 'arm64' && kernel) {
     const trees = await copyDeviceTrees(ctx, kernel.version);
-    ctx.logger.info(`grub: ${trees} device trees copied to /dtb on the boot partition`);
+    ctx.logger.info(`grub: ${trees} device trees and their directories copied to /dtb on the boot partition`);
   }
 }
 

@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { FsEditor } from '../fs/editor.js';
+import { copyTree } from '../fs/copy.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { makeExt4 } from '../fs/tools.js';
 import { applyRootfsContract } from '../mender/rootfs.js';
@@ -24,27 +24,6 @@ function deviceNaming(ctx: ConversionContext): DeviceNaming {
   for (const number of [0, 1, 2, 3, 4]) partUuids[number] = derivedUuid(ctx, number === 0 ? 'disk-guid' : `partition-${number}`);
   if (scheme === 'gpt' && ctx.input!.scheme === 'gpt' && ctx.input!.bootPartUuid) partUuids[1] = ctx.input!.bootPartUuid.toLowerCase();
   return { deviceBase: ctx.config['storage.device_base'], partuuid: ctx.config['storage.partuuid'], scheme, diskId, partUuids };
-}
-
-/** Copy a directory tree between two filesystems, keeping modes, owners and links. */
-async function copyTree(from: FsEditor, fromDir: string, to: FsEditor, toDir: string): Promise<number> {
-  let count = 0;
-  for (const entry of await from.list(fromDir)) {
-    const target = `${toDir === '/' ? '' : toDir}/${entry.name}`;
-    const owner = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime };
-    if (entry.type === 'dir') {
-      await to.mkdir(target, owner);
-      count += await copyTree(from, entry.path, to, target);
-    } else if (entry.type === 'symlink') {
-      await to.symlink(target, entry.target ?? '', owner);
-    } else if (entry.type === 'file') {
-      await to.writeFile(target, await from.readFile(entry.path), owner);
-    } else {
-      throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);
-    }
-    count++;
-  }
-  return count;
 }
 
 export const modifyStage: Stage = {
@@ -143,7 +122,11 @@ export const modifyStage: Stage = {
         });
         const data = await Ext4Editor.open(ctx.files!.data, { logger: ctx.logger, clock: () => ctx.epoch });
         const rootfs = ctx.rootfs!;
-        const moved = await copyTree(rootfs, '/data', data, '/');
+        const moved = await copyTree(rootfs, '/data', data, '/', {
+          onSpecial: (entry) => {
+            throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);
+          },
+        });
         if (moved > 0) {
           for (const entry of await rootfs.list('/data')) await rootfs.remove(entry.path, { recursive: true });
           ctx.notes.push(`${moved} entries under /data moved from the root filesystem into the data partition.`);

@@ -1,4 +1,5 @@
 import type { FsEditor } from '../fs/editor.js';
+import { compareVersions } from '../deb/version.js';
 import { UserError } from '../util/errors.js';
 
 /** What we learn about the golden image by reading it (never by mounting or running it). */
@@ -23,6 +24,19 @@ export interface ImageFacts {
   /** Where the input's fstab mounts its boot partition, if it does. */
   bootMountpoint?: string;
 }
+
+/** The version of a kernel or initrd named <stem>-<version> (/boot/vmlinuz-6.1.0-18-arm64 → 6.1.0-18-arm64). */
+export function kernelVersion(file: string): string {
+  return file.slice(file.lastIndexOf('/') + 1).replace(/^[^-]+-/, '');
+}
+
+/** The newest of the kernels (or initrds) named <stem>-<version>, by Debian version order. */
+export function newestKernel(paths: readonly string[]): string | undefined {
+  return [...paths].sort((a, b) => compareVersions(kernelVersion(b), kernelVersion(a)))[0];
+}
+
+/** Kernel images among the root filesystem's kernel-like files (not configs or System.map). */
+export const KERNEL_IMAGE = /\/(vmlinuz|vmlinux|Image|zImage)-/;
 
 /** Parse /etc/os-release (shell-style KEY=value lines, quotes optional). */
 export function parseOsRelease(text: string): OsRelease {

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
 import {
   extractUbootDefaultEnv,
   fwEnvConfig,
@@ -12,12 +13,12 @@ import {
   type UbootEnvStorage,
 } from '../bootloader/uboot/env.js';
 import { generateUbootScript, ubootScriptImage, type UbootArch } from '../bootloader/uboot/script.js';
-import { compareVersions } from '../deb/version.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
 import { run } from '../util/exec.js';
 import type { ConversionContext, Hook } from './context.js';
 import { debianSuiteFor, fetchDebianPackage } from './debian.js';
+import { KERNEL_IMAGE, kernelVersion, newestKernel } from './probe.js';
 
 /**
  * The U-Boot integration as a platform hook: U-Boot itself on the boot partition (from Debian's
@@ -55,9 +56,7 @@ async function fromDebian(ctx: ConversionContext, match: RegExpExecArray): Promi
     if (!found || entry.type !== 'file') return;
     targets.push(found[1]!);
     if (entry.path !== wanted) return;
-    const chunks: Buffer[] = [];
-    for await (const chunk of content) chunks.push(chunk as Buffer);
-    data = Buffer.concat(chunks);
+    data = await buffer(content);
   });
   if (!data) {
     throw new UserError(`Debian's ${name} ${version} (${arch}) has no U-Boot for the target '${target}'.`, {
@@ -198,14 +197,13 @@ async function installKernel(ctx: ConversionContext, arch: string): Promise<Inst
     }
     data = await ctx.boot!.readFile(file);
   } else {
-    const version = (p: string) => p.slice(p.lastIndexOf('/') + 1).replace(/^[^-]+-/, '');
-    const kernel = ctx.facts!.rootfsKernels.filter((k) => /\/(vmlinuz|vmlinux|Image|zImage)-/.test(k)).sort((a, b) => compareVersions(version(b), version(a)))[0];
+    const kernel = newestKernel(ctx.facts!.rootfsKernels.filter((k) => KERNEL_IMAGE.test(k)));
     if (!kernel) {
       ctx.notes.push('No kernel found in the root filesystem /boot (and uboot.kernel_source is not set): the image will not boot until one is installed.');
       return undefined;
     }
     data = await rootfs.readFile(kernel);
-    initrdPath = ctx.facts!.rootfsInitrds.find((i) => i.endsWith(`-${version(kernel)}`)) ?? null;
+    initrdPath = ctx.facts!.rootfsInitrds.find((i) => i.endsWith(`-${kernelVersion(kernel)}`)) ?? null;
   }
   if (data[0] === 0x1f && data[1] === 0x8b) data = zlib.gunzipSync(data);
   await rootfs.mkdir(path.posix.dirname(kernelPath), { uid: 0, gid: 0, mode: 0o755 });
