@@ -3,7 +3,7 @@
 // tools it uses, and against the I/O limit (only the passes no conversion can avoid), side by
 // side in one run, alternating, median of --runs (default 3).
 //
-// usage: zx scripts/bench/convert.mjs [--runs N] [--size-gib 4] [--skip-xz]
+// usage: zx scripts/bench/convert.mjs [--runs N] [--size-gib 4] [--skip-xz] [--cases none,gzip,xz,xz-input]
 // Results: a table on stdout and work/bench.json.
 import { $, argv, fs, path } from 'zx';
 import { benchDir, diskUsage, fmt, measure, root, summarise, table } from './lib.mjs';
@@ -88,12 +88,15 @@ function ioLimit(image, compression) {
   };
 }
 
-const cases = [
-  [ours(input, 'none'), upstreamMethod(input, 'none'), ioLimit(input, 'none')],
-  [ours(input, 'gzip'), upstreamMethod(input, 'gzip'), ioLimit(input, 'gzip')],
-  [ours(input, 'xz'), upstreamMethod(input, 'xz'), ioLimit(input, 'xz')],
-  ...(argv['skip-xz'] ? [] : [[ours(inputXz, 'default'), upstreamMethod(inputXz, 'xz'), ioLimit(inputXz, 'xz')]]),
-];
+const allCases = {
+  none: [ours(input, 'none'), upstreamMethod(input, 'none'), ioLimit(input, 'none')],
+  gzip: [ours(input, 'gzip'), upstreamMethod(input, 'gzip'), ioLimit(input, 'gzip')],
+  xz: [ours(input, 'xz'), upstreamMethod(input, 'xz'), ioLimit(input, 'xz')],
+  ...(argv['skip-xz'] ? {} : { 'xz-input': [ours(inputXz, 'default'), upstreamMethod(inputXz, 'xz'), ioLimit(inputXz, 'xz')] }),
+};
+const chosen = argv.cases ? String(argv.cases).split(',') : Object.keys(allCases);
+for (const name of chosen) if (!allCases[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(allCases).join(', ')}`);
+const cases = chosen.map((name) => allCases[name]);
 
 // The I/O limit compresses the filesystem and image our conversion wrote: make them once.
 const reference = path.join(benchDir, 'reference');

@@ -94,10 +94,7 @@ export class Ext4Editor implements FsEditor {
 
   /** Run read-only commands; returns stdout. Any error output is a failure. */
   private async query(commands: string[], allowErrors = false): Promise<{ stdout: string; errors: string[] }> {
-    const script = path.join(await this.stagingDir(), `query-${this.stagedFiles++}.txt`);
-    await fs.writeFile(script, `${commands.join('\n')}\n`, { mode: 0o600 });
-    const result = await run('debugfs', ['-f', script, this.image], { quiet: true, doing: `reading ${this.image}` });
-    await fs.rm(script, { force: true });
+    const result = await run('debugfs', ['-f', '-', this.image], { input: `${commands.join('\n')}\n`, quiet: true, doing: `reading ${this.image}` });
     const errors = debugfsErrors(result.stderr);
     if (errors.length > 0 && !allowErrors) {
       throw new UserError(`debugfs could not read ${path.basename(this.image)}: ${errors.slice(0, 3).join('; ')}`, {
