@@ -1,8 +1,9 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import type { ArtifactCompression, CompressionAlgorithm } from './compress.js';
 import type { HeaderFields, SoftwareVersion } from './header.js';
-import { writeArtifact, type ArtifactResult, type StateScript } from './writer.js';
+import { writeArtifact, type ArtifactResult, type PayloadSource, type StateScript } from './writer.js';
 
 export { parseCompression, type ArtifactCompression, type CompressionAlgorithm } from './compress.js';
 export type { ArtifactKind, HeaderFields, SoftwareVersion } from './header.js';
@@ -46,6 +47,8 @@ function common(options: CommonOptions): Omit<HeaderFields, 'kind'> & Omit<Commo
 export interface RootfsArtifactOptions extends CommonOptions {
   /** The filesystem image: the payload, stored under its base name. */
   payload: string;
+  /** The payload's bytes when something else reads the file for the writer (one read serving several uses). */
+  payloadBytes?: AsyncIterable<Uint8Array>;
   software?: SoftwareVersion | false;
   checksumProvide?: HeaderFields['checksumProvide'];
 }
@@ -57,8 +60,9 @@ export interface RootfsArtifactOptions extends CommonOptions {
  */
 export async function writeRootfsImageArtifact(options: RootfsArtifactOptions): Promise<ArtifactResult & { sha256: string }> {
   const name = path.basename(options.payload);
-  const { payload, ...rest } = options;
-  const result = await writeArtifact({ ...common(rest), kind: 'rootfs-image', files: [{ name, path: payload }] });
+  const { payload, payloadBytes, ...rest } = options;
+  const file: PayloadSource = payloadBytes ? { name, size: (await fs.stat(payload)).size, stream: payloadBytes } : { name, path: payload };
+  const result = await writeArtifact({ ...common(rest), kind: 'rootfs-image', files: [file] });
   return { ...result, sha256: result.payloadSha256[name]! };
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { throwIfCancelled } from '../util/exec.js';
-import { UserError, errorText, isUserError } from '../util/errors.js';
+import { UserError, errorText, isUserError, writeFailure } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { checkLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, SUFFIX, type ArtifactCompression } from './compress.js';
 import { gzipParallel } from './gzip.js';
@@ -150,13 +150,22 @@ async function* dataTar(payloads: ResolvedPayload[], sums: Record<string, string
   yield END_OF_ARCHIVE;
 }
 
+/** A failure while writing the Artifact, in a user's words (a full disk names the file). */
+function writeError(spec: ArtifactSpec, error: unknown): unknown {
+  const failure = writeFailure(error, spec.output);
+  if (isUserError(failure)) return failure;
+  return new UserError(`Writing the Artifact ${spec.output} failed: ${errorText(error)}.`, { cause: error });
+}
+
 /** Compress the data tar into `file` from byte `offset` on; returns the checksums and the compressed size. */
 async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: string, offset: number, mtime: number): Promise<{ sums: Record<string, string>; size: number }> {
   const sums: Record<string, string> = {};
   const out = createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: 1 << 20 });
   const source = dataTar(payloads, sums, mtime, spec.onProgress);
   if (spec.compression.algorithm === 'none') {
-    await pipeline(source, out);
+    await pipeline(source, out).catch((error: unknown) => {
+      throw writeError(spec, error);
+    });
     return { sums, size: out.bytesWritten };
   }
   if (spec.compression.algorithm === 'gzip') {
@@ -164,8 +173,7 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
       return { sums, size: await gzipParallel(source, out, levelOf(spec.compression)) };
     } catch (error) {
       out.destroy();
-      if (isUserError(error)) throw error;
-      throw new UserError(`Writing the Artifact ${spec.output} failed: ${errorText(error)}.`, { cause: error });
+      throw writeError(spec, error);
     }
   }
   const compressor = startCompressor(spec.compression, `compressing the Artifact payload (${spec.compression.algorithm})`);
@@ -178,7 +186,7 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
     }
     // A broken pipe: the tool's own exit says why; otherwise the payload could not be read.
     await compressor.done;
-    throw new UserError(`Writing the Artifact ${spec.output} failed: ${errorText(error)}.`, { cause: error });
+    throw writeError(spec, error);
   }
   return { sums, size: out.bytesWritten };
 }

@@ -5,7 +5,7 @@ import { findTool } from '../util/tools.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from './atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
-import { dataRuns } from './sparse.js';
+import { COPY_WINDOW, dataRuns, readWindows, writeFully } from './sparse.js';
 import { writeFailure } from '../util/errors.js';
 import { parseSfdiskJson } from './table.js';
 
@@ -145,28 +145,6 @@ export interface PlaceResult {
   bytesWritten: number;
 }
 
-const COPY_WINDOW = 4 * 1024 * 1024;
-/** Free space shorter than this between two allocated ranges is read through rather than skipped. */
-const READ_THROUGH_GAP = 256 * 1024;
-
-/** Read windows over sorted ranges: nearby ranges share one read, never longer than COPY_WINDOW. */
-function windows(ranges: readonly [number, number][]): { start: number; end: number; ranges: [number, number][] }[] {
-  const result: { start: number; end: number; ranges: [number, number][] }[] = [];
-  for (const [rangeStart, rangeEnd] of ranges) {
-    for (let start = rangeStart; start < rangeEnd; start += COPY_WINDOW) {
-      const end = Math.min(rangeEnd, start + COPY_WINDOW);
-      const last = result[result.length - 1];
-      if (last && start - last.end < READ_THROUGH_GAP && end - last.start <= COPY_WINDOW) {
-        last.end = end;
-        last.ranges.push([start, end]);
-      } else {
-        result.push({ start, end, ranges: [[start, end]] });
-      }
-    }
-  }
-  return result;
-}
-
 /**
  * Copy a standalone file (a filesystem image, a boot gap) into `image` at byte `offset`, writing only
  * what matters (see PlaceOptions.blocks) so the image stays sparse. The image must already be large
@@ -195,7 +173,7 @@ export async function placeFile(image: string, source: string, offset: number, o
   let bytesWritten = 0;
   let pending: Promise<Buffer> | undefined;
   try {
-    const plan = windows(ranges);
+    const plan = readWindows(ranges);
     const buffers = [Buffer.allocUnsafe(COPY_WINDOW), Buffer.allocUnsafe(COPY_WINDOW)];
     const read = async (index: number) => {
       const { start, end } = plan[index]!;
@@ -236,6 +214,53 @@ export async function placeFile(image: string, source: string, offset: number, o
   }
   options.onProgress?.(size, size);
   return { method, bytesWritten };
+}
+
+/**
+ * Read `source` once, front to back, and hand every byte of it on (to a consumer that needs them
+ * all, such as an Artifact writer hashing and compressing its payload) while writing its non-zero
+ * blocks into `image` at each of `offsets`: one read serves the Artifact and every copy of the
+ * filesystem in the image, and the copies are written while the consumer compresses. Each chunk
+ * is a buffer of its own (consumers may keep it); the next chunk is read while one is consumed.
+ */
+export async function* readAndPlace(source: string, image: string, offsets: readonly number[], options: { chunkBytes?: number } = {}): AsyncGenerator<Buffer> {
+  const chunkBytes = options.chunkBytes ?? COPY_WINDOW;
+  const size = (await fs.stat(source)).size;
+  const imageSize = (await fs.stat(image)).size;
+  for (const offset of offsets) {
+    if (offset < 0 || offset + size > imageSize) throw new Error(`${source} (${size} bytes) does not fit in ${image} (${imageSize} bytes) at offset ${offset}`);
+  }
+  const input = await fs.open(source, 'r');
+  const output = await fs.open(image, 'r+');
+  const read = async (start: number): Promise<Buffer> => {
+    const buffer = Buffer.allocUnsafe(Math.min(chunkBytes, size - start));
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await input.read(buffer, filled, buffer.length - filled, start + filled);
+      if (bytesRead === 0) throw new Error(`${source} ended early at byte ${start + filled}`);
+      filled += bytesRead;
+    }
+    return buffer;
+  };
+  let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
+  try {
+    for (let start = 0; start < size; start += chunkBytes) {
+      const chunk = await pending!;
+      pending = start + chunkBytes < size ? read(start + chunkBytes) : undefined;
+      try {
+        for (const [runStart, runEnd] of dataRuns(chunk, start)) {
+          for (const offset of offsets) writeFully(output.fd, chunk, runStart, runEnd, offset + start + runStart);
+        }
+      } catch (error) {
+        throw writeFailure(error, image);
+      }
+      yield chunk;
+    }
+  } finally {
+    await pending?.catch(() => undefined);
+    await input.close();
+    await output.close();
+  }
 }
 
 export type Compression = 'gzip' | 'xz' | 'zstd';

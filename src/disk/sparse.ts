@@ -5,6 +5,28 @@ import { writeFailure } from '../util/errors.js';
 export const SPARSE_BLOCK = 4096;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
+export const COPY_WINDOW = 4 * 1024 * 1024;
+/** Free space shorter than this between two allocated ranges is read through rather than skipped. */
+const READ_THROUGH_GAP = 256 * 1024;
+
+/** Read windows over sorted ranges: nearby ranges share one read, never longer than COPY_WINDOW. */
+export function readWindows(ranges: readonly [number, number][]): { start: number; end: number; ranges: [number, number][] }[] {
+  const result: { start: number; end: number; ranges: [number, number][] }[] = [];
+  for (const [rangeStart, rangeEnd] of ranges) {
+    for (let start = rangeStart; start < rangeEnd; start += COPY_WINDOW) {
+      const end = Math.min(rangeEnd, start + COPY_WINDOW);
+      const last = result[result.length - 1];
+      if (last && start - last.end < READ_THROUGH_GAP && end - last.start <= COPY_WINDOW) {
+        last.end = end;
+        last.ranges.push([start, end]);
+      } else {
+        result.push({ start, end, ranges: [[start, end]] });
+      }
+    }
+  }
+  return result;
+}
+
 /** Whether `buffer[start, end)` holds only zero bytes (no allocation: compares against a shared zero buffer). */
 export function isZero(buffer: Buffer, start = 0, end = buffer.length): boolean {
   for (let at = start; at < end; at += ZEROS.length) {

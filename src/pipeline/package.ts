@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeBootstrapArtifact, writeRootfsImageArtifact } from '../artifact/index.js';
 import { computeLayout, computeRootfsSize, MiB } from '../disk/layout.js';
-import { compressFile, createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../disk/output.js';
+import { compressFile, createImage, placeFile, readAndPlace, writeBmap, writePartitionTable, type TableSpec } from '../disk/output.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4, stampSuperblock } from '../fs/tools.js';
 import { parseTuneOptions, tuneExt4 } from '../fs/tune.js';
@@ -20,6 +20,10 @@ export const PARTIAL_MARKER = '.partial-';
 
 function partialPath(ctx: ConversionContext, finalPath: string): string {
   return `${finalPath}${PARTIAL_MARKER}${path.basename(ctx.runDir)}`;
+}
+
+function rawImagePath(ctx: ConversionContext): string {
+  return path.join(ctx.outputDir, `${outputBaseName(ctx)}.img`);
 }
 
 function imageCompression(ctx: ConversionContext): keyof typeof COMPRESSED_SUFFIX {
@@ -146,12 +150,30 @@ export const packageStage: Stage = {
       run: (ctx, report) => runHooks(ctx, 'package', report),
     },
     {
-      title: 'Write the Mender Artifact',
+      title: 'Start the disk image',
+      async run(ctx) {
+        const image = partialPath(ctx, rawImagePath(ctx));
+        await createImage(image, ctx.layout!.totalBytes);
+        await writePartitionTable(image, tableSpec(ctx));
+        if (ctx.files!.bootGap) await placeFile(image, ctx.files!.bootGap.file, ctx.files!.bootGap.offset);
+        await writeRawBlocks(ctx, image);
+        await placeFile(image, ctx.files!.boot, ctx.layout!.boot.start);
+        ctx.image = image;
+      },
+    },
+    {
+      title: 'Write the Mender Artifact and the root filesystems',
       async run(ctx, report) {
+        const layout = ctx.layout!;
         const final = path.join(ctx.outputDir, `${outputBaseName(ctx)}.mender`);
+        // One read of the root filesystem feeds the Artifact and both partitions. Partition 2 must
+        // start with exactly the Artifact's payload bytes: every non-zero block is copied,
+        // whatever the bitmaps say about free blocks.
+        const copies = ctx.config['rootfs.b_content'] === 'copy' ? [layout.rootfsA.start, layout.rootfsB.start] : [layout.rootfsA.start];
         const result = await writeRootfsImageArtifact({
           output: partialPath(ctx, final),
           payload: ctx.files!.rootfs,
+          payloadBytes: readAndPlace(ctx.files!.rootfs, ctx.image!, copies),
           artifactName: ctx.config['artifact.name'],
           deviceTypes: ctx.deviceTypes!,
           compression: ctx.config['artifact.compression'],
@@ -187,30 +209,14 @@ export const packageStage: Stage = {
         });
         await stampSuperblock(ctx.files!.data, ctx.epoch);
         await checkExt4(ctx.files!.data, { repair: false, what: 'the data partition' });
+        await placeFile(ctx.image!, ctx.files!.data, ctx.layout!.data.start);
       },
     },
     {
-      title: 'Write the disk image',
+      title: 'Finish the disk image',
       async run(ctx, report) {
-        const layout = ctx.layout!;
-        const raw = path.join(ctx.outputDir, `${outputBaseName(ctx)}.img`);
-        const image = partialPath(ctx, raw);
-        await createImage(image, layout.totalBytes);
-        await writePartitionTable(image, tableSpec(ctx));
-        if (ctx.files!.bootGap) await placeFile(image, ctx.files!.bootGap.file, ctx.files!.bootGap.offset);
-        await writeRawBlocks(ctx, image);
-        report('boot');
-        await placeFile(image, ctx.files!.boot, layout.boot.start);
-        // Partition 2 must start with exactly the Artifact's payload bytes: copy every non-zero
-        // block of the root filesystem, whatever its bitmaps say about free blocks.
-        report('rootfs A');
-        await placeFile(image, ctx.files!.rootfs, layout.rootfsA.start, { blocks: 'nonzero' });
-        if (ctx.config['rootfs.b_content'] === 'copy') {
-          report('rootfs B');
-          await placeFile(image, ctx.files!.rootfs, layout.rootfsB.start, { blocks: 'nonzero' });
-        }
-        report('data');
-        await placeFile(image, ctx.files!.data, layout.data.start);
+        const raw = rawImagePath(ctx);
+        const image = ctx.image!;
         const compression = imageCompression(ctx);
         if (compression === 'none') {
           ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw });
