@@ -53,7 +53,7 @@ console.log(`input: ${input} (${fmt((await fs.stat(input)).blocks * 512 / MiB, 0
 // ---- the contenders -----------------------------------------------------------------------
 const app = path.join(benchDir, 'app-convert');
 await fs.remove(app);
-for (const part of ['bin', 'dist', 'configs', 'package.json']) await fs.copy(path.join(root, part), path.join(app, part));
+for (const part of ['bin', 'dist', 'configs', 'board-integrations', 'package.json']) await fs.copy(path.join(root, part), path.join(app, part));
 await fs.symlink(path.join(root, 'node_modules'), path.join(app, 'node_modules'));
 const upstream = path.join(root, 'scripts/bench/upstream-method.sh');
 const env = { MENDER_CLIENT_INSTALL: 'n', MENDER_ARTIFACT_NAME: 'bench-1', CI: 'true' };

@@ -16,12 +16,12 @@ export interface ExtBlockMap {
 const EXT_MAGIC_OFFSET = 1080;
 const EXT_MAGIC = 0xef53;
 
-/** Whether the file starts with an ext2/3/4 superblock. */
-export async function isExtFilesystem(file: string): Promise<boolean> {
+/** Whether the file holds an ext2/3/4 superblock at `offset` (a partition's start inside a disk image). */
+export async function isExtFilesystem(file: string, offset = 0): Promise<boolean> {
   const handle = await fs.open(file, 'r');
   try {
     const magic = Buffer.alloc(2);
-    const { bytesRead } = await handle.read(magic, 0, 2, EXT_MAGIC_OFFSET);
+    const { bytesRead } = await handle.read(magic, 0, 2, offset + EXT_MAGIC_OFFSET);
     return bytesRead === 2 && magic.readUInt16LE(0) === EXT_MAGIC;
   } finally {
     await handle.close();
@@ -62,8 +62,13 @@ export function parseDumpe2fs(text: string): ExtBlockMap | undefined {
   return { blockSize, blockCount, used };
 }
 
-/** The allocated ranges of an ext filesystem image file, or undefined when the bitmaps cannot be trusted. */
-export async function extUsedRanges(file: string): Promise<ExtBlockMap | undefined> {
-  const { stdout } = await run('dumpe2fs', [file], { doing: `reading the block bitmaps of ${file}`, quiet: true });
+/**
+ * The allocated ranges of an ext filesystem image file (or of one at byte `offset` inside a disk
+ * image: dumpe2fs only reads, and honours e2fsprogs' `file?offset=N`), or undefined when the
+ * bitmaps cannot be trusted.
+ */
+export async function extUsedRanges(file: string, offset = 0): Promise<ExtBlockMap | undefined> {
+  if (offset > 0 && file.includes('?')) return undefined;
+  const { stdout } = await run('dumpe2fs', [offset > 0 ? `${file}?offset=${offset}` : file], { doing: `reading the block bitmaps of ${file}`, quiet: true });
   return parseDumpe2fs(stdout);
 }

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { openImage, type ImageStream, type InputFormat } from './input.js';
-import { dataEnd, SparseFileWriter } from './sparse.js';
+import { COPY_WINDOW, dataEnd, readWindows, SparseFileWriter } from './sparse.js';
+import { extUsedRanges, isExtFilesystem } from './extblocks.js';
+import { sha256File } from '../util/hash.js';
+import { throwIfCancelled } from '../util/exec.js';
 import {
   checkPartitionsFit,
   noGptError,
@@ -55,8 +58,8 @@ export interface ExtractResult {
   inputSize: number;
   /** Size of the disk image (decompressed). */
   imageSize: number;
-  /** With `sha256`: the input file's checksum. */
-  sha256?: string;
+  /** With `sha256`: the input file's checksum (for a raw input, computed alongside: it may still be running). */
+  sha256?: Promise<string>;
   /** 2 when a compressed image with a damaged primary GPT had to be read once more (see table.warnings). */
   passes: 1 | 2;
 }
@@ -77,6 +80,21 @@ interface PassResult {
   head: Buffer;
   tail: Buffer;
   imageSize: number;
+}
+
+/** What to read of a target in a raw image: an ext filesystem's allocated blocks, else everything. */
+async function neededRanges(file: string, target: Target): Promise<[number, number][]> {
+  const size = target.end - target.start;
+  if (await isExtFilesystem(file, target.start)) {
+    // Unreadable bitmaps (a damaged filesystem) are no reason to fail here: e2fsck judges later.
+    const map = await extUsedRanges(file, target.start).catch(() => undefined);
+    if (map) return map.used.map(([start, end]): [number, number] => [start, Math.min(end, size)]).filter(([start, end]) => end > start);
+  }
+  return [[0, size]];
+}
+
+function truncatedRaw(displayName: string, at: number): UserError {
+  return new UserError(`${displayName} ends at byte ${at}, inside a partition: the image is truncated.`, { hint: 'Get a complete copy of the image.' });
 }
 
 function chooseWanted(table: PartitionTable, wanted: WantedPartitions, displayName: string): PartitionInfo[] {
@@ -151,6 +169,46 @@ class Extraction {
 
   closeAll(): void {
     for (const target of this.targets) target.writer.close();
+  }
+
+  /**
+   * A raw input, its table known: read only what each target needs. An ext2/3/4 partition whose
+   * bitmaps can be trusted gives its allocated blocks only (free blocks read as zeros in the copy);
+   * anything else is read whole. Cost follows the used bytes, not the image's nominal size.
+   */
+  async copyFromRaw(file: string, table: PartitionTable): Promise<void> {
+    this.prepare(table);
+    const plans: { target: Target; ranges: [number, number][] }[] = [];
+    for (const target of this.targets) plans.push({ target, ranges: await neededRanges(file, target) });
+    const total = plans.reduce((sum, { ranges }) => sum + ranges.reduce((n, [start, end]) => n + end - start, 0), 0);
+    const input = await fs.open(file, 'r');
+    const buffer = Buffer.allocUnsafe(COPY_WINDOW);
+    let done = 0;
+    let lastReport = 0;
+    try {
+      for (const { target, ranges } of plans) {
+        for (const window of readWindows(ranges)) {
+          throwIfCancelled();
+          const length = window.end - window.start;
+          let filled = 0;
+          while (filled < length) {
+            const { bytesRead } = await input.read(buffer, filled, length - filled, target.start + window.start + filled);
+            if (bytesRead === 0) throw truncatedRaw(this.displayName, target.start + window.start + filled);
+            filled += bytesRead;
+          }
+          for (const [start, end] of window.ranges) target.writer.write(buffer.subarray(start - window.start, end - window.start), start);
+          done += window.ranges.reduce((n, [start, end]) => n + end - start, 0);
+          const now = Date.now();
+          if (this.options.onProgress && now - lastReport >= PROGRESS_INTERVAL_MS) {
+            lastReport = now;
+            this.options.onProgress(done, total);
+          }
+        }
+      }
+    } finally {
+      await input.close();
+    }
+    this.options.onProgress?.(total, total);
   }
 
   /** The gap file cut after its last non-zero sector; removed when nothing is in it. */
@@ -244,11 +302,22 @@ export async function extractPartitions(inputPath: string, wanted: WantedPartiti
   const extraction = new Extraction(wanted, outDir, options, displayName);
   try {
     let known: PartitionTable | undefined;
+    let result: PassResult;
+    let sha256: Promise<string> | undefined;
     if (stream.format === 'raw') {
       known = await readPartitionTable(inputPath, displayName);
       checkPartitionsFit(known, stream.inputSize, displayName);
+      // Hashing needs every byte, the copy only the used ones: the hash runs on another core and
+      // may finish after this returns.
+      if (options.sha256) {
+        sha256 = sha256File(inputPath);
+        sha256.catch(() => undefined);
+      }
+      await extraction.copyFromRaw(inputPath, known);
+      result = { table: known, head: Buffer.alloc(0), tail: Buffer.alloc(0), imageSize: stream.inputSize };
+    } else {
+      result = await extraction.pass(stream, undefined, outDir);
     }
-    let result = await extraction.pass(stream, known, outDir);
     let passes: 1 | 2 = 1;
     let table = result.table;
     if (!table) {
@@ -276,7 +345,7 @@ export async function extractPartitions(inputPath: string, wanted: WantedPartiti
       bootGap,
       inputSize: stream.inputSize,
       imageSize: result.imageSize,
-      sha256: stream.sha256(),
+      sha256: sha256 ?? (options.sha256 ? Promise.resolve(stream.sha256()!) : undefined),
       passes,
     };
   } catch (error) {

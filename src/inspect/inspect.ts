@@ -70,7 +70,7 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
       kind: 'disk-image',
       path: file,
       format: extracted.format,
-      sha256: extracted.sha256!,
+      sha256: await extracted.sha256!,
       bytes: extracted.imageSize,
       table: {
         label: extracted.table.label,

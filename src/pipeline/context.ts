@@ -61,7 +61,8 @@ export interface ConversionContext {
   inputCompression?: 'none' | 'gzip' | 'xz' | 'zstd';
   input?: {
     scheme: 'dos' | 'gpt';
-    sha256: string;
+    /** The input file's checksum; a raw input's is computed alongside the conversion. */
+    sha256: Promise<string>;
     /** Partition numbers the boot and root filesystems came from. */
     bootPartition?: number;
     rootPartition: number;
@@ -81,6 +82,8 @@ export interface ConversionContext {
   /** Size of the root filesystem image (also the Artifact payload). */
   rootfsBytes?: number;
   rootfsSha256?: string;
+  /** The disk image being assembled (under its partial name in the output directory). */
+  image?: string;
   clientInstalled?: boolean;
   /** Packages the conversion installed into the root filesystem. */
   readonly installedPackages: { name: string; version: string; architecture: string }[];

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KNOB_KEYS, KNOBS, type Knob } from '../config/knobs.js';
 import { PACKAGE_ROOT } from '../config/load.js';
 import { partitionDevice } from '../mender/devices.js';
+import { sha256File } from '../util/hash.js';
 import type { ConversionContext } from './context.js';
 
 /** deploy/<name>.json: what went in, what came out, and how long it took, for CI to read. */
@@ -36,13 +35,6 @@ export function publicConfig(config: Record<string, unknown>): Record<string, un
   return Object.fromEntries(KNOB_KEYS.map((key) => [key, (KNOBS[key] as Knob).secret && config[key] ? '********' : config[key]]));
 }
 
-/** sha256 through OpenSSL (SHA extensions where the CPU has them): several times faster than sha256sum. */
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 async function sha256Of(files: string[]): Promise<Map<string, string>> {
   const sums = await Promise.all(files.map(sha256File));
   return new Map(files.map((file, i) => [file, sums[i]!]));
@@ -60,7 +52,7 @@ export async function writeResults(ctx: ConversionContext, totalSeconds: number,
   const result: ConversionResult = {
     tool: { name: 'mender-convert', version: pkg.version },
     sourceDateEpoch: ctx.epoch,
-    input: { path: ctx.inputPath, sha256: ctx.input!.sha256, format: ctx.inputCompression ?? 'none' },
+    input: { path: ctx.inputPath, sha256: await ctx.input!.sha256, format: ctx.inputCompression ?? 'none' },
     config: publicConfig(ctx.config),
     image: { os: facts.os.prettyName, osId: facts.os.id, osVersion: facts.os.versionId, arch: facts.arch, hostname: facts.hostname },
     deviceTypes: ctx.deviceTypes!,
