@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { UserError } from '../util/errors.js';
-import { spawn, throwIfCancelled } from '../util/exec.js';
+import { BLOCK, compressBlockFile, scratchDir } from '../util/block-compress.js';
+import { throwIfCancelled } from '../util/exec.js';
+import { isZero } from '../disk/sparse.js';
 
 /**
  * gzip on every core with libdeflate (Debian's libdeflate-tools): the input is cut into 32 MiB
@@ -18,7 +19,8 @@ import { spawn, throwIfCancelled } from '../util/exec.js';
  * more CPU than libdeflate on one whole file (8 MiB blocks: 30 %). The output depends only on the input and the level, not on the cores.
  */
 
-const BLOCK = 32 << 20;
+/** The gzip member of an all-zero block, by size and level: computed once per process. */
+const zeroMembers = new Map<string, Promise<Buffer>>();
 
 async function write(out: Writable, chunk: Buffer): Promise<void> {
   if (out.write(chunk)) return;
@@ -37,34 +39,9 @@ async function write(out: Writable, chunk: Buffer): Promise<void> {
   });
 }
 
-/** Memory-backed scratch space when there is one: the blocks only pass through it. */
-async function scratchDir(): Promise<string> {
-  const shm = '/dev/shm';
-  const base = await fs.access(shm, fs.constants.W_OK).then(() => shm, () => os.tmpdir());
-  return fs.mkdtemp(path.join(base, 'mender-convert-gzip-'));
-}
-
-/**
- * One block, already written to `file`: libdeflate-gzip maps a regular file instead of reading
- * a pipe into a growing buffer (9 % less wall time than a pipe on 1.6 GiB, 2 cores).
- */
-async function compressFile(file: string, level: number): Promise<Buffer> {
-  try {
-    // Streams collected here rather than by execa's buffering, which cost 10 % more time.
-    const child = spawn('libdeflate-gzip', ['-c', `-${level}`, file], { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false });
-    const output: Buffer[] = [];
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const result = await child;
-    if (result.isCanceled) throw new UserError('Interrupted while compressing the Artifact.');
-    if (result.exitCode !== 0) {
-      throw new UserError(`libdeflate-gzip exited with status ${result.exitCode ?? result.signal} while compressing the Artifact (gzip).`, { detail: stderr.trim() });
-    }
-    return Buffer.concat(output);
-  } finally {
-    await fs.rm(file, { force: true });
-  }
+/** One block (written to `file`) as a gzip member of its own. */
+function compressFile(file: string, level: number): Promise<Buffer> {
+  return compressBlockFile('libdeflate-gzip', ['-c', `-${level}`], file, 'compressing the Artifact (gzip)');
 }
 
 /** Compress `source` into `out` (which is ended); returns the compressed size. */
@@ -76,7 +53,7 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
   const pending = Buffer.allocUnsafe(BLOCK);
   let filled = 0;
   let blocks = 0;
-  const scratch = await scratchDir();
+  const scratch = await scratchDir('mender-convert-gzip-');
 
   const emit = async (data: Buffer) => {
     written += data.length;
@@ -85,10 +62,23 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
   const dispatch = async (block: Buffer, last: boolean) => {
     // An empty input is still one (empty) member: a gzip file has at least one.
     if (block.length > 0 || blocks === 0) {
-      // Once written, the block's buffer is free again: one buffer serves every block.
       const file = path.join(scratch, String(blocks++));
-      await fs.writeFile(file, block);
-      inFlight.push(compressFile(file, level));
+      if (block.length > 0 && isZero(block)) {
+        // Free space of a filesystem: every all-zero block of a size gives the same member.
+        const key = `${block.length}/${level}`;
+        let member = zeroMembers.get(key);
+        if (!member) {
+          await fs.writeFile(file, block);
+          member = compressFile(file, level);
+          zeroMembers.set(key, member);
+          member.catch(() => zeroMembers.delete(key));
+        }
+        inFlight.push(member);
+      } else {
+        // Once written, the block's buffer is free again: one buffer serves every block.
+        await fs.writeFile(file, block);
+        inFlight.push(compressFile(file, level));
+      }
     }
     while (inFlight.length > parallel || (last && inFlight.length)) await emit(await inFlight.shift()!);
   };

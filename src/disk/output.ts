@@ -1,7 +1,5 @@
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { run, spawn } from '../util/exec.js';
-import { findTool } from '../util/tools.js';
+import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from './atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
@@ -261,88 +259,6 @@ export async function* readAndPlace(source: string, image: string, offsets: read
     await input.close();
     await output.close();
   }
-}
-
-export type Compression = 'gzip' | 'xz' | 'zstd';
-
-const LEVELS: Record<Compression, { min: number; max: number; standard: number }> = {
-  gzip: { min: 1, max: 9, standard: 6 },
-  xz: { min: 0, max: 9, standard: 6 },
-  zstd: { min: 1, max: 22, standard: 3 },
-};
-
-/** The compressor command line: every core (pigz, xz -T0, zstd -T0), no names or timestamps inside. */
-export function compressor(kind: Compression, level?: number): [tool: string, args: string[]] {
-  const { min, max, standard } = LEVELS[kind];
-  const chosen = level ?? standard;
-  if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
-    throw new UserError(`Compression level ${chosen} is out of range for ${kind} (${min}-${max}).`);
-  }
-  switch (kind) {
-    case 'gzip':
-      return findTool('pigz') ? ['pigz', ['-c', '-n', `-${chosen}`]] : ['gzip', ['-c', '-n', `-${chosen}`]];
-    case 'xz':
-      return ['xz', ['-c', '-T0', `-${chosen}`]];
-    case 'zstd':
-      return ['zstd', ['-c', '-q', '-T0', ...(chosen > 19 ? ['--ultra'] : []), `-${chosen}`]];
-  }
-}
-
-/** How far a process has read into its standard input (a file), from /proc. */
-function stdinPosition(pid: number): number | undefined {
-  try {
-    const match = /^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/0`, 'utf8'));
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export interface CompressOptions {
-  /** Source bytes compressed so far, of the source size. */
-  onProgress?: (done: number, total: number) => void;
-}
-
-/**
- * Compress `source` into `dest` with every core. The compressor reads the file and writes the output
- * itself (no copy through this process); `dest` appears only when complete.
- */
-export async function compressFile(source: string, dest: string, kind: Compression, level?: number, options: CompressOptions = {}): Promise<void> {
-  const [tool, args] = compressor(kind, level);
-  const total = (await fs.stat(source)).size;
-  await writeAtomically(dest, async (partial) => {
-    const input = await fs.open(source, 'r');
-    const output = await fs.open(partial, 'w', 0o644);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // Plain file descriptors go to the child as they are (execa's types list only a few numbers).
-      const child = spawn(tool, args, {
-        stdin: input.fd as unknown as 'pipe',
-        stdout: output.fd as unknown as 'pipe',
-        stderr: 'pipe',
-        reject: false,
-        buffer: { stderr: true },
-      });
-      if (options.onProgress && child.pid !== undefined) {
-        const pid = child.pid;
-        timer = setInterval(() => {
-          const done = stdinPosition(pid);
-          if (done !== undefined) options.onProgress!(done, total);
-        }, 500);
-      }
-      const result = await child;
-      if (result.exitCode !== 0) {
-        const why = result.signal ? `was killed by ${result.signal}` : `failed: ${String(result.stderr ?? '').trim().split('\n').pop()}`;
-        const full = /No space left/i.test(String(result.stderr ?? ''));
-        throw new UserError(`${tool} ${why} (compressing ${source}).`, full ? { hint: `The filesystem of ${dest} is full; free some space.` } : {});
-      }
-      options.onProgress?.(total, total);
-    } finally {
-      if (timer) clearInterval(timer);
-      await input.close();
-      await output.close();
-    }
-  });
 }
 
 /**

@@ -106,6 +106,7 @@ export const extractStage: Stage = {
       ...(ctx.config['client.install'] || ctx.config['client.extra_packages'].length > 0 ? ['gpgv', 'gpg', 'xz'] : []),
       ...(ctx.config['image.bmap'] ? ['bmaptool'] : []),
       ...({ gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [] }[ctx.config['artifact.compression']]),
+      ...({ gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [], auto: [] }[ctx.config['image.compression']]),
     ]);
     const stat = await fs.stat(ctx.inputPath).catch(() => undefined);
     if (!stat?.isFile()) throw new UserError(`The disk image ${ctx.inputPath} does not exist or is not a file.`);

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeBootstrapArtifact, writeRootfsImageArtifact } from '../artifact/index.js';
 import { computeLayout, computeRootfsSize, MiB } from '../disk/layout.js';
-import { compressFile, createImage, placeFile, readAndPlace, writeBmap, writePartitionTable, type TableSpec } from '../disk/output.js';
+import { compressImage } from '../disk/compress.js';
+import { createImage, placeFile, readAndPlace, writeBmap, writePartitionTable, type TableSpec } from '../disk/output.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4, stampSuperblock } from '../fs/tools.js';
 import { parseTuneOptions, tuneExt4 } from '../fs/tune.js';
@@ -221,9 +222,15 @@ export const packageStage: Stage = {
         if (compression === 'none') {
           ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw });
         } else {
-          report(`compressing (${compression})`);
           const final = `${raw}${COMPRESSED_SUFFIX[compression]}`;
-          await compressFile(image, partialPath(ctx, final), compression);
+          const { boot, rootfsA, rootfsB, data } = ctx.layout!;
+          // Rootfs B holds rootfs A's bytes: its compressed blocks are written again, not recomputed.
+          const copies = ctx.config['rootfs.b_content'] === 'copy' ? [{ from: rootfsA.start, to: rootfsB.start, length: rootfsA.size }] : [];
+          await compressImage(image, partialPath(ctx, final), compression, {
+            boundaries: [boot.start, rootfsA.start, rootfsB.start, data.start],
+            copies,
+            onProgress: (done, total) => report(`compressing (${compression}) ${((100 * done) / total).toFixed(0)} %`),
+          });
           ctx.pendingOutputs.push({ kind: 'image', partial: partialPath(ctx, final), path: final });
         }
         if (ctx.config['image.bmap']) {

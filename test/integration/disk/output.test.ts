@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeAtomically } from '../../../src/disk/atomic.js';
-import { compressFile, createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../../../src/disk/output.js';
+import { compressImage } from '../../../src/disk/compress.js';
+import { createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../../../src/disk/output.js';
 import { UserError } from '../../../src/util/errors.js';
 import { allocatedBytes, makeExt4, makeFat, MiB, patch, sameBytes, sha256, tool, toolText } from './images.js';
 
@@ -190,38 +192,80 @@ describe('placeFile', () => {
   });
 });
 
-describe('compressFile', () => {
+describe('compressImage', () => {
   const decompress: Record<string, string[]> = { gzip: ['gzip', '-dc'], xz: ['xz', '-dc'], zstd: ['zstd', '-dc'] };
-  it.each(['gzip', 'xz', 'zstd'] as const)('%s: the tool decompresses it back to the same bytes; only the final name remains', async (kind) => {
-    const image = path.join(dir, `compress-${kind}.img`);
-    await createImage(image, 16 * MiB);
+  // Boot at 1 MiB, "rootfs A" at 8 MiB, its copy "rootfs B" at 48 MiB, zeros up to 100 MiB:
+  // several blocks of each kind (full, partial, copied, all-zero).
+  const A = 8 * MiB;
+  const B = 48 * MiB;
+  const LENGTH = 40 * MiB;
+  let image: string;
+  beforeAll(async () => {
+    image = path.join(dir, 'compress.img');
+    await createImage(image, 100 * MiB);
     await placeFile(image, boot, MiB);
-    const dest = `${image}.out`;
-    await compressFile(image, dest, kind, 1);
+    // Varied but compressible (random bytes alone would take xz a minute): 256 KiB of random
+    // bytes repeated, each copy numbered.
+    const seed = randomBytes(256 * 1024);
+    const content = Buffer.alloc(LENGTH / 2);
+    for (let at = 0; at < content.length; at += seed.length) {
+      seed.copy(content, at);
+      content.writeUInt32LE(at, at);
+    }
+    const fd = fs.openSync(image, 'r+');
+    for (const at of [A, B]) {
+      fs.writeSync(fd, content, 0, content.length, at);
+      fs.writeSync(fd, content.subarray(0, MiB), 0, MiB, at + LENGTH - MiB);
+    }
+    fs.closeSync(fd);
+  });
+
+  it.each(['gzip', 'xz', 'zstd'] as const)('%s: decompresses to the same bytes; a declared copy gives the same file, compressed once', async (kind) => {
+    const plain = path.join(dir, `compress-plain.${kind}`);
+    const copied = path.join(dir, `compress-copied.${kind}`);
+    const boundaries = [MiB, A, B, A + LENGTH, B + LENGTH];
+    await compressImage(image, plain, kind, { level: 1, boundaries });
+    await compressImage(image, copied, kind, { level: 1, boundaries: [MiB], copies: [{ from: A, to: B, length: LENGTH }] });
     expect(fs.readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(sha256(copied)).toBe(sha256(plain));
     const [command, ...args] = decompress[kind]!;
-    const { stdout } = await tool(command!, [...args, dest]);
-    expect(stdout.length).toBe(16 * MiB);
     const back = `${image}.back`;
-    fs.writeFileSync(back, stdout);
-    expect(sha256(back)).toBe(sha256(image));
-    expect(fs.statSync(dest).mode & 0o777).toBe(0o644);
+    const out = fs.openSync(back, 'w');
+    const result = spawnSync(command!, [...args, copied], { stdio: ['ignore', out, 'inherit'] });
+    fs.closeSync(out);
+    expect(result.status).toBe(0);
+    expect(fs.statSync(back).size).toBe(100 * MiB);
+    expect(await sameBytes(back, image, 100 * MiB)).toBe(true);
+    expect(fs.statSync(copied).mode & 0o777).toBe(0o644);
+  });
+
+  it('xz: one stream of independent blocks with their sizes, as xz -T0 writes it (decompressible in parallel)', async () => {
+    const dest = path.join(dir, 'compress-blocks.xz');
+    await compressImage(image, dest, 'xz', { level: 1, boundaries: [MiB], copies: [{ from: A, to: B, length: LENGTH }] });
+    const listing = (await toolText('xz', ['--robot', '-lvv', dest])).stdout;
+    expect(listing).toMatch(/^totals\t1\t/m);
+    const blocks = listing.split('\n').filter((line) => line.startsWith('block\t'));
+    // 0-1 MiB, the boot's 1-8 MiB, A's 32 + 8, the same for B, 48 + 4 MiB of zeros.
+    expect(blocks.map((line) => Number(line.split('\t')[7]) / MiB)).toEqual([1, 7, 32, 8, 32, 8, 12]);
+    // Sizes in every block header ("cu"): what multi-threaded decompression needs.
+    expect(blocks.every((line) => line.split('\t')[12] === 'cu')).toBe(true);
+    await tool('xz', ['-t', '-T0', dest]);
   });
 
   it('reports progress and refuses an impossible level', async () => {
-    const image = path.join(dir, 'compress-progress.img');
-    await createImage(image, 8 * MiB);
+    const small = path.join(dir, 'compress-progress.img');
+    await createImage(small, 8 * MiB);
     const seen: [number, number][] = [];
-    await compressFile(image, `${image}.zst`, 'zstd', undefined, { onProgress: (done, total) => seen.push([done, total]) });
+    await compressImage(small, `${small}.zst`, 'zstd', { onProgress: (done, total) => seen.push([done, total]) });
     expect(seen[seen.length - 1]).toEqual([8 * MiB, 8 * MiB]);
-    await expect(compressFile(image, `${image}.xz`, 'xz', 12)).rejects.toBeInstanceOf(UserError);
-    expect(fs.existsSync(`${image}.xz`)).toBe(false);
+    await expect(compressImage(small, `${small}.xz`, 'xz', { level: 12 })).rejects.toBeInstanceOf(UserError);
+    expect(fs.existsSync(`${small}.xz`)).toBe(false);
   });
 
   it('leaves nothing behind when the compressor fails', async () => {
     const missing = path.join(dir, 'no-such-file');
     const dest = path.join(dir, 'never.gz');
-    await expect(compressFile(missing, dest, 'gzip')).rejects.toThrow();
+    await expect(compressImage(missing, dest, 'gzip')).rejects.toThrow();
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('never.gz'))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compressor, sfdiskScript } from '../../../src/disk/output.js';
+import { blockCompressor, cutBlocks } from '../../../src/disk/compress.js';
+import { sfdiskScript } from '../../../src/disk/output.js';
 import { UserError } from '../../../src/util/errors.js';
 
 const MiB = 1024 * 1024;
@@ -38,19 +39,24 @@ describe('sfdiskScript', () => {
   });
 });
 
-describe('compressor', () => {
-  it('uses every core and the standard levels', () => {
-    expect(compressor('xz')).toEqual(['xz', ['-c', '-T0', '-6']]);
-    expect(compressor('zstd', 19)).toEqual(['zstd', ['-c', '-q', '-T0', '-19']]);
-    expect(compressor('zstd', 22)).toEqual(['zstd', ['-c', '-q', '-T0', '--ultra', '-22']]);
-    const [gzipTool, gzipArgs] = compressor('gzip', 9);
-    expect(['pigz', 'gzip']).toContain(gzipTool);
-    expect(gzipArgs).toEqual(['-c', '-n', '-9']);
+describe('blockCompressor', () => {
+  it('compresses one block per process at the standard levels, without names or times', () => {
+    expect(blockCompressor('gzip')).toEqual(['libdeflate-gzip', ['-c', '-n', '-6']]);
+    expect(blockCompressor('xz')).toEqual(['xz', ['-c', '-T+1', '--block-size=33554432', '--check=crc64', '-6']]);
+    expect(blockCompressor('zstd', 19)).toEqual(['zstd', ['-c', '-q', '-T1', '-19']]);
+    expect(blockCompressor('zstd', 22)).toEqual(['zstd', ['-c', '-q', '-T1', '--ultra', '-22']]);
   });
 
   it('refuses levels the tool does not have', () => {
-    expect(() => compressor('gzip', 0)).toThrow(UserError);
-    expect(() => compressor('xz', 10)).toThrow(/out of range for xz \(0-9\)/);
-    expect(() => compressor('zstd', 1.5)).toThrow(UserError);
+    expect(() => blockCompressor('gzip', 0)).toThrow(UserError);
+    expect(() => blockCompressor('xz', 10)).toThrow(/out of range for xz \(0-9\)/);
+    expect(() => blockCompressor('zstd', 1.5)).toThrow(UserError);
+  });
+});
+
+describe('cutBlocks', () => {
+  it('cuts at most BLOCK bytes, starting afresh at each boundary', () => {
+    const blocks = cutBlocks(100 * MiB, [MiB, 40 * MiB, 40 * MiB, 200 * MiB]);
+    expect(blocks.map((b) => [b.start / MiB, b.length / MiB])).toEqual([[0, 1], [1, 32], [33, 7], [40, 32], [72, 28]]);
   });
 });

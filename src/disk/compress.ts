@@ -1,0 +1,274 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { crc32 } from '../bootloader/crc32.js';
+import { BLOCK, compressBlockFile, scratchDir } from '../util/block-compress.js';
+import { UserError, writeFailure } from '../util/errors.js';
+import { throwIfCancelled } from '../util/exec.js';
+import { writeAtomically } from './atomic.js';
+import { isZero } from './sparse.js';
+
+/**
+ * Disk image compression on every core, block by block (src/util/block-compress.ts), into one
+ * file that every decompressor reads as one stream: gzip members one after the other (RFC 1952),
+ * zstd frames one after the other, or one xz stream of many blocks with its index, as `xz -T0`
+ * writes it (so `xz -d -T0` decompresses it in parallel too).
+ *
+ * Blocks start afresh at every boundary the caller names (partition starts), so a range that is a
+ * copy of another (rootfs B of rootfs A) is cut into the same blocks: its compressed blocks are
+ * copied from the output instead of being read and compressed again. All-zero blocks of a size
+ * are compressed once. The output equals the one without the copy declared, byte for byte.
+ */
+
+export type Compression = 'gzip' | 'xz' | 'zstd';
+
+const LEVELS: Record<Compression, { min: number; max: number; standard: number }> = {
+  gzip: { min: 1, max: 9, standard: 6 },
+  xz: { min: 0, max: 9, standard: 6 },
+  zstd: { min: 1, max: 22, standard: 3 },
+};
+
+/** The command compressing one block file to standard output (no names or times inside). */
+export function blockCompressor(kind: Compression, level?: number): [tool: string, args: string[]] {
+  const { min, max, standard } = LEVELS[kind];
+  const chosen = level ?? standard;
+  if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
+    throw new UserError(`Compression level ${chosen} is out of range for ${kind} (${min}-${max}).`);
+  }
+  switch (kind) {
+    case 'gzip':
+      return ['libdeflate-gzip', ['-c', '-n', `-${chosen}`]];
+    case 'xz':
+      // Multi-threaded mode with one thread: the block header records its sizes (parallel decompression).
+      return ['xz', ['-c', '-T+1', `--block-size=${BLOCK}`, '--check=crc64', `-${chosen}`]];
+    case 'zstd':
+      return ['zstd', ['-c', '-q', '-T1', ...(chosen > 19 ? ['--ultra'] : []), `-${chosen}`]];
+  }
+}
+
+export interface CopiedRange {
+  /** Offset of the original. */
+  from: number;
+  /** Offset of the copy (after the original). */
+  to: number;
+  length: number;
+}
+
+export interface CompressImageOptions {
+  level?: number;
+  /** Offsets where blocks start afresh (partition starts). */
+  boundaries?: number[];
+  /** Ranges holding the same bytes as an earlier range: compressed once, written twice. */
+  copies?: CopiedRange[];
+  /** Image bytes dealt with so far, of the image size. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface Block {
+  start: number;
+  length: number;
+}
+
+/** The image cut into blocks of at most BLOCK bytes, restarting at every boundary. */
+export function cutBlocks(size: number, boundaries: number[]): Block[] {
+  const cuts = [...new Set([0, ...boundaries.filter((b) => b > 0 && b < size), size])].sort((a, b) => a - b);
+  const blocks: Block[] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    for (let start = cuts[i]!; start < cuts[i + 1]!; start += BLOCK) blocks.push({ start, length: Math.min(BLOCK, cuts[i + 1]! - start) });
+  }
+  return blocks;
+}
+
+/** Where an emitted block lies in the output, and (xz) its index records. */
+interface Emitted {
+  offset: number;
+  length: number;
+  records: XzRecord[];
+}
+
+interface XzRecord {
+  unpadded: number;
+  uncompressed: number;
+}
+
+/** What becomes of one block: compressed bytes to come, or a copy of an earlier block's output. */
+type Pending = { data: Promise<Buffer> } | { copyOf: number };
+
+/** Compress `image` into `dest` (which appears only when complete). */
+export async function compressImage(image: string, dest: string, kind: Compression, options: CompressImageOptions = {}): Promise<void> {
+  const [tool, args] = blockCompressor(kind, options.level);
+  const size = (await fs.stat(image)).size;
+  const copies = options.copies ?? [];
+  for (const copy of copies) {
+    if (copy.from + copy.length > copy.to || copy.to + copy.length > size) throw new Error(`bad copied range ${JSON.stringify(copy)}`);
+  }
+  // A copy must be cut where its original is: every boundary inside one is mirrored in the other.
+  const given = [...(options.boundaries ?? []), ...copies.flatMap((c) => [c.from, c.from + c.length, c.to, c.to + c.length])];
+  const boundaries = [
+    ...given,
+    ...copies.flatMap((c) => given.flatMap((b) => [
+      ...(b > c.from && b < c.from + c.length ? [b - c.from + c.to] : []),
+      ...(b > c.to && b < c.to + c.length ? [b - c.to + c.from] : []),
+    ])),
+  ];
+  const blocks = cutBlocks(size, boundaries);
+  const indexOf = new Map(blocks.map((block, i) => [block.start, i]));
+  const what = `compressing ${path.basename(image)} (${kind})`;
+  const parallel = Math.max(1, os.availableParallelism());
+
+  await writeAtomically(dest, async (partial) => {
+    const input = await fs.open(image, 'r');
+    // Read as well as written: copied blocks are read back from it.
+    const output = await fs.open(partial, 'w+', 0o644);
+    const scratch = await scratchDir('mender-convert-image-');
+    const buffer = Buffer.allocUnsafe(BLOCK);
+    const zeroBlocks = new Map<number, Promise<Buffer>>();
+    const emitted: Emitted[] = [];
+    const queue: Pending[] = [];
+    let written = 0;
+
+    const append = async (data: Buffer) => {
+      let done = 0;
+      while (done < data.length) done += (await output.write(data, done, data.length - done, written + done)).bytesWritten;
+      written += data.length;
+    };
+    const emitNext = async () => {
+      const next = queue.shift()!;
+      const offset = written;
+      if ('copyOf' in next) {
+        const source = emitted[next.copyOf]!;
+        const copy = Buffer.allocUnsafe(Math.min(source.length, BLOCK));
+        for (let at = 0; at < source.length; at += copy.length) {
+          const { bytesRead } = await output.read(copy, 0, Math.min(copy.length, source.length - at), source.offset + at);
+          await append(copy.subarray(0, bytesRead));
+        }
+        emitted.push({ offset, length: source.length, records: source.records });
+        return;
+      }
+      let data = await next.data;
+      let records: XzRecord[] = [];
+      if (kind === 'xz') {
+        const stream = parseXzStream(data);
+        if (!stream.header.equals(XZ_HEADER)) throw new Error('xz wrote a stream header other than the one asked for');
+        data = stream.blocks;
+        records = stream.records;
+      }
+      await append(data);
+      emitted.push({ offset, length: data.length, records });
+    };
+    /** Once the block is in its scratch file, the buffer is free for the next one. */
+    const stage = async (block: Block): Promise<string> => {
+      const file = path.join(scratch, String(block.start));
+      await fs.writeFile(file, buffer.subarray(0, block.length));
+      return file;
+    };
+
+    try {
+      if (kind === 'xz') await append(XZ_HEADER);
+      for (const block of blocks) {
+        throwIfCancelled();
+        const copy = copies.find((c) => block.start >= c.to && block.start < c.to + c.length);
+        if (copy) {
+          const original = indexOf.get(block.start - copy.to + copy.from);
+          if (original === undefined || blocks[original]!.length !== block.length) throw new Error(`block at ${block.start} has no original of its size`);
+          queue.push({ copyOf: original });
+        } else {
+          let filled = 0;
+          while (filled < block.length) {
+            const { bytesRead } = await input.read(buffer, filled, block.length - filled, block.start + filled);
+            if (bytesRead === 0) throw new Error(`${image} ended early at byte ${block.start + filled}`);
+            filled += bytesRead;
+          }
+          const zero = isZero(buffer, 0, block.length);
+          let data = zero ? zeroBlocks.get(block.length) : undefined;
+          if (!data) {
+            data = compressBlockFile(tool, args, await stage(block), what);
+            if (zero) zeroBlocks.set(block.length, data);
+          }
+          data.catch(() => undefined);
+          queue.push({ data });
+        }
+        // One block per core compressing, one more being read meanwhile.
+        while (queue.length > parallel) await emitNext();
+        options.onProgress?.(block.start + block.length, size);
+      }
+      while (queue.length > 0) await emitNext();
+      if (kind === 'xz') await append(xzTrailer(emitted.flatMap((e) => e.records)));
+    } catch (error) {
+      throw writeFailure(error, dest);
+    } finally {
+      await Promise.allSettled(queue.map((p) => ('data' in p ? p.data : undefined)));
+      await input.close();
+      await output.close();
+      await fs.rm(scratch, { recursive: true, force: true });
+    }
+  });
+}
+
+// ---- the xz container (https://tukaani.org/xz/xz-file-format.txt) --------------------------------
+
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+const XZ_FOOTER_MAGIC = Buffer.from('YZ');
+/** Stream flags: CRC64 checks, as blockCompressor asks xz for. */
+const XZ_FLAGS = Buffer.from([0x00, 0x04]);
+const XZ_HEADER = (() => {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32(XZ_FLAGS));
+  return Buffer.concat([XZ_MAGIC, XZ_FLAGS, crc]);
+})();
+
+function readVli(data: Buffer, at: number): [value: number, next: number] {
+  let value = 0;
+  for (let i = 0; i < 9; i++) {
+    const byte = data[at + i]!;
+    value += (byte & 0x7f) * 2 ** (7 * i);
+    if ((byte & 0x80) === 0) return [value, at + i + 1];
+  }
+  throw new Error('xz: variable-length integer too long');
+}
+
+function vli(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value % 128;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value > 0);
+  return bytes;
+}
+
+/** One complete xz stream split into its header, its blocks' bytes and its index records. */
+export function parseXzStream(data: Buffer): { header: Buffer; blocks: Buffer; records: XzRecord[] } {
+  if (data.length < 32 || !data.subarray(0, 6).equals(XZ_MAGIC) || !data.subarray(data.length - 2).equals(XZ_FOOTER_MAGIC)) {
+    throw new Error('xz printed something that is not one xz stream');
+  }
+  const footer = data.subarray(data.length - 12);
+  const indexSize = (footer.readUInt32LE(4) + 1) * 4;
+  const indexStart = data.length - 12 - indexSize;
+  if (data[indexStart] !== 0) throw new Error('xz stream: no index where the footer points');
+  let [count, at] = readVli(data, indexStart + 1);
+  const records: XzRecord[] = [];
+  while (count-- > 0) {
+    const [unpadded, next] = readVli(data, at);
+    const [uncompressed, after] = readVli(data, next);
+    records.push({ unpadded, uncompressed });
+    at = after;
+  }
+  return { header: data.subarray(0, 12), blocks: data.subarray(12, indexStart), records };
+}
+
+/** The index and footer closing a stream of `records` blocks. */
+export function xzTrailer(records: XzRecord[]): Buffer {
+  const index = [0x00, ...vli(records.length), ...records.flatMap((r) => [...vli(r.unpadded), ...vli(r.uncompressed)])];
+  while (index.length % 4 !== 0) index.push(0);
+  const indexBytes = Buffer.from(index);
+  const indexCrc = Buffer.alloc(4);
+  indexCrc.writeUInt32LE(crc32(indexBytes));
+  const footer = Buffer.alloc(12);
+  footer.writeUInt32LE((indexBytes.length + 4) / 4 - 1, 4);
+  XZ_FLAGS.copy(footer, 8);
+  XZ_FOOTER_MAGIC.copy(footer, 10);
+  footer.writeUInt32LE(crc32(footer.subarray(4, 10)), 0);
+  return Buffer.concat([indexBytes, indexCrc, footer]);
+}
