@@ -4,6 +4,7 @@
 // side in one run, alternating, median of --runs (default 3).
 //
 // usage: zx scripts/bench/convert.mjs [--runs N] [--size-gib 4] [--skip-xz] [--cases none,gzip,xz,xz-input]
+//                                     [--contenders ours,upstream,limit]
 // Results: a table on stdout and work/bench.json.
 import { $, argv, fs, path } from 'zx';
 import { benchDir, diskUsage, fmt, measure, root, summarise, table } from './lib.mjs';
@@ -76,15 +77,9 @@ function ioLimit(image, compression) {
   return {
     name: `I/O limit (image ${compression})`,
     input: image,
-    run: async (work, out) => {
-      // The unavoidable passes: read (decompress) the input once, compress the root filesystem
-      // once (the Artifact), compress the output image once, with the same tools and levels.
-      const rootfs = path.join(benchDir, 'limit-rootfs.ext4');
-      const outputImage = path.join(benchDir, 'limit-output.img');
-      const parts = [image.endsWith('.xz') ? `xz -dc -T0 '${image}' > /dev/null` : `cat '${image}' > /dev/null`, `pigz -4 -c '${rootfs}' > /dev/null`];
-      if (compression !== 'none') parts.push(compression === 'xz' ? `xz -T0 -6 -c '${outputImage}' > /dev/null` : `pigz -6 -c '${outputImage}' > /dev/null`);
-      return measure(['bash', '-c', parts.join(' && ')], { watchDir: work });
-    },
+    // The unavoidable passes alone (scripts/bench/limit.mjs), on the filesystem and image our
+    // conversion wrote, with the compressors and levels it uses.
+    run: (work) => measure(['node', path.join(root, 'scripts/bench/limit.mjs'), image, path.join(benchDir, 'limit-rootfs.ext4'), path.join(benchDir, 'limit-output.img'), compression, work], { watchDir: work }),
   };
 }
 
@@ -96,15 +91,18 @@ const allCases = {
 };
 const chosen = argv.cases ? String(argv.cases).split(',') : Object.keys(allCases);
 for (const name of chosen) if (!allCases[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(allCases).join(', ')}`);
-const cases = chosen.map((name) => allCases[name]);
+// --contenders ours (or ours,limit): leave the others out, e.g. to compare input sizes.
+const contenders = argv.contenders ? String(argv.contenders).split(',') : ['ours', 'upstream', 'limit'];
+const cases = chosen.map((name) => allCases[name].filter((c) => contenders.some((k) => c.name.toLowerCase().startsWith(k === 'limit' ? 'i/o limit' : k))));
 
 // The I/O limit compresses the filesystem and image our conversion wrote: make them once.
 const reference = path.join(benchDir, 'reference');
 await fs.remove(reference);
 await $({ env: { ...process.env, ...env, MENDER_COMPRESS_DISK_IMAGE: 'none' } })`node ${path.join(app, 'bin/mender-convert.js')} --disk-image ${input} --output-dir ${reference} --work-dir ${path.join(benchDir, 'work-reference')}`;
 const refFiles = await fs.readdir(reference);
-await fs.copy(path.join(reference, refFiles.find((f) => f.endsWith('.ext4'))), path.join(benchDir, 'limit-rootfs.ext4'));
-await fs.copy(path.join(reference, refFiles.find((f) => f.endsWith('.img'))), path.join(benchDir, 'limit-output.img'));
+await $`cp --sparse=always ${path.join(reference, refFiles.find((f) => f.endsWith('.ext4')))} ${path.join(benchDir, 'limit-rootfs.ext4')}`;
+await $`cp --sparse=always ${path.join(reference, refFiles.find((f) => f.endsWith('.img')))} ${path.join(benchDir, 'limit-output.img')}`;
+await fs.remove(reference);
 
 const results = [];
 for (const group of cases) {
@@ -123,13 +121,14 @@ for (const group of cases) {
       console.log(`  ${contender.name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.cpu)} s CPU, ${fmt(m.peakRssMiB, 0)} MiB RSS, ${fmt(m.peakDiskMiB, 0)} MiB work, ${fmt(m.outputMiB, 0)} MiB out`);
     }
   }
-  const [oursName, upstreamName, limitName] = group.map((c) => c.name);
+  const named = (prefix) => group.find((c) => c.name.startsWith(prefix))?.name;
+  const [oursName, upstreamName, limitName] = [named('ours'), named('upstream'), named('I/O limit')];
   const summary = Object.fromEntries([...measured].map(([name, list]) => [name, summarise(list)]));
   results.push({
     case: path.basename(group[0].input),
     contenders: summary,
-    oursVsUpstream: summary[upstreamName].wall / summary[oursName].wall,
-    oursVsLimit: summary[oursName].wall / summary[limitName].wall,
+    oursVsUpstream: oursName && upstreamName ? summary[upstreamName].wall / summary[oursName].wall : undefined,
+    oursVsLimit: oursName && limitName ? summary[oursName].wall / summary[limitName].wall : undefined,
   });
 }
 
@@ -142,8 +141,8 @@ const rows = results.flatMap((r) =>
     'peak RSS MiB': fmt(m.peakRssMiB, 0),
     'peak work MiB': fmt(m.peakDiskMiB, 0),
     'output MiB': fmt(m.outputMiB, 0),
-    ratio: name.startsWith('ours') ? `${fmt(r.oursVsUpstream, 2)}× faster than upstream, ${fmt(r.oursVsLimit, 2)}× the limit` : '',
+    ratio: name.startsWith('ours') ? [r.oursVsUpstream && `${fmt(r.oursVsUpstream, 2)}× faster than upstream`, r.oursVsLimit && `${fmt(r.oursVsLimit, 2)}× the limit`].filter(Boolean).join(', ') : '',
   })),
 );
 console.log(`\n${table(rows, Object.keys(rows[0]))}`);
-await fs.writeJson(path.join(root, 'work', 'bench.json'), { input, sizeGiB, runs, date: new Date().toISOString(), results }, { spaces: 2 });
+await fs.writeJson(argv.json ?? path.join(root, 'work', 'bench.json'), { input, sizeGiB, runs, date: new Date().toISOString(), results }, { spaces: 2 });
