@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,8 +95,8 @@ interface XzRecord {
 /** What becomes of one block: compressed bytes to come, or a copy of an earlier block's output. */
 type Pending = { data: Promise<Buffer> } | { copyOf: number };
 
-/** Compress `image` into `dest` (which appears only when complete). */
-export async function compressImage(image: string, dest: string, kind: Compression, options: CompressImageOptions = {}): Promise<void> {
+/** Compress `image` into `dest` (which appears only when complete); returns the sha256 of `dest`, hashed as written. */
+export async function compressImage(image: string, dest: string, kind: Compression, options: CompressImageOptions = {}): Promise<{ sha256: string }> {
   const [tool, args] = blockCompressor(kind, options.level);
   const size = (await fs.stat(image)).size;
   const copies = options.copies ?? [];
@@ -116,6 +117,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
   const what = `compressing ${path.basename(image)} (${kind})`;
   const parallel = Math.max(1, os.availableParallelism());
 
+  const hash = createHash('sha256');
   await writeAtomically(dest, async (partial) => {
     const input = await fs.open(image, 'r');
     // Read as well as written: copied blocks are read back from it.
@@ -130,6 +132,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
     const append = async (data: Buffer) => {
       let done = 0;
       while (done < data.length) done += (await output.write(data, done, data.length - done, written + done)).bytesWritten;
+      hash.update(data);
       written += data.length;
     };
     const emitNext = async () => {
@@ -203,6 +206,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
       await fs.rm(scratch, { recursive: true, force: true });
     }
   });
+  return { sha256: hash.digest('hex') };
 }
 
 // ---- the xz container (https://tukaani.org/xz/xz-file-format.txt) --------------------------------

@@ -3,7 +3,7 @@ import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from './atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
-import { COPY_WINDOW, dataRuns, readWindows, writeFully } from './sparse.js';
+import { COPY_WINDOW, dataRuns, readWindows } from './sparse.js';
 import { writeFailure } from '../util/errors.js';
 import { parseSfdiskJson } from './table.js';
 
@@ -218,10 +218,15 @@ export async function placeFile(image: string, source: string, offset: number, o
  * Read `source` once, front to back, and hand every byte of it on (to a consumer that needs them
  * all, such as an Artifact writer hashing and compressing its payload) while writing its non-zero
  * blocks into `image` at each of `offsets`: one read serves the Artifact and every copy of the
- * filesystem in the image, and the copies are written while the consumer compresses. Each chunk
- * is a buffer of its own (consumers may keep it); the next chunk is read while one is consumed.
+ * filesystem in the image. Each chunk is a buffer of its own (consumers may keep it). The next
+ * chunk is read, and the last one written to the image, while the consumer works on one.
  */
-export async function* readAndPlace(source: string, image: string, offsets: readonly number[], options: { chunkBytes?: number } = {}): AsyncGenerator<Buffer> {
+export async function* readAndPlace(
+  source: string,
+  image: string,
+  offsets: readonly number[],
+  options: { chunkBytes?: number; /** The first `bytes` of the source are now in the image at every offset. */ onPlaced?: (bytes: number) => void } = {},
+): AsyncGenerator<Buffer> {
   const chunkBytes = options.chunkBytes ?? COPY_WINDOW;
   const size = (await fs.stat(source)).size;
   const imageSize = (await fs.stat(image)).size;
@@ -240,22 +245,32 @@ export async function* readAndPlace(source: string, image: string, offsets: read
     }
     return buffer;
   };
+  const place = async (chunk: Buffer, start: number): Promise<void> => {
+    for (const [runStart, runEnd] of dataRuns(chunk, start)) {
+      for (const offset of offsets) {
+        let done = runStart;
+        while (done < runEnd) done += (await output.write(chunk, done, runEnd - done, offset + start + done)).bytesWritten;
+      }
+    }
+    options.onPlaced?.(start + chunk.length);
+  };
   let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
+  let placing: Promise<void> | undefined;
   try {
     for (let start = 0; start < size; start += chunkBytes) {
       const chunk = await pending!;
       pending = start + chunkBytes < size ? read(start + chunkBytes) : undefined;
-      try {
-        for (const [runStart, runEnd] of dataRuns(chunk, start)) {
-          for (const offset of offsets) writeFully(output.fd, chunk, runStart, runEnd, offset + start + runStart);
-        }
-      } catch (error) {
-        throw writeFailure(error, image);
-      }
+      await placing;
+      placing = place(chunk, start);
+      placing.catch(() => undefined);
       yield chunk;
     }
+    await placing;
+  } catch (error) {
+    throw writeFailure(error, image);
   } finally {
     await pending?.catch(() => undefined);
+    await placing?.catch(() => undefined);
     await input.close();
     await output.close();
   }

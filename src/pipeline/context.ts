@@ -1,5 +1,6 @@
 import type { Config, KnobKey } from '../config/knobs.js';
 import type { Layout } from '../disk/layout.js';
+import type { FollowingHash } from '../util/hash.js';
 import type { FsEditor } from '../fs/editor.js';
 import type { DeviceNaming } from '../mender/devices.js';
 import type { Logger } from '../util/log.js';
@@ -19,6 +20,8 @@ export interface OutputFile {
   kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap' | 'results';
   path: string;
   bytes: number;
+  /** Its sha256 when known without reading it again (computed while it was written). */
+  sha256?: Promise<string>;
 }
 
 /** The partition of the input we use for each role, with its standalone filesystem file. */
@@ -84,6 +87,8 @@ export interface ConversionContext {
   rootfsSha256?: string;
   /** The disk image being assembled (under its partial name in the output directory). */
   image?: string;
+  /** The raw disk image's sha256, hashed as its parts become final. */
+  imageHash?: FollowingHash;
   clientInstalled?: boolean;
   /** Packages the conversion installed into the root filesystem. */
   readonly installedPackages: { name: string; version: string; architecture: string }[];

@@ -182,6 +182,7 @@ async function convertLocked(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     setCancelSignal(undefined);
+    ctx.imageHash?.stop();
     if (!options.keepWork) await fs.rm(runDir, { recursive: true, force: true });
     logger.info(`finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     logger.close();

@@ -12,6 +12,7 @@ import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
 import { outputBaseName, type ConversionContext } from './context.js';
 import { runHooks, type Stage } from './runner.js';
+import { followingSha256 } from '../util/hash.js';
 import { testsConfig } from './tests-config.js';
 
 const COMPRESSED_SUFFIX = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' } as const;
@@ -160,6 +161,11 @@ export const packageStage: Stage = {
         await writeRawBlocks(ctx, image);
         await placeFile(image, ctx.files!.boot, ctx.layout!.boot.start);
         ctx.image = image;
+        // A raw image is an output: hash it as its parts become final (front to back).
+        if (imageCompression(ctx) === 'none') {
+          ctx.imageHash = followingSha256(image);
+          ctx.imageHash.advance(ctx.layout!.rootfsA.start);
+        }
       },
     },
     {
@@ -174,7 +180,7 @@ export const packageStage: Stage = {
         const result = await writeRootfsImageArtifact({
           output: partialPath(ctx, final),
           payload: ctx.files!.rootfs,
-          payloadBytes: readAndPlace(ctx.files!.rootfs, ctx.image!, copies),
+          payloadBytes: readAndPlace(ctx.files!.rootfs, ctx.image!, copies, { onPlaced: (bytes) => ctx.imageHash?.advance(layout.rootfsA.start + bytes) }),
           artifactName: ctx.config['artifact.name'],
           deviceTypes: ctx.deviceTypes!,
           compression: ctx.config['artifact.compression'],
@@ -184,6 +190,8 @@ export const packageStage: Stage = {
           onProgress: (done: number, total: number) => report(`${((100 * done) / total).toFixed(0)} %`),
         });
         ctx.rootfsSha256 = result.sha256;
+        // Both rootfs partitions are complete now, and so is everything before the data partition.
+        ctx.imageHash?.advance(layout.data.start);
         ctx.pendingOutputs.push({ kind: 'artifact', partial: partialPath(ctx, final), path: final });
       },
     },
@@ -220,18 +228,18 @@ export const packageStage: Stage = {
         const image = ctx.image!;
         const compression = imageCompression(ctx);
         if (compression === 'none') {
-          ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw });
+          ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw, sha256: ctx.imageHash!.finish(ctx.layout!.totalBytes) });
         } else {
           const final = `${raw}${COMPRESSED_SUFFIX[compression]}`;
           const { boot, rootfsA, rootfsB, data } = ctx.layout!;
           // Rootfs B holds rootfs A's bytes: its compressed blocks are written again, not recomputed.
           const copies = ctx.config['rootfs.b_content'] === 'copy' ? [{ from: rootfsA.start, to: rootfsB.start, length: rootfsA.size }] : [];
-          await compressImage(image, partialPath(ctx, final), compression, {
+          const { sha256 } = await compressImage(image, partialPath(ctx, final), compression, {
             boundaries: [boot.start, rootfsA.start, rootfsB.start, data.start],
             copies,
             onProgress: (done, total) => report(`compressing (${compression}) ${((100 * done) / total).toFixed(0)} %`),
           });
-          ctx.pendingOutputs.push({ kind: 'image', partial: partialPath(ctx, final), path: final });
+          ctx.pendingOutputs.push({ kind: 'image', partial: partialPath(ctx, final), path: final, sha256: Promise.resolve(sha256) });
         }
         if (ctx.config['image.bmap']) {
           const bmap = path.join(ctx.outputDir, `${outputBaseName(ctx)}.bmap`);
@@ -256,7 +264,7 @@ export const packageStage: Stage = {
           await placeFile(rootfs, ctx.files!.rootfs, 0, { blocks: 'nonzero' });
         }
         ctx.files!.rootfs = rootfs;
-        ctx.pendingOutputs.push({ kind: 'rootfs', partial: rootfs, path: `${base}.ext4` });
+        ctx.pendingOutputs.push({ kind: 'rootfs', partial: rootfs, path: `${base}.ext4`, sha256: Promise.resolve(ctx.rootfsSha256!) });
         const cfg = `${base}.cfg`;
         await fs.writeFile(partialPath(ctx, cfg), testsConfig(ctx), { mode: 0o644 });
         ctx.pendingOutputs.push({ kind: 'tests-config', partial: partialPath(ctx, cfg), path: cfg });
@@ -269,7 +277,7 @@ export const packageStage: Stage = {
           // Work files are private while the run lasts; published outputs are ordinary files.
           await fs.chmod(output.partial, 0o644);
           await fs.rename(output.partial, output.path);
-          ctx.outputs.push({ kind: output.kind, path: output.path, bytes: (await fs.stat(output.path)).size });
+          ctx.outputs.push({ kind: output.kind, path: output.path, bytes: (await fs.stat(output.path)).size, sha256: output.sha256 });
         }
         ctx.pendingOutputs.length = 0;
       },

@@ -35,17 +35,9 @@ export function publicConfig(config: Record<string, unknown>): Record<string, un
   return Object.fromEntries(KNOB_KEYS.map((key) => [key, (KNOBS[key] as Knob).secret && config[key] ? '********' : config[key]]));
 }
 
-async function sha256Of(files: string[]): Promise<Map<string, string>> {
-  const sums = await Promise.all(files.map(sha256File));
-  return new Map(files.map((file, i) => [file, sums[i]!]));
-}
-
 export async function writeResults(ctx: ConversionContext, totalSeconds: number, file: string): Promise<ConversionResult> {
   const pkg = JSON.parse(await fs.readFile(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-  const known = new Map<string, string>();
-  const rootfs = ctx.outputs.find((o) => o.kind === 'rootfs');
-  if (rootfs && ctx.rootfsSha256) known.set(rootfs.path, ctx.rootfsSha256);
-  const hashed = await sha256Of(ctx.outputs.map((o) => o.path).filter((p) => !known.has(p)));
+  const sums = new Map(await Promise.all(ctx.outputs.map(async (o) => [o.path, await (o.sha256 ?? sha256File(o.path))] as const)));
   const layout = ctx.layout!;
   const roles: [string, typeof layout.boot][] = [['boot', layout.boot], ['rootfs-a', layout.rootfsA], ['rootfs-b', layout.rootfsB], ['data', layout.data]];
   const facts = ctx.facts!;
@@ -66,7 +58,7 @@ export async function writeResults(ctx: ConversionContext, totalSeconds: number,
       partitions: roles.map(([role, extent]) => ({ number: extent.number, role, start: extent.start, size: extent.size, device: partitionDevice(extent.number, ctx.naming!) })),
     },
     packages: ctx.installedPackages,
-    outputs: ctx.outputs.map((o) => ({ kind: o.kind, path: o.path, bytes: o.bytes, sha256: known.get(o.path) ?? hashed.get(o.path)! })),
+    outputs: ctx.outputs.map((o) => ({ kind: o.kind, path: o.path, bytes: o.bytes, sha256: sums.get(o.path)! })),
     durations: ctx.durations,
     totalSeconds,
   };

@@ -225,7 +225,8 @@ describe('compressImage', () => {
     const copied = path.join(dir, `compress-copied.${kind}`);
     const boundaries = [MiB, A, B, A + LENGTH, B + LENGTH];
     await compressImage(image, plain, kind, { level: 1, boundaries });
-    await compressImage(image, copied, kind, { level: 1, boundaries: [MiB], copies: [{ from: A, to: B, length: LENGTH }] });
+    const { sha256: written } = await compressImage(image, copied, kind, { level: 1, boundaries: [MiB], copies: [{ from: A, to: B, length: LENGTH }] });
+    expect(written).toBe(sha256(copied));
     expect(fs.readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
     expect(sha256(copied)).toBe(sha256(plain));
     const [command, ...args] = decompress[kind]!;
