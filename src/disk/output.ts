@@ -225,7 +225,7 @@ export async function* readAndPlace(
   source: string,
   image: string,
   offsets: readonly number[],
-  options: { chunkBytes?: number; /** The first `bytes` of the source are now in the image at every offset. */ onPlaced?: (bytes: number) => void } = {},
+  options: { chunkBytes?: number } = {},
 ): AsyncGenerator<Buffer> {
   const chunkBytes = options.chunkBytes ?? COPY_WINDOW;
   const size = (await fs.stat(source)).size;
@@ -252,7 +252,6 @@ export async function* readAndPlace(
         while (done < runEnd) done += (await output.write(chunk, done, runEnd - done, offset + start + done)).bytesWritten;
       }
     }
-    options.onPlaced?.(start + chunk.length);
   };
   let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
   let placing: Promise<void> | undefined;

@@ -12,7 +12,7 @@ import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
 import { outputBaseName, type ConversionContext } from './context.js';
 import { runHooks, type Stage } from './runner.js';
-import { followingSha256 } from '../util/hash.js';
+import { sha256Segments } from '../util/hash.js';
 import { testsConfig } from './tests-config.js';
 
 const COMPRESSED_SUFFIX = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' } as const;
@@ -161,10 +161,20 @@ export const packageStage: Stage = {
         await writeRawBlocks(ctx, image);
         await placeFile(image, ctx.files!.boot, ctx.layout!.boot.start);
         ctx.image = image;
-        // A raw image is an output: hash it as its parts become final (front to back).
+        // A raw image is an output to hash. Its rootfs partitions will hold the (final) root
+        // filesystem followed by zeros, so they are hashed from that file while the Artifact is
+        // written; only the data partition and what follows wait for the image itself.
         if (imageCompression(ctx) === 'none') {
-          ctx.imageHash = followingSha256(image);
-          ctx.imageHash.advance(ctx.layout!.rootfsA.start);
+          const { rootfsA, rootfsB, data } = ctx.layout!;
+          const rootfs = { file: ctx.files!.rootfs, offset: 0, length: ctx.rootfsBytes! };
+          ctx.imageHash = sha256Segments([
+            { file: image, offset: 0, length: rootfsA.start },
+            rootfs,
+            { zeros: rootfsA.size - rootfs.length },
+            ...(ctx.config['rootfs.b_content'] === 'copy' ? [rootfs, { zeros: rootfsB.size - rootfs.length }] : [{ zeros: rootfsB.size }]),
+            { file: image, offset: data.start, length: -1 },
+          ], image);
+          ctx.imageHash.advance(rootfsA.start);
         }
       },
     },
@@ -180,7 +190,7 @@ export const packageStage: Stage = {
         const result = await writeRootfsImageArtifact({
           output: partialPath(ctx, final),
           payload: ctx.files!.rootfs,
-          payloadBytes: readAndPlace(ctx.files!.rootfs, ctx.image!, copies, { onPlaced: (bytes) => ctx.imageHash?.advance(layout.rootfsA.start + bytes) }),
+          payloadBytes: readAndPlace(ctx.files!.rootfs, ctx.image!, copies),
           artifactName: ctx.config['artifact.name'],
           deviceTypes: ctx.deviceTypes!,
           compression: ctx.config['artifact.compression'],
@@ -190,8 +200,6 @@ export const packageStage: Stage = {
           onProgress: (done: number, total: number) => report(`${((100 * done) / total).toFixed(0)} %`),
         });
         ctx.rootfsSha256 = result.sha256;
-        // Both rootfs partitions are complete now, and so is everything before the data partition.
-        ctx.imageHash?.advance(layout.data.start);
         ctx.pendingOutputs.push({ kind: 'artifact', partial: partialPath(ctx, final), path: final });
       },
     },

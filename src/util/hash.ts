@@ -2,64 +2,80 @@ import fs from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 
 /**
- * sha256 of files in a worker thread (OpenSSL, SHA extensions where the CPU has them), so a large
- * file is hashed on another core while this one does other work. Workers do not keep the process
- * alive: a run that fails meanwhile exits without waiting for them.
+ * sha256 in a worker thread (OpenSSL, SHA extensions where the CPU has them), so large files are
+ * hashed on another core while this one does other work. Workers do not keep the process alive:
+ * a run that fails meanwhile exits without waiting for them.
  */
 
-// The worker hashes the file front to back, up to the number of bytes shared[0] says are final,
-// waiting for more when it has caught up; shared[1] is the file's size once it is complete.
+/** Part of the bytes to hash: a range of a file, or a run of zero bytes (hashed without reading). */
+export type HashSegment = { file: string; offset: number; length: number } | { zeros: number };
+
+// The worker hashes its segments in order. A segment of the followed file waits until shared[0]
+// (how many bytes of that file are final) covers it; a length of -1 means "to the end", known
+// once shared[1] holds the file's final size.
 const WORKER = `
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
-const { file, shared } = workerData;
+const { segments, followed, shared } = workerData;
 const hash = createHash('sha256');
 const buffer = Buffer.allocUnsafe(4 << 20);
-const fd = fs.openSync(file, 'r');
-let position = 0;
+const zeros = Buffer.alloc(4 << 20);
+// Opened at once: a file may be renamed while the worker is still busy with earlier segments.
+const fds = new Map(segments.filter((s) => s.file !== undefined).map((s) => [s.file, 0]));
+for (const file of fds.keys()) fds.set(file, fs.openSync(file, 'r'));
 try {
-  for (;;) {
-    const final = Number(Atomics.load(shared, 0));
-    const size = Number(Atomics.load(shared, 1));
-    if (size >= 0 && position >= size) break;
-    if (position >= final) {
-      Atomics.wait(shared, 0, BigInt(final), 200);
+  for (const segment of segments) {
+    if (segment.zeros !== undefined) {
+      for (let left = segment.zeros; left > 0; left -= zeros.length) hash.update(zeros.subarray(0, Math.min(left, zeros.length)));
       continue;
     }
-    const read = fs.readSync(fd, buffer, 0, Math.min(buffer.length, final - position), position);
-    if (read === 0) throw new Error(file + ' ended at byte ' + position);
-    hash.update(buffer.subarray(0, read));
-    position += read;
+    const fd = fds.get(segment.file);
+    let position = segment.offset;
+    for (;;) {
+      const size = Number(Atomics.load(shared, 1));
+      const end = segment.length >= 0 ? segment.offset + segment.length : size;
+      if (end >= 0 && position >= end) break;
+      const final = segment.file === followed ? Number(Atomics.load(shared, 0)) : Infinity;
+      const until = end >= 0 ? Math.min(end, final) : final;
+      if (position >= until) {
+        Atomics.wait(shared, 0, BigInt(final), 200);
+        continue;
+      }
+      const read = fs.readSync(fd, buffer, 0, Math.min(buffer.length, until - position), position);
+      if (read === 0) throw new Error(segment.file + ' ended at byte ' + position);
+      hash.update(buffer.subarray(0, read));
+      position += read;
+    }
   }
 } finally {
-  fs.closeSync(fd);
+  for (const fd of fds.values()) fs.closeSync(fd);
 }
 parentPort.postMessage(hash.digest('hex'));
 `;
 
 export interface FollowingHash {
-  /** The first `bytes` of the file are written and will not change. */
+  /** The first `bytes` of the followed file are written and will not change. */
   advance(bytes: number): void;
-  /** The file is complete at `size` bytes: its sha256. */
+  /** The followed file is complete at `size` bytes: the sha256 of all segments. */
   finish(size: number): Promise<string>;
   /** Stop hashing (the file will not be completed). */
   stop(): void;
 }
 
 /**
- * sha256 of a file still being written, hashed as it becomes final (front to back), so little is
- * left to hash when it is complete.
+ * sha256 of `segments` (in order) in a worker, starting at once. Segments of `followed`, a file
+ * still being written front to back, are hashed as they become final (see FollowingHash).
  */
-export function followingSha256(file: string): FollowingHash {
+export function sha256Segments(segments: HashSegment[], followed?: string): FollowingHash {
   const shared = new BigInt64Array(new SharedArrayBuffer(16));
   shared[1] = -1n;
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, shared } });
+  const worker = new Worker(WORKER, { eval: true, workerData: { segments, followed, shared } });
   worker.unref();
   const digest = new Promise<string>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`hashing ${file} stopped (worker exit ${code})`)));
+    worker.once('exit', (code) => reject(new Error(`hashing stopped (worker exit ${code})`)));
   });
   digest.catch(() => undefined);
   return {
@@ -79,6 +95,11 @@ export function followingSha256(file: string): FollowingHash {
       void worker.terminate();
     },
   };
+}
+
+/** sha256 of a file still being written front to back, hashed as it becomes final. */
+export function followingSha256(file: string): FollowingHash {
+  return sha256Segments([{ file, offset: 0, length: -1 }], file);
 }
 
 /** sha256 of a complete file. */

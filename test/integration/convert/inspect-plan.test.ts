@@ -40,6 +40,23 @@ describe('the conversion result JSON', () => {
   });
 });
 
+describe('rootfs B left empty (rootfs.b_content: empty)', () => {
+  it('writes only zeros into partition 3 and still records the image checksum', async () => {
+    const emptyConfig = path.join(base, 'empty-b.yaml');
+    fs.writeFileSync(emptyConfig, `${SMALL}rootfs:\n  b_content: empty\n`);
+    const out = path.join(base, 'deploy-empty-b');
+    const result = await runCli(['--disk-image', golden, '--config', emptyConfig, '-n', 'empty-1', '--output-dir', out, '--work-dir', path.join(base, 'work-empty-b')]);
+    expect(result.exitCode, result.all).toBe(0);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'golden-board-a+board-b-mender.json'), 'utf8'));
+    const image = json.outputs.find((o: { kind: string }) => o.kind === 'image');
+    const bytes = fs.readFileSync(image.path);
+    expect(image.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    const [a, b] = [json.layout.partitions[1], json.layout.partitions[2]];
+    expect(bytes.subarray(b.start, b.start + b.size).every((byte) => byte === 0)).toBe(true);
+    expect(bytes.subarray(a.start, a.start + 4096).some((byte) => byte !== 0)).toBe(true);
+  });
+});
+
 describe('inspect', () => {
   it('reports on a converted image what the conversion JSON says', async () => {
     const image = path.join(deploy, 'golden-board-a+board-b-mender.img');
