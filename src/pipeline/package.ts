@@ -10,9 +10,9 @@ import { parseTuneOptions, tuneExt4 } from '../fs/tune.js';
 import { applyDataContract } from '../mender/data.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
+import { sha256Segments } from '../util/hash.js';
 import { outputBaseName, type ConversionContext } from './context.js';
 import { runHooks, type Stage } from './runner.js';
-import { sha256Segments } from '../util/hash.js';
 import { testsConfig } from './tests-config.js';
 
 const COMPRESSED_SUFFIX = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' } as const;
