@@ -172,7 +172,7 @@ export const packageStage: Stage = {
             rootfs,
             { zeros: rootfsA.size - rootfs.length },
             ...(ctx.config['rootfs.b_content'] === 'copy' ? [rootfs, { zeros: rootfsB.size - rootfs.length }] : [{ zeros: rootfsB.size }]),
-            { file: image, offset: data.start, length: -1 },
+            { file: image, offset: data.start, length: ctx.layout!.totalBytes - data.start },
           ], image);
           ctx.imageHash.advance(rootfsA.start);
         }
@@ -236,7 +236,7 @@ export const packageStage: Stage = {
         const image = ctx.image!;
         const compression = imageCompression(ctx);
         if (compression === 'none') {
-          ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw, sha256: ctx.imageHash!.finish(ctx.layout!.totalBytes) });
+          ctx.pendingOutputs.push({ kind: 'image', partial: image, path: raw, sha256: ctx.imageHash!.finish() });
         } else {
           const final = `${raw}${COMPRESSED_SUFFIX[compression]}`;
           const { boot, rootfsA, rootfsB, data } = ctx.layout!;

@@ -11,8 +11,7 @@ import { Worker } from 'node:worker_threads';
 export type HashSegment = { file: string; offset: number; length: number } | { zeros: number };
 
 // The worker hashes its segments in order. A segment of the followed file waits until shared[0]
-// (how many bytes of that file are final) covers it; a length of -1 means "to the end", known
-// once shared[1] holds the file's final size.
+// (how many bytes of that file are final) covers it.
 const WORKER = `
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
@@ -22,8 +21,8 @@ const hash = createHash('sha256');
 const buffer = Buffer.allocUnsafe(4 << 20);
 const zeros = Buffer.alloc(4 << 20);
 // Opened at once: a file may be renamed while the worker is still busy with earlier segments.
-const fds = new Map(segments.filter((s) => s.file !== undefined).map((s) => [s.file, 0]));
-for (const file of fds.keys()) fds.set(file, fs.openSync(file, 'r'));
+const files = new Set(segments.filter((s) => s.file !== undefined).map((s) => s.file));
+const fds = new Map([...files].map((file) => [file, fs.openSync(file, 'r')]));
 try {
   for (const segment of segments) {
     if (segment.zeros !== undefined) {
@@ -32,12 +31,10 @@ try {
     }
     const fd = fds.get(segment.file);
     let position = segment.offset;
-    for (;;) {
-      const size = Number(Atomics.load(shared, 1));
-      const end = segment.length >= 0 ? segment.offset + segment.length : size;
-      if (end >= 0 && position >= end) break;
+    const end = segment.offset + segment.length;
+    while (position < end) {
       const final = segment.file === followed ? Number(Atomics.load(shared, 0)) : Infinity;
-      const until = end >= 0 ? Math.min(end, final) : final;
+      const until = Math.min(end, final);
       if (position >= until) {
         Atomics.wait(shared, 0, BigInt(final), 200);
         continue;
@@ -57,8 +54,8 @@ parentPort.postMessage(hash.digest('hex'));
 export interface FollowingHash {
   /** The first `bytes` of the followed file are written and will not change. */
   advance(bytes: number): void;
-  /** The followed file is complete at `size` bytes: the sha256 of all segments. */
-  finish(size: number): Promise<string>;
+  /** The followed file is complete: the sha256 of all segments. */
+  finish(): Promise<string>;
   /** Stop hashing (the file will not be completed). */
   stop(): void;
 }
@@ -68,8 +65,7 @@ export interface FollowingHash {
  * still being written front to back, are hashed as they become final (see FollowingHash).
  */
 export function sha256Segments(segments: HashSegment[], followed?: string): FollowingHash {
-  const shared = new BigInt64Array(new SharedArrayBuffer(16));
-  shared[1] = -1n;
+  const shared = new BigInt64Array(new SharedArrayBuffer(8));
   const worker = new Worker(WORKER, { eval: true, workerData: { segments, followed, shared } });
   worker.unref();
   const digest = new Promise<string>((resolve, reject) => {
@@ -85,9 +81,8 @@ export function sha256Segments(segments: HashSegment[], followed?: string): Foll
       Atomics.store(shared, 0, BigInt(bytes));
       Atomics.notify(shared, 0);
     },
-    finish(size) {
-      Atomics.store(shared, 0, BigInt(size));
-      Atomics.store(shared, 1, BigInt(size));
+    finish() {
+      Atomics.store(shared, 0, BigInt(Number.MAX_SAFE_INTEGER));
       Atomics.notify(shared, 0);
       return digest;
     },
@@ -97,13 +92,8 @@ export function sha256Segments(segments: HashSegment[], followed?: string): Foll
   };
 }
 
-/** sha256 of a file still being written front to back, hashed as it becomes final. */
-export function followingSha256(file: string): FollowingHash {
-  return sha256Segments([{ file, offset: 0, length: -1 }], file);
-}
-
 /** sha256 of a complete file. */
 export async function sha256File(file: string): Promise<string> {
   const { size } = await fs.stat(file);
-  return followingSha256(file).finish(size);
+  return sha256Segments([{ file, offset: 0, length: size }]).finish();
 }
