@@ -1,11 +1,8 @@
-import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BLOCK, compressBlockFile, scratchDir } from '../util/block-compress.js';
+import { BLOCK, BlockCompressor } from '../util/block-compress.js';
 import { throwIfCancelled } from '../util/exec.js';
-import { isZero } from '../disk/sparse.js';
 
 /**
  * gzip on every core with libdeflate (Debian's libdeflate-tools): the input is cut into 32 MiB
@@ -18,9 +15,6 @@ import { isZero } from '../disk/sparse.js';
  * blocks cost 0.02 % in size against one whole-file member; a process per block costs ~15 %
  * more CPU than libdeflate on one whole file (8 MiB blocks: 30 %). The output depends only on the input and the level, not on the cores.
  */
-
-/** The gzip member of an all-zero block, by size and level: computed once per process. */
-const zeroMembers = new Map<string, Promise<Buffer>>();
 
 async function write(out: Writable, chunk: Buffer): Promise<void> {
   if (out.write(chunk)) return;
@@ -39,11 +33,6 @@ async function write(out: Writable, chunk: Buffer): Promise<void> {
   });
 }
 
-/** One block (written to `file`) as a gzip member of its own. */
-function compressFile(file: string, level: number): Promise<Buffer> {
-  return compressBlockFile('libdeflate-gzip', ['-c', `-${level}`], file, 'compressing the Artifact (gzip)');
-}
-
 /** Compress `source` into `out` (which is ended); returns the compressed size. */
 export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, out: Writable, level: number): Promise<number> {
   const inFlight: Promise<Buffer>[] = [];
@@ -53,7 +42,7 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
   const pending = Buffer.allocUnsafe(BLOCK);
   let filled = 0;
   let blocks = 0;
-  const scratch = await scratchDir('mender-convert-gzip-');
+  const compressor = await BlockCompressor.open('libdeflate-gzip', ['-c', `-${level}`], 'compressing the Artifact (gzip)');
 
   const emit = async (data: Buffer) => {
     written += data.length;
@@ -62,23 +51,9 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
   const dispatch = async (block: Buffer, last: boolean) => {
     // An empty input is still one (empty) member: a gzip file has at least one.
     if (block.length > 0 || blocks === 0) {
-      const file = path.join(scratch, String(blocks++));
-      if (block.length > 0 && isZero(block)) {
-        // Free space of a filesystem: every all-zero block of a size gives the same member.
-        const key = `${block.length}/${level}`;
-        let member = zeroMembers.get(key);
-        if (!member) {
-          await fs.writeFile(file, block);
-          member = compressFile(file, level);
-          zeroMembers.set(key, member);
-          member.catch(() => zeroMembers.delete(key));
-        }
-        inFlight.push(member);
-      } else {
-        // Once written, the block's buffer is free again: one buffer serves every block.
-        await fs.writeFile(file, block);
-        inFlight.push(compressFile(file, level));
-      }
+      // Once submitted, the block's buffer is free again: one buffer serves every block.
+      inFlight.push((await compressor.submit(block)).compressed);
+      blocks++;
     }
     while (inFlight.length > parallel || (last && inFlight.length)) await emit(await inFlight.shift()!);
   };
@@ -101,9 +76,8 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
     await dispatch(pending.subarray(0, filled), true);
   } finally {
     // Blocks still being compressed after a failure: their results are not wanted.
-    for (const block of inFlight) block.catch(() => undefined);
     await Promise.allSettled(inFlight);
-    await fs.rm(scratch, { recursive: true, force: true });
+    await compressor.close();
   }
   out.end();
   await finished(out);

@@ -3,11 +3,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from '../bootloader/crc32.js';
-import { BLOCK, compressBlockFile, scratchDir } from '../util/block-compress.js';
+import { BLOCK, BlockCompressor } from '../util/block-compress.js';
 import { UserError, writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { writeAtomically } from './atomic.js';
-import { isZero } from './sparse.js';
 
 /**
  * Disk image compression on every core, block by block (src/util/block-compress.ts), into one
@@ -114,7 +113,6 @@ export async function compressImage(image: string, dest: string, kind: Compressi
   ];
   const blocks = cutBlocks(size, boundaries);
   const indexOf = new Map(blocks.map((block, i) => [block.start, i]));
-  const what = `compressing ${path.basename(image)} (${kind})`;
   const parallel = Math.max(1, os.availableParallelism());
 
   const hash = createHash('sha256');
@@ -122,9 +120,8 @@ export async function compressImage(image: string, dest: string, kind: Compressi
     const input = await fs.open(image, 'r');
     // Read as well as written: copied blocks are read back from it.
     const output = await fs.open(partial, 'w+', 0o644);
-    const scratch = await scratchDir('mender-convert-image-');
+    const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`);
     const buffer = Buffer.allocUnsafe(BLOCK);
-    const zeroBlocks = new Map<number, Promise<Buffer>>();
     const emitted: Emitted[] = [];
     const queue: Pending[] = [];
     let written = 0;
@@ -159,13 +156,6 @@ export async function compressImage(image: string, dest: string, kind: Compressi
       await append(data);
       emitted.push({ offset, length: data.length, records });
     };
-    /** Once the block is in its scratch file, the buffer is free for the next one. */
-    const stage = async (block: Block): Promise<string> => {
-      const file = path.join(scratch, String(block.start));
-      await fs.writeFile(file, buffer.subarray(0, block.length));
-      return file;
-    };
-
     try {
       if (kind === 'xz') await append(XZ_HEADER);
       for (const block of blocks) {
@@ -182,14 +172,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
             if (bytesRead === 0) throw new Error(`${image} ended early at byte ${block.start + filled}`);
             filled += bytesRead;
           }
-          const zero = isZero(buffer, 0, block.length);
-          let data = zero ? zeroBlocks.get(block.length) : undefined;
-          if (!data) {
-            data = compressBlockFile(tool, args, await stage(block), what);
-            if (zero) zeroBlocks.set(block.length, data);
-          }
-          data.catch(() => undefined);
-          queue.push({ data });
+          queue.push({ data: (await compressor.submit(buffer.subarray(0, block.length))).compressed });
         }
         // One block per core compressing, one more being read meanwhile.
         while (queue.length > parallel) await emitNext();
@@ -203,7 +186,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
       await Promise.allSettled(queue.map((p) => ('data' in p ? p.data : undefined)));
       await input.close();
       await output.close();
-      await fs.rm(scratch, { recursive: true, force: true });
+      await compressor.close();
     }
   });
   return { sha256: hash.digest('hex') };

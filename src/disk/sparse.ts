@@ -1,9 +1,9 @@
 import fs from 'node:fs';
+import { isZero } from '../util/bytes.js';
 import { writeFailure } from '../util/errors.js';
 
 /** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
 export const SPARSE_BLOCK = 4096;
-const ZEROS = Buffer.alloc(1024 * 1024);
 
 export const COPY_WINDOW = 4 * 1024 * 1024;
 /** Free space shorter than this between two allocated ranges is read through rather than skipped. */
@@ -25,15 +25,6 @@ export function readWindows(ranges: readonly [number, number][]): { start: numbe
     }
   }
   return result;
-}
-
-/** Whether `buffer[start, end)` holds only zero bytes (no allocation: compares against a shared zero buffer). */
-export function isZero(buffer: Buffer, start = 0, end = buffer.length): boolean {
-  for (let at = start; at < end; at += ZEROS.length) {
-    const to = Math.min(end, at + ZEROS.length);
-    if (ZEROS.compare(buffer, at, to, 0, to - at) !== 0) return false;
-  }
-  return true;
 }
 
 /**

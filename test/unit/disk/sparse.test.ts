@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dataEnd, dataRuns, isZero, SPARSE_BLOCK } from '../../../src/disk/sparse.js';
+import { dataEnd, dataRuns, SPARSE_BLOCK } from '../../../src/disk/sparse.js';
+import { isZero } from '../../../src/util/bytes.js';
 
 const B = SPARSE_BLOCK;
 
