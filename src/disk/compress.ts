@@ -7,6 +7,7 @@ import { BLOCK, BlockCompressor } from '../util/block-compress.js';
 import { UserError, writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { writeAtomically } from './atomic.js';
+import { readFullyAt, writeFullyAt } from './sparse.js';
 
 /**
  * Disk image compression on every core, block by block (src/util/block-compress.ts), into one
@@ -127,8 +128,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
     let written = 0;
 
     const append = async (data: Buffer) => {
-      let done = 0;
-      while (done < data.length) done += (await output.write(data, done, data.length - done, written + done)).bytesWritten;
+      await writeFullyAt(output, data, 0, data.length, written);
       hash.update(data);
       written += data.length;
     };
@@ -139,8 +139,9 @@ export async function compressImage(image: string, dest: string, kind: Compressi
         const source = emitted[next.copyOf]!;
         const copy = Buffer.allocUnsafe(Math.min(source.length, BLOCK));
         for (let at = 0; at < source.length; at += copy.length) {
-          const { bytesRead } = await output.read(copy, 0, Math.min(copy.length, source.length - at), source.offset + at);
-          await append(copy.subarray(0, bytesRead));
+          const length = Math.min(copy.length, source.length - at);
+          if ((await readFullyAt(output, copy, length, source.offset + at)) < length) throw new Error(`${partial} ended early at byte ${source.offset + at}`);
+          await append(copy.subarray(0, length));
         }
         emitted.push({ offset, length: source.length, records: source.records });
         return;
@@ -166,12 +167,8 @@ export async function compressImage(image: string, dest: string, kind: Compressi
           if (original === undefined || blocks[original]!.length !== block.length) throw new Error(`block at ${block.start} has no original of its size`);
           queue.push({ copyOf: original });
         } else {
-          let filled = 0;
-          while (filled < block.length) {
-            const { bytesRead } = await input.read(buffer, filled, block.length - filled, block.start + filled);
-            if (bytesRead === 0) throw new Error(`${image} ended early at byte ${block.start + filled}`);
-            filled += bytesRead;
-          }
+          const filled = await readFullyAt(input, buffer, block.length, block.start);
+          if (filled < block.length) throw new Error(`${image} ended early at byte ${block.start + filled}`);
           queue.push({ data: (await compressor.submit(buffer.subarray(0, block.length))).compressed });
         }
         // One block per core compressing, one more being read meanwhile.

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { openImage, type ImageStream, type InputFormat } from './input.js';
-import { COPY_WINDOW, dataEnd, readWindows, SparseFileWriter } from './sparse.js';
+import { COPY_WINDOW, dataEnd, readFullyAt, readWindows, SparseFileWriter } from './sparse.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
 import { sha256File } from '../util/hash.js';
 import { throwIfCancelled } from '../util/exec.js';
@@ -190,12 +190,8 @@ class Extraction {
         for (const window of readWindows(ranges)) {
           throwIfCancelled();
           const length = window.end - window.start;
-          let filled = 0;
-          while (filled < length) {
-            const { bytesRead } = await input.read(buffer, filled, length - filled, target.start + window.start + filled);
-            if (bytesRead === 0) throw truncatedRaw(this.displayName, target.start + window.start + filled);
-            filled += bytesRead;
-          }
+          const filled = await readFullyAt(input, buffer, length, target.start + window.start);
+          if (filled < length) throw truncatedRaw(this.displayName, target.start + window.start + filled);
           for (const [start, end] of window.ranges) target.writer.write(buffer.subarray(start - window.start, end - window.start), start);
           done += window.ranges.reduce((n, [start, end]) => n + end - start, 0);
           const now = Date.now();

@@ -3,7 +3,7 @@ import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from './atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
-import { COPY_WINDOW, dataRuns, readWindows } from './sparse.js';
+import { COPY_WINDOW, dataRuns, readFullyAt, readWindows, writeFullyAt } from './sparse.js';
 import { writeFailure } from '../util/errors.js';
 import { parseSfdiskJson } from './table.js';
 
@@ -176,12 +176,8 @@ export async function placeFile(image: string, source: string, offset: number, o
     const read = async (index: number) => {
       const { start, end } = plan[index]!;
       const buffer = buffers[index % 2]!;
-      let filled = 0;
-      while (filled < end - start) {
-        const { bytesRead } = await input.read(buffer, filled, end - start - filled, start + filled);
-        if (bytesRead === 0) throw new Error(`${source} ended early at byte ${start + filled}`);
-        filled += bytesRead;
-      }
+      const filled = await readFullyAt(input, buffer, end - start, start);
+      if (filled < end - start) throw new Error(`${source} ended early at byte ${start + filled}`);
       return buffer;
     };
     // Read the next window while the current one is written.
@@ -193,11 +189,7 @@ export async function placeFile(image: string, source: string, offset: number, o
       for (const [rangeStart, rangeEnd] of window.ranges) {
         const part = buffer.subarray(rangeStart - window.start, rangeEnd - window.start);
         for (const [start, end] of dataRuns(part, rangeStart)) {
-          let done = start;
-          while (done < end) {
-            const { bytesWritten: wrote } = await output.write(part, done, end - done, offset + rangeStart + done);
-            done += wrote;
-          }
+          await writeFullyAt(output, part, start, end, offset + rangeStart + start);
           bytesWritten += end - start;
         }
       }
@@ -237,20 +229,13 @@ export async function* readAndPlace(
   const output = await fs.open(image, 'r+');
   const read = async (start: number): Promise<Buffer> => {
     const buffer = Buffer.allocUnsafe(Math.min(chunkBytes, size - start));
-    let filled = 0;
-    while (filled < buffer.length) {
-      const { bytesRead } = await input.read(buffer, filled, buffer.length - filled, start + filled);
-      if (bytesRead === 0) throw new Error(`${source} ended early at byte ${start + filled}`);
-      filled += bytesRead;
-    }
+    const filled = await readFullyAt(input, buffer, buffer.length, start);
+    if (filled < buffer.length) throw new Error(`${source} ended early at byte ${start + filled}`);
     return buffer;
   };
   const place = async (chunk: Buffer, start: number): Promise<void> => {
     for (const [runStart, runEnd] of dataRuns(chunk, start)) {
-      for (const offset of offsets) {
-        let done = runStart;
-        while (done < runEnd) done += (await output.write(chunk, done, runEnd - done, offset + start + done)).bytesWritten;
-      }
+      for (const offset of offsets) await writeFullyAt(output, chunk, runStart, runEnd, offset + start + runStart);
     }
   };
   let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;

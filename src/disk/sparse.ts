@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { isZero } from '../util/bytes.js';
 import { writeFailure } from '../util/errors.js';
 
@@ -106,5 +107,25 @@ export class SparseFileWriter {
     const fd = this.fd;
     this.fd = undefined;
     fs.closeSync(fd);
+  }
+}
+
+/** Read `length` bytes at `position` into the start of `buffer`; fewer only where the file ends. */
+export async function readFullyAt(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+/** Write all of `buffer[start, end)` at `position` (the async twin of writeFully). */
+export async function writeFullyAt(handle: FileHandle, buffer: Buffer, start: number, end: number, position: number): Promise<void> {
+  while (start < end) {
+    const { bytesWritten } = await handle.write(buffer, start, end - start, position);
+    start += bytesWritten;
+    position += bytesWritten;
   }
 }
