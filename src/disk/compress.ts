@@ -6,6 +6,7 @@ import { crc32 } from '../bootloader/crc32.js';
 import { BLOCK, BlockCompressor } from '../util/block-compress.js';
 import { UserError, writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
+import { clipRanges, dataRanges } from '../util/extents.js';
 import { writeAtomically } from './atomic.js';
 import { readFullyAt, writeFullyAt } from './sparse.js';
 
@@ -116,6 +117,7 @@ export async function compressImage(image: string, dest: string, kind: Compressi
   const indexOf = new Map(blocks.map((block, i) => [block.start, i]));
   const parallel = Math.max(1, os.availableParallelism());
 
+  const data = await dataRanges(image);
   const hash = createHash('sha256');
   await writeAtomically(dest, async (partial) => {
     const input = await fs.open(image, 'r');
@@ -167,8 +169,13 @@ export async function compressImage(image: string, dest: string, kind: Compressi
           if (original === undefined || blocks[original]!.length !== block.length) throw new Error(`block at ${block.start} has no original of its size`);
           queue.push({ copyOf: original });
         } else {
-          const filled = await readFullyAt(input, buffer, block.length, block.start);
-          if (filled < block.length) throw new Error(`${image} ended early at byte ${block.start + filled}`);
+          if (clipRanges(data, block.start, block.start + block.length).length === 0) {
+            // A hole: zeros without the kernel filling and copying them.
+            buffer.fill(0, 0, block.length);
+          } else {
+            const filled = await readFullyAt(input, buffer, block.length, block.start);
+            if (filled < block.length) throw new Error(`${image} ended early at byte ${block.start + filled}`);
+          }
           queue.push({ data: (await compressor.submit(buffer.subarray(0, block.length))).compressed });
         }
         // One block per core compressing, one more being read meanwhile.

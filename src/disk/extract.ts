@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { openImage, type ImageStream, type InputFormat } from './input.js';
 import { COPY_WINDOW, dataEnd, readFullyAt, readWindows, SparseFileWriter } from './sparse.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
+import { clipRanges, dataRanges, intersectRanges } from '../util/extents.js';
 import { sha256File } from '../util/hash.js';
 import { throwIfCancelled } from '../util/exec.js';
 import {
@@ -179,7 +180,12 @@ class Extraction {
   async copyFromRaw(file: string, table: PartitionTable): Promise<void> {
     this.prepare(table);
     const plans: { target: Target; ranges: [number, number][] }[] = [];
-    for (const target of this.targets) plans.push({ target, ranges: await neededRanges(file, target) });
+    // What the partitions need, less the input's holes (zeros without reading them).
+    const inputData = await dataRanges(file);
+    for (const target of this.targets) {
+      const data = clipRanges(inputData, target.start, Infinity).map(([start, end]): [number, number] => [start - target.start, end - target.start]);
+      plans.push({ target, ranges: intersectRanges(await neededRanges(file, target), data) });
+    }
     const total = plans.reduce((sum, { ranges }) => sum + ranges.reduce((n, [start, end]) => n + end - start, 0), 0);
     const input = await fs.open(file, 'r');
     const buffer = Buffer.allocUnsafe(COPY_WINDOW);

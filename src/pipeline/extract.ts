@@ -102,7 +102,7 @@ export const extractStage: Stage = {
   async preflight(ctx) {
     // Every tool the conversion will run, checked before any work: one message for all missing.
     requireTools([
-      'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo',
+      'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'xfs_io', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo',
       ...(ctx.config['client.install'] || ctx.config['client.extra_packages'].length > 0 ? ['gpgv', 'gpg', 'xz'] : []),
       ...(ctx.config['image.bmap'] ? ['bmaptool'] : []),
       ...({ gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [] }[ctx.config['artifact.compression']]),

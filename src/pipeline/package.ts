@@ -10,7 +10,8 @@ import { parseTuneOptions, tuneExt4 } from '../fs/tune.js';
 import { applyDataContract } from '../mender/data.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
-import { sha256Segments } from '../util/hash.js';
+import { dataRanges } from '../util/extents.js';
+import { sha256Segments, sparseSegments } from '../util/hash.js';
 import { outputBaseName, type ConversionContext } from './context.js';
 import { runHooks, type Stage } from './runner.js';
 import { testsConfig } from './tests-config.js';
@@ -163,15 +164,16 @@ export const packageStage: Stage = {
         ctx.image = image;
         // A raw image is an output to hash. Its rootfs partitions will hold the (final) root
         // filesystem followed by zeros, so they are hashed from that file while the Artifact is
-        // written; only the data partition and what follows wait for the image itself.
+        // written; only the data partition and what follows wait for the image itself. Holes of
+        // the image's head and of the root filesystem are hashed as zeros, not read.
         if (imageCompression(ctx) === 'none') {
           const { rootfsA, rootfsB, data } = ctx.layout!;
-          const rootfs = { file: ctx.files!.rootfs, offset: 0, length: ctx.rootfsBytes! };
+          const rootfs = sparseSegments(ctx.files!.rootfs, 0, ctx.rootfsBytes!, await dataRanges(ctx.files!.rootfs));
           ctx.imageHash = sha256Segments([
-            { file: image, offset: 0, length: rootfsA.start },
-            rootfs,
-            { zeros: rootfsA.size - rootfs.length },
-            ...(ctx.config['rootfs.b_content'] === 'copy' ? [rootfs, { zeros: rootfsB.size - rootfs.length }] : [{ zeros: rootfsB.size }]),
+            ...sparseSegments(image, 0, rootfsA.start, await dataRanges(image)),
+            ...rootfs,
+            { zeros: rootfsA.size - ctx.rootfsBytes! },
+            ...(ctx.config['rootfs.b_content'] === 'copy' ? [...rootfs, { zeros: rootfsB.size - ctx.rootfsBytes! }] : [{ zeros: rootfsB.size }]),
             { file: image, offset: data.start, length: ctx.layout!.totalBytes - data.start },
           ], image);
           ctx.imageHash.advance(rootfsA.start);

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
+import { clipRanges, dataRanges, type Ranges } from './extents.js';
 
 /**
  * sha256 in a worker thread (OpenSSL, SHA extensions where the CPU has them), so large files are
@@ -92,8 +93,24 @@ export function sha256Segments(segments: HashSegment[], followed?: string): Foll
   };
 }
 
-/** sha256 of a complete file. */
+/**
+ * Segments for `file[start, end)` whose data lies in `data` (the file's data ranges): the holes
+ * between them become zero runs, hashed without reading.
+ */
+export function sparseSegments(file: string, start: number, end: number, data: Ranges): HashSegment[] {
+  const segments: HashSegment[] = [];
+  let at = start;
+  for (const [from, to] of clipRanges(data, start, end)) {
+    if (from > at) segments.push({ zeros: from - at });
+    segments.push({ file, offset: from, length: to - from });
+    at = to;
+  }
+  if (end > at) segments.push({ zeros: end - at });
+  return segments;
+}
+
+/** sha256 of a complete file (its holes are not read). */
 export async function sha256File(file: string): Promise<string> {
   const { size } = await fs.stat(file);
-  return sha256Segments([{ file, offset: 0, length: size }]).finish();
+  return sha256Segments(sparseSegments(file, 0, size, await dataRanges(file))).finish();
 }

@@ -11,6 +11,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   dumpe2fs: 'e2fsprogs',
   tune2fs: 'e2fsprogs',
   e2image: 'e2fsprogs',
+  xfs_io: 'xfsprogs',
   sfdisk: 'fdisk',
   mcopy: 'mtools',
   mdir: 'mtools',
