@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { isZero } from '../util/bytes.js';
 import { writeFailure } from '../util/errors.js';
+import { spawn } from '../util/exec.js';
 
 /** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
 export const SPARSE_BLOCK = 4096;
@@ -70,12 +71,23 @@ export function writeFully(fd: number, buffer: Buffer, start: number, end: numbe
   }
 }
 
+/** Written bytes after which a SparseFileWriter starts their writeback. */
+const WRITEBACK_STEP = 256 * 1024 * 1024;
+
 /**
  * A file of a fixed size written sparsely: all-zero blocks are skipped and stay holes, costing
  * no disk space or write bandwidth. Writes are synchronous: they land in the page cache, and a
  * streaming caller wants back-pressure anyway.
+ *
+ * Every WRITEBACK_STEP bytes it asks the kernel to start writing them to disk (sync_file_range
+ * through xfs_io, not waited for). e2fsprogs' tools fsync the image they open, even only to read
+ * it: the first of them would otherwise wait for the whole freshly written file (4-5 s for 2 GiB
+ * here, when the page cache holds it all), while now the disk works during the copy.
  */
 export class SparseFileWriter {
+  private sinceWriteback = 0;
+  private writeback?: Promise<unknown>;
+
   private constructor(readonly file: string, private fd: number | undefined) {}
 
   /** Create (or truncate) `file` with exactly `size` bytes, all holes. */
@@ -96,10 +108,21 @@ export class SparseFileWriter {
     try {
       for (const [start, end] of dataRuns(buffer, position)) {
         writeFully(this.fd, buffer, start, end, position + start);
+        this.sinceWriteback += end - start;
       }
     } catch (error) {
       throw writeFailure(error, this.file);
     }
+    if (this.sinceWriteback >= WRITEBACK_STEP && !this.writeback) this.startWriteback();
+  }
+
+  private startWriteback(): void {
+    this.sinceWriteback = 0;
+    // Only a head start for the disk: a failure (or no xfs_io) changes nothing but the timing.
+    const started = Promise.resolve()
+      .then(() => spawn('xfs_io', ['-r', '-c', 'sync_range -w 0 0', this.file], { stdio: 'ignore', reject: false }))
+      .catch(() => undefined);
+    this.writeback = started.finally(() => (this.writeback = undefined));
   }
 
   close(): void {
