@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const { gzipParallel } = await import(path.join(root, 'dist/artifact/gzip.js'));
 const { compressImage } = await import(path.join(root, 'dist/disk/compress.js'));
-const { clipRanges, dataRanges } = await import(path.join(root, 'dist/util/extents.js'));
+const { readChunks } = await import(path.join(root, 'dist/disk/sparse.js'));
 const [input, rootfs, image, compression, scratch] = process.argv.slice(2);
 
 if (input.endsWith('.xz')) {
@@ -20,33 +20,11 @@ if (input.endsWith('.xz')) {
   if (read.status !== 0) throw new Error(`reading ${input} failed`);
 } else {
   // A raw input's holes need no reading (the conversion does not read them either).
-  const handle = await fs.open(input, 'r');
-  const buffer = Buffer.allocUnsafe(4 << 20);
-  for (const [start, end] of await dataRanges(input)) {
-    for (let at = start; at < end; at += buffer.length) await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
-  }
-  await handle.close();
+  for await (const chunk of readChunks(input)) void chunk;
 }
 const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
 // The root filesystem as the conversion reads it: its holes as zeros, not read.
-async function* rootfsBytes() {
-  const handle = await fs.open(rootfs, 'r');
-  const { size } = await handle.stat();
-  const data = await dataRanges(rootfs);
-  const window = 4 << 20;
-  const zeros = Buffer.alloc(window);
-  for (let at = 0; at < size; at += window) {
-    const length = Math.min(window, size - at);
-    if (clipRanges(data, at, at + length).length === 0) yield zeros.subarray(0, length);
-    else {
-      const buffer = Buffer.allocUnsafe(length);
-      await handle.read(buffer, 0, length, at);
-      yield buffer;
-    }
-  }
-  await handle.close();
-}
-await gzipParallel(rootfsBytes(), discard, 3);
+await gzipParallel(readChunks(rootfs), discard, 3);
 if (compression !== 'none') {
   const out = path.join(scratch, 'limit-image.out');
   await compressImage(image, out, compression);

@@ -3,9 +3,9 @@ import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from './atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
-import { COPY_WINDOW, dataRuns, readFullyAt, readWindows, writeFullyAt } from './sparse.js';
+import { COPY_WINDOW, dataRuns, readChunks, readFullyAt, readWindows, writeFullyAt } from './sparse.js';
 import { writeFailure } from '../util/errors.js';
-import { clipRanges, dataRanges, intersectRanges } from '../util/extents.js';
+import { dataRanges, intersectRanges } from '../util/extents.js';
 import { parseSfdiskJson } from './table.js';
 
 /** Assembling an output disk image: a sparse file, a partition table, filesystems placed at offsets. */
@@ -213,9 +213,9 @@ export async function placeFile(image: string, source: string, offset: number, o
  * Read `source` once, front to back, and hand every byte of it on (to a consumer that needs them
  * all, such as an Artifact writer hashing and compressing its payload) while writing its non-zero
  * blocks into `image` at each of `offsets`: one read serves the Artifact and every copy of the
- * filesystem in the image. Each chunk is a buffer of its own (consumers may keep it, and must
- * not write to it: a chunk inside a hole of `source` is a shared zero buffer, not read at all).
- * The next chunk is read, and the last one written to the image, while the consumer works on one.
+ * filesystem in the image. Chunks are as readChunks gives them (consumers may keep them, and must
+ * not write to them). The next chunk is read, and the last one written to the image, while the
+ * consumer works on one.
  */
 export async function* readAndPlace(
   source: string,
@@ -223,48 +223,32 @@ export async function* readAndPlace(
   offsets: readonly number[],
   options: { chunkBytes?: number } = {},
 ): AsyncGenerator<Buffer> {
-  const chunkBytes = options.chunkBytes ?? COPY_WINDOW;
   const size = (await fs.stat(source)).size;
   const imageSize = (await fs.stat(image)).size;
   for (const offset of offsets) {
     if (offset < 0 || offset + size > imageSize) throw new Error(`${source} (${size} bytes) does not fit in ${image} (${imageSize} bytes) at offset ${offset}`);
   }
-  const data = await dataRanges(source);
-  const zeros = Buffer.alloc(Math.min(chunkBytes, size));
-  const input = await fs.open(source, 'r');
   const output = await fs.open(image, 'r+');
-  const read = async (start: number): Promise<Buffer> => {
-    const length = Math.min(chunkBytes, size - start);
-    if (clipRanges(data, start, start + length).length === 0) return zeros.subarray(0, length);
-    const buffer = Buffer.allocUnsafe(length);
-    const filled = await readFullyAt(input, buffer, buffer.length, start);
-    if (filled < buffer.length) throw new Error(`${source} ended early at byte ${start + filled}`);
-    return buffer;
-  };
   const place = async (chunk: Buffer, start: number): Promise<void> => {
-    if (chunk.buffer === zeros.buffer) return;
     for (const [runStart, runEnd] of dataRuns(chunk, start)) {
       for (const offset of offsets) await writeFullyAt(output, chunk, runStart, runEnd, offset + start + runStart);
     }
   };
-  let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
   let placing: Promise<void> | undefined;
+  let start = 0;
   try {
-    for (let start = 0; start < size; start += chunkBytes) {
-      const chunk = await pending!;
-      pending = start + chunkBytes < size ? read(start + chunkBytes) : undefined;
+    for await (const chunk of readChunks(source, options.chunkBytes)) {
       await placing;
       placing = place(chunk, start);
       placing.catch(() => undefined);
       yield chunk;
+      start += chunk.length;
     }
     await placing;
   } catch (error) {
     throw writeFailure(error, image);
   } finally {
-    await pending?.catch(() => undefined);
     await placing?.catch(() => undefined);
-    await input.close();
     await output.close();
   }
 }

@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { isZero } from '../util/bytes.js';
 import { writeFailure } from '../util/errors.js';
 import { spawn } from '../util/exec.js';
+import { clipRanges, dataRanges } from '../util/extents.js';
 
 /** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
 export const SPARSE_BLOCK = 4096;
@@ -150,5 +151,36 @@ export async function writeFullyAt(handle: FileHandle, buffer: Buffer, start: nu
     const { bytesWritten } = await handle.write(buffer, start, end - start, position);
     start += bytesWritten;
     position += bytesWritten;
+  }
+}
+
+/**
+ * `source` front to back in chunks of `chunkBytes`, the next one read while the caller works on
+ * one. Each chunk is a buffer of its own (callers may keep it, and must not write to it: a chunk
+ * inside a hole of `source` is a shared zero buffer, not read at all).
+ */
+export async function* readChunks(source: string, chunkBytes = COPY_WINDOW): AsyncGenerator<Buffer> {
+  const data = await dataRanges(source);
+  const input = await fs.promises.open(source, 'r');
+  const { size } = await input.stat();
+  const zeros = Buffer.alloc(Math.min(chunkBytes, size));
+  const read = async (start: number): Promise<Buffer> => {
+    const length = Math.min(chunkBytes, size - start);
+    if (clipRanges(data, start, start + length).length === 0) return zeros.subarray(0, length);
+    const buffer = Buffer.allocUnsafe(length);
+    const filled = await readFullyAt(input, buffer, length, start);
+    if (filled < length) throw new Error(`${source} ended early at byte ${start + filled}`);
+    return buffer;
+  };
+  let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
+  try {
+    for (let start = 0; start < size; start += chunkBytes) {
+      const chunk = await pending!;
+      pending = start + chunkBytes < size ? read(start + chunkBytes) : undefined;
+      yield chunk;
+    }
+  } finally {
+    await pending?.catch(() => undefined);
+    await input.close();
   }
 }
