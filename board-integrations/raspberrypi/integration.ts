@@ -1,9 +1,10 @@
 /**
- * Raspberry Pi board integration (a platform hook, after the U-Boot integration): the firmware
- * starts U-Boot instead of the kernel, the kernel command line takes its root= from U-Boot's
- * environment, and what would resize or remount the root partition behind Mender's back is
- * removed. Read by board configurations through board.hooks.
+ * Raspberry Pi board integration (board.hooks: run right after the U-Boot integration): the
+ * firmware starts U-Boot instead of the kernel, the kernel command line takes its root= from
+ * U-Boot's environment, each root filesystem carries the firmware's device trees, and what would
+ * resize or remount the root partition behind Mender's back is removed.
  */
+import type { FsEditor } from '../../src/fs/editor.js';
 import type { HookApi } from '../../src/pipeline/hooks.js';
 
 const ROOT = { uid: 0, gid: 0 };
@@ -31,6 +32,23 @@ export function menderCmdline(text: string): string {
   const replaced = words.map((word) => (word.startsWith('root=') ? root : word));
   if (!replaced.includes(root)) replaced.push(root);
   return `${replaced.join(' ')}\n`;
+}
+
+/** The boot partition's device trees and overlays copied into the root filesystem's /boot, so that each rootfs carries its own. */
+async function copyDeviceTrees(boot: FsEditor, rootfs: FsEditor): Promise<number> {
+  let copied = 0;
+  const copy = async (from: string, to: string, suffix: RegExp) => {
+    if ((await boot.stat(from))?.type !== 'dir') return;
+    for (const entry of await boot.list(from)) {
+      if (entry.type !== 'file' || !suffix.test(entry.name)) continue;
+      await rootfs.mkdir(to, { ...ROOT, mode: 0o755 });
+      await rootfs.writeFile(`${to}/${entry.name}`, await boot.readFile(entry.path), { ...ROOT, mode: 0o644 });
+      copied++;
+    }
+  };
+  await copy('/', '/boot', /\.dtb$/i);
+  await copy('/overlays', '/boot/overlays', /\.(dtbo|txt)$/i);
+  return copied;
 }
 
 export default async function raspberrypi(api: HookApi): Promise<void> {
@@ -62,5 +80,6 @@ export default async function raspberrypi(api: HookApi): Promise<void> {
       removed.push(entry.path);
     }
   }
-  logger.info(`raspberrypi: config.txt starts ${ubootFile}; ${cmdlines || 'a new'} cmdline file(s) take root= from U-Boot; udisks2 masked${removed.length ? `; removed ${removed.join(' ')}` : ''}`);
+  const trees = await copyDeviceTrees(boot, rootfs);
+  logger.info(`raspberrypi: config.txt starts ${ubootFile}; ${cmdlines || 'a new'} cmdline file(s) take root= from U-Boot; ${trees} device tree files copied to the root filesystem's /boot; udisks2 masked${removed.length ? `; removed ${removed.join(' ')}` : ''}`);
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseParagraphs, parseRelations, type Paragraph, type Relation } from '../deb/control.js';
+import { writeAtomically } from '../util/atomic.js';
 import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -73,9 +74,7 @@ class DownloadError extends Error {
 
 async function writeAtomic(file: string, data: Buffer): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const partial = `${file}.partial-${process.pid}`;
-  await fs.writeFile(partial, data, { mode: 0o600 });
-  await fs.rename(partial, file);
+  await writeAtomically(file, (partial) => fs.writeFile(partial, data, { mode: 0o600 }));
 }
 
 /** A keyring gpgv can read: armored keys are dearmored into the cache first. */

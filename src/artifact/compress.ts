@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { spawn } from '../util/exec.js';
+import { checkLevel, type Compression } from '../util/compression.js';
 import { UserError } from '../util/errors.js';
 import { gzipBuffer } from './gzip.js';
 
@@ -16,41 +17,21 @@ import { gzipBuffer } from './gzip.js';
  * Every tool is asked for output without names or times, so equal input gives equal bytes.
  */
 
-export type CompressionAlgorithm = 'none' | 'gzip' | 'xz' | 'zstd';
-
 export interface ArtifactCompression {
-  algorithm: CompressionAlgorithm;
-  /** The tool's level; gzip 1-12 (libdeflate's; default 3), xz preset 0-9 (default 4; dictionary always 64 MiB), zstd 1-19 (default 3). */
+  algorithm: Compression;
+  /** The tool's level; gzip 1-12 (libdeflate's; default 3), xz preset 0-9 (default 4; dictionary always 64 MiB), zstd 1-22 (default 3). */
   level?: number;
 }
 
-/** File name suffix of compressed Artifact parts (header.tar.gz, data/0000.tar.xz …). */
-export const SUFFIX: Record<CompressionAlgorithm, string> = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' };
+/** The levels used when none is given. */
+const DEFAULT_LEVEL: Record<Exclude<Compression, 'none'>, number> = { gzip: 3, xz: 4, zstd: 3 };
 
-const LEVELS: Record<Exclude<CompressionAlgorithm, 'none'>, { min: number; max: number; fallback: number }> = {
-  gzip: { min: 1, max: 12, fallback: 3 },
-  xz: { min: 0, max: 9, fallback: 4 },
-  zstd: { min: 1, max: 19, fallback: 3 },
-};
-
-/** Accepts mender-artifact's names too (lzma is xz). */
-export function parseCompression(name: string): CompressionAlgorithm {
-  const names: Record<string, CompressionAlgorithm> = { none: 'none', gzip: 'gzip', gz: 'gzip', lzma: 'xz', xz: 'xz', zstd: 'zstd', zst: 'zstd' };
-  const found = names[name.toLowerCase()];
-  if (!found) throw new UserError(`Unknown Artifact compression '${name}'.`, { hint: 'Use none, gzip, lzma (xz) or zstd.' });
-  return found;
-}
-
-export function checkLevel(compression: ArtifactCompression): void {
-  if (compression.algorithm === 'none' || compression.level === undefined) return;
-  const { min, max } = LEVELS[compression.algorithm];
-  if (!Number.isInteger(compression.level) || compression.level < min || compression.level > max) {
-    throw new UserError(`Compression level ${compression.level} is out of range for ${compression.algorithm}.`, { hint: `Use ${min} to ${max}.` });
-  }
+export function checkArtifactLevel(compression: ArtifactCompression): void {
+  if (compression.level !== undefined) checkLevel(compression.algorithm, compression.level);
 }
 
 export function levelOf(compression: ArtifactCompression): number {
-  return compression.algorithm === 'none' ? 0 : (compression.level ?? LEVELS[compression.algorithm].fallback);
+  return compression.algorithm === 'none' ? 0 : (compression.level ?? DEFAULT_LEVEL[compression.algorithm]);
 }
 
 /** The tool and arguments that compress standard input to standard output with every core (xz, zstd). */
@@ -60,7 +41,8 @@ export function compressorCommand(compression: ArtifactCompression): [string, st
   // -T0 is the multi-threaded mode whatever the core count (xz >= 5.4; zstd with one worker or
   // more), so the output is the same on every machine.
   if (algorithm === 'xz') return ['xz', ['-c', '-T0', `--lzma2=preset=${levelOf(compression)},dict=64MiB`]];
-  return ['zstd', ['-c', '-q', '-T0', `-${levelOf(compression)}`]];
+  const level = levelOf(compression);
+  return ['zstd', ['-c', '-q', '-T0', ...(level > 19 ? ['--ultra'] : []), `-${level}`]];
 }
 
 function decompressorCommand(algorithm: 'xz' | 'zstd'): [string, string[]] {
@@ -129,6 +111,6 @@ export async function compressBuffer(data: Buffer, compression: ArtifactCompress
  * An upper bound of the compressed size of `size` bytes, for reserving room: stored blocks
  * and frame overheads of gzip, xz and zstd all stay far below 1/128 of the input plus 4 KiB.
  */
-export function compressedSizeBound(size: number, algorithm: CompressionAlgorithm): number {
+export function compressedSizeBound(size: number, algorithm: Compression): number {
   return algorithm === 'none' ? size : size + Math.ceil(size / 128) + 4096;
 }

@@ -1,11 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
-import type { ArtifactCompression, CompressionAlgorithm } from './compress.js';
+import type { Compression } from '../util/compression.js';
+import type { ArtifactCompression } from './compress.js';
 import type { HeaderFields, SoftwareVersion } from './header.js';
 import { writeArtifact, type ArtifactResult, type PayloadSource, type StateScript } from './writer.js';
 
-export { parseCompression, type ArtifactCompression, type CompressionAlgorithm } from './compress.js';
+export type { ArtifactCompression } from './compress.js';
 export type { ArtifactKind, HeaderFields, SoftwareVersion } from './header.js';
 export { readArtifact, type ArtifactInfo, type PayloadFileInfo, type PayloadInfo, type ReadOptions } from './reader.js';
 export { checkScriptName } from './scripts.js';
@@ -17,7 +18,7 @@ export interface CommonOptions {
   artifactName: string;
   deviceTypes: string[];
   /** An algorithm name (with `level` beside it) or { algorithm, level }. */
-  compression: CompressionAlgorithm | ArtifactCompression;
+  compression: Compression | ArtifactCompression;
   level?: number;
   /** Private key (PEM, RSA 2048-4096 or ECDSA P-256) to sign with. */
   signingKey?: string;

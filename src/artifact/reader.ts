@@ -8,7 +8,8 @@ import tar from 'tar-stream';
 import { throwIfCancelled } from '../util/exec.js';
 import { UserError, errorText, isUserError } from '../util/errors.js';
 import zlib from 'node:zlib';
-import { startDecompressor, type CompressionAlgorithm, type FilterProcess } from './compress.js';
+import { compressionOfSuffix, type Compression } from '../util/compression.js';
+import { startDecompressor, type FilterProcess } from './compress.js';
 import { loadVerifyingKey, verifyManifest } from './sign.js';
 
 /**
@@ -46,7 +47,7 @@ export interface ArtifactInfo {
   dependsArtifactNames: string[];
   dependsGroups: string[];
   /** Compression of header.tar*. */
-  compression: CompressionAlgorithm;
+  compression: Compression;
   signed: boolean;
   /** True when a public key was given and the signature verified with it. */
   signatureVerified: boolean;
@@ -62,14 +63,13 @@ export interface ReadOptions {
   publicKey?: string;
 }
 
-const SUFFIXES: Record<string, CompressionAlgorithm> = { '': 'none', '.gz': 'gzip', '.xz': 'xz', '.zst': 'zstd' };
 const MANIFEST_LIMIT = 1 << 20;
 const HEADER_LIMIT = 64 << 20;
 
 type Json = Record<string, unknown>;
 
-function compressionSuffix(name: string, prefix: string): CompressionAlgorithm | undefined {
-  return name.startsWith(prefix) ? SUFFIXES[name.slice(prefix.length)] : undefined;
+function compressionSuffix(name: string, prefix: string): Compression | undefined {
+  return name.startsWith(prefix) ? compressionOfSuffix(name.slice(prefix.length)) : undefined;
 }
 
 function sha256(data: Buffer | string): string {
@@ -147,7 +147,7 @@ async function walkTar(source: Readable, onEntry: (header: tar.Header, stream: R
 }
 
 /** A decompressor: Node's zlib for gzip (as fast as pigz at inflating), the xz and zstd tools. */
-function decoder(algorithm: Exclude<CompressionAlgorithm, 'none'>, what: string): FilterProcess {
+function decoder(algorithm: Exclude<Compression, 'none'>, what: string): FilterProcess {
   if (algorithm !== 'gzip') return startDecompressor(algorithm, `reading ${what}`);
   const gunzip = zlib.createGunzip();
   const done = finished(gunzip);
@@ -156,7 +156,7 @@ function decoder(algorithm: Exclude<CompressionAlgorithm, 'none'>, what: string)
 }
 
 /** The decompressed stream of a compressed part; damage is reported as what is wrong. */
-async function withDecompressed(source: Readable, algorithm: CompressionAlgorithm, what: string, use: (plain: Readable) => Promise<void>): Promise<void> {
+async function withDecompressed(source: Readable, algorithm: Compression, what: string, use: (plain: Readable) => Promise<void>): Promise<void> {
   if (algorithm === 'none') return use(source);
   const filter = decoder(algorithm, what);
   let handlerError: unknown;
@@ -177,7 +177,7 @@ async function withDecompressed(source: Readable, algorithm: CompressionAlgorith
   }
 }
 
-async function decompressSmall(data: Buffer, algorithm: CompressionAlgorithm, what: string): Promise<Buffer> {
+async function decompressSmall(data: Buffer, algorithm: Compression, what: string): Promise<Buffer> {
   let plain: Buffer = Buffer.alloc(0);
   await withDecompressed(Readable.from([data]), algorithm, what, async (stream) => {
     plain = await collect(stream, HEADER_LIMIT, what);
@@ -253,7 +253,7 @@ export async function readArtifact(file: string, options: ReadOptions = {}): Pro
   let signature: Buffer | undefined;
   let header: HeaderContent | undefined;
   let augment: HeaderContent | undefined;
-  let compression: CompressionAlgorithm = 'none';
+  let compression: Compression = 'none';
   const files: PayloadFileInfo[][] = [];
 
   const check = (name: string, sum: string) => {

@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { throwIfCancelled } from '../util/exec.js';
 import { UserError, errorText, isUserError, writeFailure } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { checkLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, SUFFIX, type ArtifactCompression } from './compress.js';
+import { COMPRESSION_SUFFIX } from '../util/compression.js';
+import { checkArtifactLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, type ArtifactCompression } from './compress.js';
 import { gzipParallel } from './gzip.js';
 import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
 import { loadSigningKey, type SigningKey } from './sign.js';
@@ -221,13 +222,13 @@ function reservedFront(spec: ArtifactSpec, headerSize: number, headerName: strin
 export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult> {
   const logger = spec.logger ?? silentLogger;
   const mtime = spec.mtime ?? defaultMtime();
-  checkLevel(spec.compression);
+  checkArtifactLevel(spec.compression);
   const scripts = await readScripts(spec.scripts ?? []);
   checkFields(spec, spec.files.map((file) => file.name), scripts.map((script) => script.name));
   const payloads = await resolvePayloads(spec.files);
   const signing = spec.signingKey ? await loadSigningKey(spec.signingKey) : undefined;
 
-  const suffix = SUFFIX[spec.compression.algorithm];
+  const suffix = COMPRESSION_SUFFIX[spec.compression.algorithm];
   const headerName = `header.tar${suffix}`;
   const dataName = `data/0000.tar${suffix}`;
   // The header's size does not depend on the checksums' values, only on their (fixed) length.

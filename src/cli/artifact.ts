@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import {
-  parseCompression,
   readArtifact,
   writeArtifact,
   type ArtifactInfo,
@@ -10,6 +9,7 @@ import {
   type PayloadSource,
   type SoftwareVersion,
 } from '../artifact/index.js';
+import { parseCompression } from '../util/compression.js';
 import { UserError } from '../util/errors.js';
 
 /**
@@ -94,7 +94,7 @@ function spec(kind: ArtifactKind, flags: CommonFlags, files: PayloadSource[]): A
   if (flags.providesGroup && flags.artifactGroup && flags.providesGroup !== flags.artifactGroup) {
     throw new UserError('--provides-group and --artifact-group name different groups.', { hint: 'Give the group once.' });
   }
-  const algorithm = parseCompression(flags.compression);
+  const algorithm = parseCompression(flags.compression, 'Artifact compression');
   if (algorithm === 'zstd') {
     process.stderr.write("warning: zstd Artifacts need mender-artifact >= 3.10 and a Mender client 4.x or later; Debian's mender-client 3.x cannot install them.\n");
   }

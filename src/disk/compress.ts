@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { crc32 } from '../bootloader/crc32.js';
+import { crc32 } from '../util/crc32.js';
 import { BLOCK, BlockCompressor } from '../util/block-compress.js';
-import { UserError, writeFailure } from '../util/errors.js';
+import { checkLevel, type Compression } from '../util/compression.js';
+import { writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { clipRanges, dataRanges } from '../util/extents.js';
-import { writeAtomically } from './atomic.js';
+import { writeAtomically } from '../util/atomic.js';
 import { readFullyAt, writeFullyAt } from './sparse.js';
 
 /**
@@ -22,21 +23,15 @@ import { readFullyAt, writeFullyAt } from './sparse.js';
  * are compressed once. The output equals the one without the copy declared, byte for byte.
  */
 
-export type Compression = 'gzip' | 'xz' | 'zstd';
+export type ImageCompression = Exclude<Compression, 'none'>;
 
-const LEVELS: Record<Compression, { min: number; max: number; standard: number }> = {
-  gzip: { min: 1, max: 9, standard: 6 },
-  xz: { min: 0, max: 9, standard: 6 },
-  zstd: { min: 1, max: 22, standard: 3 },
-};
+/** The disk image's levels when none is given: the tools' own defaults. */
+const DEFAULT_LEVEL: Record<ImageCompression, number> = { gzip: 6, xz: 6, zstd: 3 };
 
 /** The command compressing one block file to standard output (no names or times inside). */
-export function blockCompressor(kind: Compression, level?: number): [tool: string, args: string[]] {
-  const { min, max, standard } = LEVELS[kind];
-  const chosen = level ?? standard;
-  if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
-    throw new UserError(`Compression level ${chosen} is out of range for ${kind} (${min}-${max}).`);
-  }
+export function blockCompressor(kind: ImageCompression, level?: number): [tool: string, args: string[]] {
+  const chosen = level ?? DEFAULT_LEVEL[kind];
+  checkLevel(kind, chosen);
   switch (kind) {
     case 'gzip':
       return ['libdeflate-gzip', ['-c', '-n', `-${chosen}`]];
@@ -97,7 +92,7 @@ interface XzRecord {
 type Pending = { data: Promise<Buffer> } | { copyOf: number };
 
 /** Compress `image` into `dest` (which appears only when complete); returns the sha256 of `dest`, hashed as written. */
-export async function compressImage(image: string, dest: string, kind: Compression, options: CompressImageOptions = {}): Promise<{ sha256: string }> {
+export async function compressImage(image: string, dest: string, kind: ImageCompression, options: CompressImageOptions = {}): Promise<{ sha256: string }> {
   const [tool, args] = blockCompressor(kind, options.level);
   const size = (await fs.stat(image)).size;
   const copies = options.copies ?? [];

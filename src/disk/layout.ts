@@ -8,7 +8,8 @@ import { UserError } from '../util/errors.js';
 export const MiB = 1024 * 1024;
 
 export interface LayoutInput {
-  bootloader: 'grub' | 'uboot';
+  /** Bytes kept free before the first partition beyond its first alignment block (a bootloader's environment). */
+  reservedBytes: number;
   totalSizeMb: number;
   alignment: number;
   bootSizeMb: number;
@@ -42,10 +43,10 @@ const mib = (bytes: number) => `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 
 export function computeLayout(input: LayoutInput): Layout {
   const { alignment } = input;
   const totalBytes = input.totalSizeMb * MiB;
-  // U-Boot layouts reserve the two alignment blocks before the boot partition for the
-  // redundant environment copies.
-  const firstStart = input.bootloader === 'grub' ? alignment : 3 * alignment;
-  const overheadBytes = (input.bootloader === 'grub' ? 4 : 6) * alignment;
+  // The partitioning overhead: the first alignment block (partition table), what the bootloader
+  // reserves after it, and the alignment slack upstream counts for the four partitions.
+  const firstStart = alignment + input.reservedBytes;
+  const overheadBytes = 4 * alignment + input.reservedBytes;
   const bootSize = alignUp(Math.max(input.bootSizeMb * MiB, input.inputBootBytes), alignment);
   const dataSize = alignUp(input.dataSizeMb * MiB, alignment);
   const available = totalBytes - bootSize - dataSize - overheadBytes;

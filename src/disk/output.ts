@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
-import { writeAtomically } from './atomic.js';
+import { writeAtomically } from '../util/atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
 import { COPY_WINDOW, dataRuns, readChunks, readFullyAt, readWindows, writeFullyAt } from './sparse.js';
 import { writeFailure } from '../util/errors.js';

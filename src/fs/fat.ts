@@ -7,6 +7,15 @@ import { silentLogger, type Logger } from '../util/log.js';
 import type { CopyInOptions, Entry, FsEditor, Ownership } from './editor.js';
 import { joinPath, normalizePath, splitPath } from './paths.js';
 
+/** Create an empty FAT filesystem of `bytes` in a new image file. */
+export async function makeFat(image: string, bytes: number, options: { label?: string; volumeId?: string } = {}): Promise<void> {
+  await fs.rm(image, { force: true });
+  await fs.writeFile(image, '');
+  await fs.truncate(image, bytes);
+  const args = [...(options.label ? ['-n', options.label.toUpperCase()] : []), ...(options.volumeId ? ['-i', options.volumeId] : []), image];
+  await run('mkfs.vfat', args, { doing: `creating the FAT filesystem ${image}` });
+}
+
 /**
  * FsEditor over a standalone FAT image file, through mtools (`-i image ::/path`). FAT has no
  * owners, modes or symlinks: ownership options are ignored and symlinks are refused. The tree's

@@ -5,10 +5,10 @@ import { readArtifact, type ArtifactInfo } from '../artifact/index.js';
 import { extractPartitions, type ExtractedPartition } from '../disk/extract.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { FatEditor } from '../fs/fat.js';
-import { probeFilesystem, type FilesystemType } from '../fs/tools.js';
+import { probeFilesystem, type FilesystemType } from '../fs/identify.js';
 import { isMenderRootfs } from '../mender/detect.js';
 import { parseGrubEnv } from '../bootloader/grub/env.js';
-import { probeImage, type ImageFacts } from '../pipeline/probe.js';
+import { probeImage, type ImageFacts } from '../image/probe.js';
 import { UserError } from '../util/errors.js';
 
 /** `mender-convert inspect`: what an image or Artifact holds, read without changing it. */

@@ -1,22 +1,38 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { Listr, ListrLogger, type ListrTask } from 'listr2';
 import { UserError } from '../util/errors.js';
-import type { ConversionContext, Hook, HookPoint } from './context.js';
+import type { RunEnv } from './types.js';
 
-/** One unit of work shown as a line of progress. */
-export interface Step {
+/**
+ * Stages as lists of steps, each a line of progress (listr2): a step receives the value the step
+ * before it returned, so a stage is a typed chain from its input to its result, declared up front.
+ */
+
+export type Report = (status: string) => void;
+
+interface StepDef {
   title: string;
-  /** Skip the step for this conversion (e.g. no compression configured). */
-  enabled?(ctx: ConversionContext): boolean;
-  run(ctx: ConversionContext, report: (status: string) => void): Promise<void>;
+  when?: (input: never) => boolean;
+  run(env: RunEnv, value: never, report: Report): Promise<unknown>;
+  /** The step's result replaces the value (a `then` step), or the value passes on (an `also` step). */
+  passes: boolean;
 }
 
-/** A pipeline stage: cheap checks that run for every stage before any heavy I/O, then its steps. */
-export interface Stage {
-  title: string;
-  preflight?(ctx: ConversionContext): Promise<void>;
-  steps: Step[];
+export class Stage<In, Out> {
+  private constructor(readonly title: string, readonly steps: readonly StepDef[]) {}
+
+  static start<In>(title: string): Stage<In, In> {
+    return new Stage<In, In>(title, []);
+  }
+
+  /** A step whose result is what the next step receives. */
+  then<Next>(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<Next>): Stage<In, Next> {
+    return new Stage<In, Next>(this.title, [...this.steps, { title, run: run as StepDef['run'], passes: false }]);
+  }
+
+  /** A step that only acts (its value passes on unchanged); skipped unless `when` holds for the stage's input. */
+  also(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<void>, when?: (input: In) => boolean): Stage<In, Out> {
+    return new Stage<In, Out>(this.title, [...this.steps, { title, run: run as StepDef['run'], when: when as StepDef['when'], passes: true }]);
+  }
 }
 
 export interface RunOptions {
@@ -34,61 +50,39 @@ export class StageFailure extends Error {
   }
 }
 
-export async function runHooks(ctx: ConversionContext, point: HookPoint, report?: (status: string) => void): Promise<void> {
-  for (const hook of ctx.hooks[point]) {
-    report?.(`${point}: ${hook.name}`);
-    ctx.logger.info(`hook ${point}: ${hook.name}`);
-    await runHook(ctx, point, hook);
-  }
-}
-
-async function runHook(ctx: ConversionContext, point: HookPoint, hook: Hook): Promise<void> {
-  try {
-    await hook.run(ctx);
-  } catch (error) {
-    if (error instanceof UserError) throw error;
-    throw new UserError(`The ${point} hook '${hook.name}' failed: ${(error as Error).message ?? error}`, { cause: error });
-  }
-}
-
-export async function runStages(ctx: ConversionContext, stages: Stage[], options: RunOptions): Promise<void> {
-  for (const stage of stages) await stage.preflight?.(ctx);
-  const tasks: ListrTask[] = stages.map((stage) => ({
-    title: stage.title,
-    task: (_, task) =>
-      task.newListr(
-        stage.steps.map((step) => ({
-          title: step.title,
-          enabled: () => step.enabled?.(ctx) ?? true,
-          task: async (_c, sub) => {
-            if (options.signal?.aborted) throw new StageFailure(step.title, new UserError('Interrupted.'));
-            const started = Date.now();
-            ctx.logger.info(`step: ${step.title}`);
-            // Without a terminal every status is a line of output: at most one a second.
-            let shown = 0;
-            const report = (status: string) => {
-              const now = Date.now();
-              if (!options.interactive && now - shown < 1000) return;
-              shown = now;
-              sub.output = status;
-            };
-            try {
-              await step.run(ctx, report);
-            } catch (error) {
-              ctx.logger.warn(`step failed: ${step.title}: ${(error as Error)?.message ?? error}`);
-              throw new StageFailure(step.title, error);
-            }
-            const seconds = (Date.now() - started) / 1000;
-            ctx.durations.push({ step: step.title, seconds });
-            ctx.logger.info(`step done: ${step.title} (${seconds.toFixed(1)} s)`);
-          },
-        })),
-        { concurrent: false, exitOnError: true },
-      ),
+/** Run a stage's steps in order, each given the previous one's result; resolves with the last one's. */
+export async function runStage<In, Out>(env: RunEnv, stage: Stage<In, Out>, input: In, options: RunOptions): Promise<Out> {
+  let value: unknown = input;
+  const tasks: ListrTask[] = stage.steps.map((step) => ({
+    title: step.title,
+    enabled: () => step.when?.(input as never) ?? true,
+    task: async (_ctx, task) => {
+      if (options.signal?.aborted) throw new StageFailure(step.title, new UserError('Interrupted.'));
+      const started = Date.now();
+      env.logger.info(`step: ${step.title}`);
+      // Without a terminal every status is a line of output: at most one a second.
+      let shown = 0;
+      const report: Report = (status) => {
+        const now = Date.now();
+        if (!options.interactive && now - shown < 1000) return;
+        shown = now;
+        task.output = status;
+      };
+      try {
+        const result = await step.run(env, value as never, report);
+        if (!step.passes) value = result;
+      } catch (error) {
+        env.logger.warn(`step failed: ${step.title}: ${(error as Error)?.message ?? error}`);
+        throw new StageFailure(step.title, error);
+      }
+      const seconds = (Date.now() - started) / 1000;
+      env.durations.push({ step: step.title, seconds });
+      env.logger.info(`step done: ${step.title} (${seconds.toFixed(1)} s)`);
+    },
   }));
   // Progress goes to stdout; standard error carries only the final error message.
   const logger = new ListrLogger({ useIcons: true, toStderr: [] });
-  const listr = new Listr(tasks, {
+  const listr = new Listr([{ title: stage.title, task: (_ctx, task) => task.newListr(tasks, { concurrent: false, exitOnError: true }) }], {
     concurrent: false,
     exitOnError: true,
     renderer: options.quiet ? 'silent' : options.interactive ? 'default' : 'simple',
@@ -100,10 +94,5 @@ export async function runStages(ctx: ConversionContext, stages: Stage[], options
     registerSignalListeners: false,
   } as never);
   await listr.run();
-}
-
-/** Remove leftovers of a failed run: partial outputs in the output directory, the run directory. */
-export async function removePartialOutputs(outputDir: string, marker: string): Promise<void> {
-  const names = await fs.readdir(outputDir).catch(() => [] as string[]);
-  await Promise.all(names.filter((name) => name.includes(marker)).map((name) => fs.rm(path.join(outputDir, name), { force: true })));
+  return value as Out;
 }

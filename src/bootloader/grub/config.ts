@@ -4,7 +4,7 @@ import { UserError } from '../../util/errors.js';
 import { MENDER_GRUBENV_DIR } from './env.js';
 
 /** The boot logic, shared by every grub.cfg we write; its parameters are defined above it. */
-export const GRUB_BOOT_TEMPLATE = fileURLToPath(new URL('../../../board-integrations/grub/mender-boot.cfg', import.meta.url));
+export const GRUB_BOOT_TEMPLATE = fileURLToPath(new URL('./mender-boot.cfg', import.meta.url));
 
 export interface GrubConfigOptions {
   /** Partition numbers of rootfs A and B (on the boot partition's disk). */

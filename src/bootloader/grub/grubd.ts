@@ -10,7 +10,7 @@ import { UserError } from '../../util/errors.js';
  * The script and this module are built from the same grub.cfg text: they cannot drift apart.
  */
 
-export const GRUB_D_TEMPLATE = fileURLToPath(new URL('../../../board-integrations/grub/05_mender.in', import.meta.url));
+export const GRUB_D_TEMPLATE = fileURLToPath(new URL('./05_mender.in', import.meta.url));
 export const GRUB_D_SCRIPT = '05_mender';
 const DELIMITER = 'MENDER_GRUB_CFG';
 /** What the script refuses to pass on (it would break GRUB's double-quoted string). */

@@ -5,7 +5,7 @@ import { UserError } from '../../util/errors.js';
 import { MENDER_GRUBENV_DIR } from './env.js';
 
 /** One POSIX sh script; it prints or sets depending on the name it is called by. */
-export const GRUBENV_TOOL_TEMPLATE = fileURLToPath(new URL('../../../board-integrations/grub/grub-mender-grubenv', import.meta.url));
+export const GRUBENV_TOOL_TEMPLATE = fileURLToPath(new URL('./grub-mender-grubenv', import.meta.url));
 
 /** Where the Mender client looks for them (install both into /usr/bin, mode 0755). */
 export const GRUBENV_TOOL_NAMES = ['grub-mender-grubenv-print', 'grub-mender-grubenv-set'] as const;

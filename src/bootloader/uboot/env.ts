@@ -1,5 +1,5 @@
 import { UserError } from '../../util/errors.js';
-import { crc32 } from '../crc32.js';
+import { crc32 } from '../../util/crc32.js';
 import { kernelRootArg } from '../grub/config.js';
 
 /**

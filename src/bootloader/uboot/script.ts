@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../util/errors.js';
-import { crc32 } from '../crc32.js';
+import { crc32 } from '../../util/crc32.js';
 import { checkKernelArgs, kernelRootArg } from '../grub/config.js';
 
 /** The boot script's text, with @@NAME@@ placeholders for its parameters. */
-export const UBOOT_SCRIPT_TEMPLATE = fileURLToPath(new URL('../../../board-integrations/uboot/boot.cmd', import.meta.url));
+export const UBOOT_SCRIPT_TEMPLATE = fileURLToPath(new URL('./boot.cmd', import.meta.url));
 
 export interface UbootScriptOptions {
   /** Partition numbers of rootfs A and B. */

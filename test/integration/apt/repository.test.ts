@@ -9,7 +9,7 @@ import { Resolver } from '../../../src/apt/resolve.js';
 import { DpkgDatabase, installConfigureUnit, installPackage } from '../../../src/deb/install.js';
 import { DebPackage } from '../../../src/deb/package.js';
 import { Ext4Editor } from '../../../src/fs/ext4.js';
-import { makeExt4 } from '../../../src/fs/tools.js';
+import { makeExt4 } from '../../../src/fs/ext4-tools.js';
 import { buildRepository, type Repository } from '../../helpers/apt-repo.js';
 import { tool } from '../../helpers/images.js';
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readArtifact, writeArtifact, type ArtifactKind, type ArtifactSpec, type CompressionAlgorithm } from '../../../src/artifact/index.js';
+import { readArtifact, writeArtifact, type ArtifactKind, type ArtifactSpec } from '../../../src/artifact/index.js';
+import type { Compression } from '../../../src/util/compression.js';
 import { describeArtifact } from '../../../src/cli/artifact.js';
 import { headerFiles, makeFixtures, members, must, run, type Fixtures } from './fixtures.js';
 
@@ -20,11 +21,11 @@ beforeAll(async () => {
 });
 
 const KINDS: ArtifactKind[] = ['rootfs-image', 'module-image', 'bootstrap'];
-const COMPRESSIONS: [CompressionAlgorithm, string][] = [['none', 'none'], ['gzip', 'gzip'], ['xz', 'lzma']];
+const COMPRESSIONS: [Compression, string][] = [['none', 'none'], ['gzip', 'gzip'], ['xz', 'lzma']];
 const SIGNINGS = ['unsigned', 'rsa', 'ecdsa'] as const;
 type Signing = (typeof SIGNINGS)[number];
 
-function ourSpec(kind: ArtifactKind, algorithm: CompressionAlgorithm, signing: Signing, output: string): ArtifactSpec {
+function ourSpec(kind: ArtifactKind, algorithm: Compression, signing: Signing, output: string): ArtifactSpec {
   const common = {
     output,
     artifactName: 'release-7',

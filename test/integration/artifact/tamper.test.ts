@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readArtifact, writeArtifact, type CompressionAlgorithm } from '../../../src/artifact/index.js';
+import { readArtifact, writeArtifact } from '../../../src/artifact/index.js';
+import type { Compression } from '../../../src/util/compression.js';
 import { makeFixtures, members, packMembers, run, type Fixtures, type Member } from './fixtures.js';
 
 /** Damaged Artifacts: refused by mender-artifact 3.9 and by our reader, which names the damage. */
 
 let fx: Fixtures;
-const base: Partial<Record<CompressionAlgorithm, string>> = {};
+const base: Partial<Record<Compression, string>> = {};
 
 beforeAll(async () => {
   fx = await makeFixtures('tamper');

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeAtomically } from '../../../src/disk/atomic.js';
+import { writeAtomically } from '../../../src/util/atomic.js';
 import { compressImage } from '../../../src/disk/compress.js';
 import { createImage, placeFile, writeBmap, writePartitionTable, type TableSpec } from '../../../src/disk/output.js';
 import { UserError } from '../../../src/util/errors.js';

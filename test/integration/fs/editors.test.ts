@@ -4,7 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ext4Editor } from '../../../src/fs/ext4.js';
 import { FatEditor } from '../../../src/fs/fat.js';
-import { makeExt4, makeFat, probeFilesystem } from '../../../src/fs/tools.js';
+import { makeExt4 } from '../../../src/fs/ext4-tools.js';
+import { makeFat } from '../../../src/fs/fat.js';
+import { probeFilesystem } from '../../../src/fs/identify.js';
 import { UserError } from '../../../src/util/errors.js';
 import { tool } from '../../helpers/images.js';
 

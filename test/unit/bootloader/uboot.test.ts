@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../../src/bootloader/crc32.js';
+import { crc32 } from '../../../src/util/crc32.js';
 import {
   currentRedundantCopy,
   extractUbootDefaultEnv,

@@ -3,7 +3,7 @@ import { computeLayout, computeRootfsSize, MiB } from '../../../src/disk/layout.
 
 describe('partition layout (contract numbers)', () => {
   it('GRUB defaults: first partition at 1 × alignment, 4 × alignment overhead', () => {
-    const layout = computeLayout({ bootloader: 'grub', totalSizeMb: 8192, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 });
+    const layout = computeLayout({ reservedBytes: 0, totalSizeMb: 8192, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 });
     expect(layout.boot).toEqual({ number: 1, start: 8 * MiB, size: 40 * MiB });
     // (8192 - 40 - 128 - 32) / 2 = 3996 MiB, rounded up to 4000 (a multiple of 8 MiB)
     expect(layout.rootfsA).toEqual({ number: 2, start: 48 * MiB, size: 4000 * MiB });
@@ -13,7 +13,7 @@ describe('partition layout (contract numbers)', () => {
   });
 
   it('U-Boot: first partition at 3 × alignment, 6 × alignment overhead, boot grown to the input', () => {
-    const layout = computeLayout({ bootloader: 'uboot', totalSizeMb: 4096, alignment: 4 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 510 * MiB });
+    const layout = computeLayout({ reservedBytes: 8 * MiB, totalSizeMb: 4096, alignment: 4 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 510 * MiB });
     expect(layout.boot).toEqual({ number: 1, start: 12 * MiB, size: 512 * MiB });
     // (4096 - 512 - 128 - 24) / 2 = 1716 MiB, rounded up to 4 MiB
     expect(layout.rootfsA.size).toBe(1716 * MiB);
@@ -22,17 +22,17 @@ describe('partition layout (contract numbers)', () => {
   });
 
   it('rounds an odd rootfs share up to the alignment', () => {
-    const layout = computeLayout({ bootloader: 'grub', totalSizeMb: 1001, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 100, inputBootBytes: 0 });
+    const layout = computeLayout({ reservedBytes: 0, totalSizeMb: 1001, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 100, inputBootBytes: 0 });
     expect(layout.data.size).toBe(104 * MiB);
     expect(layout.rootfsA.size % (8 * MiB)).toBe(0);
     expect(layout.rootfsB.start).toBe(layout.rootfsA.start + layout.rootfsA.size);
   });
 
   it('refuses a storage that is too small, naming the knob and a size that fits', () => {
-    expect(() => computeLayout({ bootloader: 'grub', totalSizeMb: 200, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 }))
+    expect(() => computeLayout({ reservedBytes: 0, totalSizeMb: 200, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 }))
       .toThrow(/storage is too small.*200 MiB/);
     try {
-      computeLayout({ bootloader: 'grub', totalSizeMb: 200, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 });
+      computeLayout({ reservedBytes: 0, totalSizeMb: 200, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 });
     } catch (error) {
       expect((error as { hint: string }).hint).toMatch(/storage\.total_size_mb \(MENDER_STORAGE_TOTAL_SIZE_MB\) above \d+/);
     }

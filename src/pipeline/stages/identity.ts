@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { ConversionContext } from './context.js';
+import type { RunEnv } from '../types.js';
 
 /**
  * A UUID derived from the conversion's inputs (input path name, artifact name, epoch) and a
  * purpose, so that two runs on the same input and config produce the same bytes.
  */
-export function derivedUuid(ctx: Pick<ConversionContext, 'inputPath' | 'config' | 'epoch'>, purpose: string): string {
-  const seed = [ctx.inputPath.split('/').pop(), ctx.config['artifact.name'], ctx.epoch, purpose].join('\0');
+export function derivedUuid(env: Pick<RunEnv, 'inputPath' | 'config' | 'epoch'>, purpose: string): string {
+  const seed = [env.inputPath.split('/').pop(), env.config['artifact.name'], env.epoch, purpose].join('\0');
   const hex = createHash('sha256').update(seed).digest('hex');
   // RFC 4122 layout: version 4 (random-looking), variant 10xx.
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);

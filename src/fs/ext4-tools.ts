@@ -1,10 +1,9 @@
 import fs from 'node:fs/promises';
 import { run } from '../util/exec.js';
+import { crc32cExt4 } from '../util/crc32.js';
 import { UserError } from '../util/errors.js';
 
-/** Creating, checking, resizing and identifying filesystems held in standalone image files. */
-
-export type FilesystemType = 'ext2' | 'ext3' | 'ext4' | 'vfat' | 'btrfs' | 'xfs' | 'luks' | 'lvm' | 'swap' | 'unknown';
+/** Creating, checking, resizing and stamping ext2/3/4 filesystems held in standalone image files. */
 
 export interface Ext4Info {
   blockSize: number;
@@ -106,65 +105,12 @@ export async function makeExt4(image: string, bytes: number, options: MakeExt4Op
   await run('mke2fs', args, { env, doing: `creating the ext4 filesystem ${image}` });
 }
 
-export async function makeFat(image: string, bytes: number, options: { label?: string; volumeId?: string } = {}): Promise<void> {
-  await fs.rm(image, { force: true });
-  await fs.writeFile(image, '');
-  await fs.truncate(image, bytes);
-  const args = [...(options.label ? ['-n', options.label.toUpperCase()] : []), ...(options.volumeId ? ['-i', options.volumeId] : []), image];
-  await run('mkfs.vfat', args, { doing: `creating the FAT filesystem ${image}` });
-}
-
-/** Identify a filesystem (or container) by its magic numbers; reads a few KiB, no tool. */
-export async function probeFilesystem(file: string, offset: number): Promise<FilesystemType> {
-  const handle = await fs.open(file, 'r');
-  try {
-    const buffer = Buffer.alloc(0x10000 + 0x100);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-    const b = buffer.subarray(0, bytesRead);
-    const ascii = (at: number, text: string) => b.length >= at + text.length && b.toString('latin1', at, at + text.length) === text;
-    if (ascii(0, 'LUKS\xba\xbe')) return 'luks';
-    if (ascii(0, 'XFSB')) return 'xfs';
-    if (ascii(0x10040, '_BHRfS_M')) return 'btrfs';
-    for (const sector of [0, 1, 2, 3]) if (ascii(sector * 512, 'LABELONE') && ascii(sector * 512 + 24, 'LVM2')) return 'lvm';
-    if (ascii(4086, 'SWAPSPACE2') || ascii(4086, 'SWAP-SPACE')) return 'swap';
-    if (b.length >= 1024 + 0x64 && b.readUInt16LE(1024 + 56) === 0xef53) {
-      const compat = b.readUInt32LE(1024 + 0x5c);
-      const incompat = b.readUInt32LE(1024 + 0x60);
-      const ext4Incompat = 0x40 | 0x80 | 0x200 | 0x2000; // extents, 64bit, flex_bg, csum_seed
-      if (incompat & ext4Incompat) return 'ext4';
-      return compat & 0x4 ? 'ext3' : 'ext2';
-    }
-    if (b.length >= 512 && b.readUInt16LE(510) === 0xaa55 && (ascii(0x36, 'FAT') || ascii(0x52, 'FAT32'))) return 'vfat';
-    return 'unknown';
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * Punch out the free blocks of an ext4 image (e2fsck's discard on a file makes them holes): the
  * golden image's deleted data then neither costs copy time nor Artifact size.
  */
 export async function discardFreeBlocks(image: string): Promise<void> {
   await run('e2fsck', ['-fy', '-E', 'discard', image], { okExitCodes: [1], doing: `discarding the free blocks of ${image}` });
-}
-
-
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC32C as ext4 computes its metadata checksums (no final inversion). */
-export function crc32cExt4(data: Uint8Array, seed = 0xffffffff): number {
-  let crc = seed >>> 0;
-  for (const byte of data) crc = CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return crc >>> 0;
 }
 
 const SUPERBLOCK = 1024;

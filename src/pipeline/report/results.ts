@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { KNOB_KEYS, KNOBS, type Knob } from '../config/knobs.js';
-import { PACKAGE_ROOT } from '../config/load.js';
-import { partitionDevice } from '../mender/devices.js';
-import { sha256File } from '../util/hash.js';
-import type { ConversionContext } from './context.js';
+import { KNOB_KEYS, KNOBS, type Knob } from '../../config/knobs.js';
+import { PACKAGE_ROOT } from '../../config/load.js';
+import { partitionDevice } from '../../mender/devices.js';
+import { writeAtomically } from '../../util/atomic.js';
+import { sha256File } from '../../util/hash.js';
+import type { Extracted, Modified, Outputs, RunEnv, Target } from '../types.js';
 
 /** deploy/<name>.json: what went in, what came out, and how long it took, for CI to read. */
 
@@ -35,35 +36,44 @@ export function publicConfig(config: Record<string, unknown>): Record<string, un
   return Object.fromEntries(KNOB_KEYS.map((key) => [key, (KNOBS[key] as Knob).secret && config[key] ? '********' : config[key]]));
 }
 
-export async function writeResults(ctx: ConversionContext, totalSeconds: number, file: string): Promise<ConversionResult> {
+export interface ResultsInput {
+  env: RunEnv;
+  extracted: Extracted;
+  target: Target;
+  modified: Modified;
+  outputs: Outputs;
+  totalSeconds: number;
+}
+
+/** Writes the results file (target.outputs.results) and returns what it holds. */
+export async function writeResults({ env, extracted, target, modified, outputs, totalSeconds }: ResultsInput): Promise<ConversionResult> {
   const pkg = JSON.parse(await fs.readFile(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-  const sums = new Map(await Promise.all(ctx.outputs.map(async (o) => [o.path, await (o.sha256 ?? sha256File(o.path))] as const)));
-  const layout = ctx.layout!;
+  // Checksums computed while the outputs were written are awaited; any other is read now, all in parallel.
+  const files = await Promise.all(outputs.files.map(async (o) => ({ kind: o.kind, path: o.path, bytes: o.bytes, sha256: await (o.sha256 ?? sha256File(o.path)) })));
+  const { layout } = target;
   const roles: [string, typeof layout.boot][] = [['boot', layout.boot], ['rootfs-a', layout.rootfsA], ['rootfs-b', layout.rootfsB], ['data', layout.data]];
-  const facts = ctx.facts!;
+  const { facts } = extracted;
   const result: ConversionResult = {
     tool: { name: 'mender-convert', version: pkg.version },
-    sourceDateEpoch: ctx.epoch,
-    input: { path: ctx.inputPath, sha256: await ctx.input!.sha256, format: ctx.inputCompression ?? 'none' },
-    config: publicConfig(ctx.config),
+    sourceDateEpoch: env.epoch,
+    input: { path: env.inputPath, sha256: await extracted.sha256, format: extracted.compression },
+    config: publicConfig(env.config),
     image: { os: facts.os.prettyName, osId: facts.os.id, osVersion: facts.os.versionId, arch: facts.arch, hostname: facts.hostname },
-    deviceTypes: ctx.deviceTypes!,
-    artifactName: ctx.config['artifact.name'],
-    bootloader: ctx.config['bootloader.type'],
+    deviceTypes: [...target.deviceTypes],
+    artifactName: env.config['artifact.name'],
+    bootloader: env.config['bootloader.type'],
     layout: {
-      scheme: ctx.scheme!,
+      scheme: target.naming.scheme,
       totalBytes: layout.totalBytes,
       alignment: layout.alignment,
-      rootfsFilesystemBytes: ctx.rootfsBytes!,
-      partitions: roles.map(([role, extent]) => ({ number: extent.number, role, start: extent.start, size: extent.size, device: partitionDevice(extent.number, ctx.naming!) })),
+      rootfsFilesystemBytes: outputs.rootfsBytes,
+      partitions: roles.map(([role, extent]) => ({ number: extent.number, role, start: extent.start, size: extent.size, device: partitionDevice(extent.number, target.naming) })),
     },
-    packages: ctx.installedPackages,
-    outputs: ctx.outputs.map((o) => ({ kind: o.kind, path: o.path, bytes: o.bytes, sha256: sums.get(o.path)! })),
-    durations: ctx.durations,
+    packages: [...modified.packages],
+    outputs: files,
+    durations: env.durations,
     totalSeconds,
   };
-  const partial = `${file}.partial-${process.pid}`;
-  await fs.writeFile(partial, `${JSON.stringify(result, null, 2)}\n`, { mode: 0o644 });
-  await fs.rename(partial, file);
+  await writeAtomically(target.outputs.results, (partial) => fs.writeFile(partial, `${JSON.stringify(result, null, 2)}\n`, { mode: 0o644 }));
   return result;
 }

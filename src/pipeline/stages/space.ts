@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
-import { detectFormat } from '../disk/input.js';
-import { UserError } from '../util/errors.js';
-import type { ConversionContext } from './context.js';
+import { detectFormat } from '../../disk/input.js';
+import { UserError } from '../../util/errors.js';
+import type { RunEnv } from '../types.js';
 
 /**
  * A preflight estimate of the disk space a conversion needs, checked before minutes of I/O are
@@ -18,13 +18,13 @@ async function freeBytes(dir: string): Promise<number> {
   return stat.bavail * stat.bsize;
 }
 
-export async function checkSpace(ctx: ConversionContext): Promise<void> {
-  const stat = await fs.stat(ctx.inputPath);
-  const compressed = (await detectFormat(ctx.inputPath)) !== 'raw';
+export async function checkSpace(env: RunEnv): Promise<void> {
+  const stat = await fs.stat(env.inputPath);
+  const compressed = (await detectFormat(env.inputPath)) !== 'raw';
   const content = compressed ? stat.size * COMPRESSION_RATIO : stat.blocks * 512;
   const needs = [
-    { what: 'work', dir: ctx.runDir, bytes: content },
-    { what: 'output', dir: ctx.outputDir, bytes: 2 * content },
+    { what: 'work', dir: env.runDir, bytes: content },
+    { what: 'output', dir: env.outputDir, bytes: 2 * content },
   ];
   const free = await Promise.all(needs.map(async (need) => ({ ...need, free: await freeBytes(need.dir) })));
   // Both on one filesystem: they add up.
@@ -32,7 +32,7 @@ export async function checkSpace(ctx: ConversionContext): Promise<void> {
   const sameFilesystem = (await fs.stat(work.dir)).dev === (await fs.stat(output.dir)).dev;
   const checks = sameFilesystem ? [{ ...work, what: 'work and output', bytes: work.bytes + output.bytes }] : [work, output];
   for (const check of checks) {
-    ctx.logger.info(`space: ${check.what} needs about ${Math.ceil(check.bytes / MiB)} MiB, ${Math.floor(check.free / MiB)} MiB free in ${check.dir}`);
+    env.logger.info(`space: ${check.what} needs about ${Math.ceil(check.bytes / MiB)} MiB, ${Math.floor(check.free / MiB)} MiB free in ${check.dir}`);
     if (check.free < check.bytes) {
       throw new UserError(
         `Not enough disk space: the ${check.what} director${sameFilesystem ? 'ies need' : 'y needs'} about ${Math.ceil(check.bytes / MiB)} MiB, but ${check.dir} has ${Math.floor(check.free / MiB)} MiB free.`,

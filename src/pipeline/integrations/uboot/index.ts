@@ -1,0 +1,284 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
+import {
+  extractUbootDefaultEnv,
+  fwEnvConfig,
+  menderUbootEnv,
+  parseFwEnvConfig,
+  ubootEnvCopies,
+  type UbootEnvStorage,
+} from '../../../bootloader/uboot/env.js';
+import { generateUbootScript, ubootScriptImage, type UbootArch } from '../../../bootloader/uboot/script.js';
+import type { Config } from '../../../config/knobs.js';
+import { KERNEL_IMAGE, kernelVersion, newestKernel, type ImageFacts } from '../../../image/probe.js';
+import { partitionDevice } from '../../../mender/devices.js';
+import { writeAtomically } from '../../../util/atomic.js';
+import { UserError } from '../../../util/errors.js';
+import { run } from '../../../util/exec.js';
+import type { ModifyInput, RawWrite, RunEnv } from '../../types.js';
+import { debianSuiteFor, fetchDebianPackage } from '../debian.js';
+import type { BootloaderIntegration } from '../integration.js';
+
+/**
+ * The U-Boot integration (bootloader.type: uboot): U-Boot itself on the boot partition (from
+ * Debian's package for the board, a file, or an upstream-style archive), its initial environment
+ * with the Mender variables in the storage that U-Boot reads, /etc/fw_env.config for the client's
+ * fw_printenv/fw_setenv, boot.scr (the A/B boot script), and the kernel in the root filesystem's
+ * /boot, where the script loads it from. Board specifics (the Raspberry Pi's firmware files) are
+ * the board integration's.
+ */
+
+const UBOOT_ARCH: Record<string, UbootArch> = { arm64: 'arm64', armhf: 'arm', armel: 'arm' };
+const SCRIPT_PATH = '/boot.scr';
+const DEBIAN_SOURCE = /^debian:([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9]+))?\/([A-Za-z0-9_.-]+)$/;
+const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.zst)$/;
+const URL_SOURCE = /^https?:\/\//;
+
+/** What the integration decided for the image before anything is changed. */
+interface UbootDecision {
+  ubootArch: UbootArch;
+  /** Where the boot script loads the kernel from in the root filesystem, and how it boots it. */
+  kernelPath: string;
+  bootCommand: 'booti' | 'bootz';
+}
+
+interface UbootBinary {
+  data: Buffer;
+  /** Where it came from, for the log and the summary. */
+  origin: string;
+  /** The storage its fw_env.config describes (archives only). */
+  fwEnv?: UbootEnvStorage;
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+async function fromDebian(input: ModifyInput, match: RegExpExecArray): Promise<UbootBinary> {
+  const { env, extracted } = input;
+  const [, name, givenArch, target] = match as unknown as [string, string, string | undefined, string];
+  const arch = givenArch ?? extracted.facts.arch;
+  const suite = env.config['uboot.debian_suite'] || debianSuiteFor(extracted.facts);
+  const { deb, version } = await fetchDebianPackage(env, name, arch, suite);
+  const wanted = `/usr/lib/u-boot/${target}/u-boot.bin`;
+  const targets: string[] = [];
+  let data: Buffer | undefined;
+  await deb.walkData(async (entry, content) => {
+    const found = /^\/usr\/lib\/u-boot\/([^/]+)\/u-boot\.bin$/.exec(entry.path);
+    if (!found || entry.type !== 'file') return;
+    targets.push(found[1]!);
+    if (entry.path !== wanted) return;
+    data = await buffer(content);
+  });
+  if (!data) {
+    throw new UserError(`Debian's ${name} ${version} (${arch}) has no U-Boot for the target '${target}'.`, {
+      hint: `Its targets: ${targets.sort().join(', ') || '(none)'}. Set uboot.source to debian:${name}/<target>.`,
+    });
+  }
+  return { data, origin: `Debian ${name} ${version} ${arch} (${suite}), ${target}` };
+}
+
+/** An archive from a URL, downloaded once into the cache (by the URL's hash). */
+async function downloaded(env: RunEnv, url: string): Promise<string> {
+  const dir = path.join(env.cacheDir, 'uboot');
+  const file = path.join(dir, `${sha256(Buffer.from(url)).slice(0, 16)}-${path.basename(new URL(url).pathname)}`);
+  if (await fs.stat(file).catch(() => undefined)) return file;
+  await fs.mkdir(dir, { recursive: true });
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new UserError(`Cannot download the U-Boot archive ${url}: ${(error as Error).message}.`, { hint: 'Check the URL and the network, or download it and set uboot.source to the file.' });
+  }
+  if (!response.ok) throw new UserError(`Downloading the U-Boot archive ${url} failed: HTTP ${response.status}.`);
+  const data = Buffer.from(await response.arrayBuffer());
+  await writeAtomically(file, (partial) => fs.writeFile(partial, data));
+  return file;
+}
+
+async function findFile(dir: string, name: string): Promise<string | undefined> {
+  for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name === name) return path.join(entry.parentPath, entry.name);
+  }
+  return undefined;
+}
+
+async function fromArchive(env: RunEnv, source: string): Promise<UbootBinary> {
+  const archive = URL_SOURCE.test(source) ? await downloaded(env, source) : path.resolve(source);
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-uboot-'));
+  try {
+    await run('tar', ['-xf', archive, '-C', scratch, '--no-same-owner', '--no-same-permissions'], { doing: `unpacking the U-Boot archive ${archive}` });
+    const binary = await findFile(scratch, 'u-boot.bin');
+    if (!binary) throw new UserError(`The U-Boot archive ${source} has no u-boot.bin.`);
+    const config = await findFile(scratch, 'fw_env.config');
+    const fwEnv = config ? parseFwEnvConfig(await fs.readFile(config, 'utf8')) : undefined;
+    return { data: await fs.readFile(binary), origin: `archive ${source}`, fwEnv };
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function obtainUboot(input: ModifyInput): Promise<UbootBinary> {
+  const source = input.env.config['uboot.source'];
+  const debian = DEBIAN_SOURCE.exec(source);
+  if (debian) return fromDebian(input, debian);
+  if (ARCHIVE.test(source)) return fromArchive(input.env, source);
+  const file = path.resolve(source);
+  return { data: await fs.readFile(file), origin: `file ${file}` };
+}
+
+/** uboot.source names a Debian package and target, an existing file, or an archive (file or URL). */
+async function verifySource(env: RunEnv): Promise<void> {
+  const source = env.config['uboot.source'];
+  const knob = `uboot.source (${env.sources['uboot.source']})`;
+  if (DEBIAN_SOURCE.test(source) || (ARCHIVE.test(source) && URL_SOURCE.test(source))) return;
+  if (source.startsWith('debian:')) throw new UserError(`uboot.source '${source}' is not debian:<package>[:<architecture>]/<target>, e.g. debian:u-boot-rpi/rpi_arm64.`);
+  const file = path.resolve(source);
+  const readable = await fs.access(file, fs.constants.R_OK).then(() => true, () => false);
+  if (!readable || !(await fs.stat(file)).isFile()) {
+    throw ARCHIVE.test(source)
+      ? new UserError(`The U-Boot archive ${file} does not exist.`, { hint: `Check ${knob}.` })
+      : new UserError(`The U-Boot binary ${file} cannot be read.`, { hint: `Check ${knob}: debian:<package>/<target>, a u-boot.bin file, or a .tar(.gz|.xz) archive.` });
+  }
+}
+
+/** The whole storage device the partitions are on: /dev/mmcblk0p → /dev/mmcblk0, /dev/sda → /dev/sda. */
+function diskDevice(deviceBase: string): string {
+  return deviceBase.replace(/(\d)p$/, '$1');
+}
+
+/** Where the environment lives: an archive's fw_env.config, else the configured storage. */
+function envStorage(input: ModifyInput, binary: UbootBinary): UbootEnvStorage {
+  if (binary.fwEnv) return binary.fwEnv;
+  const { config } = input.env;
+  const size = config['uboot.env_size'];
+  if (config['uboot.env_storage'] === 'file') return { kind: 'file', path: path.posix.join(input.target.bootMountpoint, config['uboot.env_file']), size };
+  const alignment = config['storage.alignment'];
+  return { kind: 'redundant', device: diskDevice(config['storage.device_base']), offsets: [alignment, 2 * alignment], size };
+}
+
+async function writeEnvironment(input: ModifyInput, binary: UbootBinary): Promise<{ where: string; rawWrites: RawWrite[] }> {
+  const { extracted, target } = input;
+  const defaultEnv = extractUbootDefaultEnv(binary.data);
+  if (!defaultEnv) {
+    throw new UserError(`The U-Boot binary (${binary.origin}) holds no default environment (no bootcmd=).`, { hint: 'Check that uboot.source is a U-Boot build (u-boot.bin).' });
+  }
+  const values = menderUbootEnv({
+    defaultEnv,
+    parts: { a: 2, b: 3 },
+    rootDevices: { a: partitionDevice(2, target.naming), b: partitionDevice(3, target.naming) },
+    bootPartition: 1,
+    scriptPath: SCRIPT_PATH,
+  });
+  const storage = envStorage(input, binary);
+  const copies = ubootEnvCopies(values, storage);
+  const rawWrites: RawWrite[] = [];
+  if (storage.kind === 'file') {
+    const mountpoint = target.bootMountpoint.replace(/\/$/, '');
+    if (!storage.path.startsWith(`${mountpoint}/`)) {
+      throw new UserError(`The U-Boot environment file ${storage.path} is not on the boot partition (mounted at ${mountpoint}).`, { hint: 'Fix the fw_env.config of the U-Boot archive, or boot.mountpoint.' });
+    }
+    const onBoot = storage.path.slice(mountpoint.length);
+    await extracted.boot.mkdir(path.posix.dirname(onBoot));
+    await extracted.boot.writeFile(onBoot, copies[0]!.data);
+  } else {
+    // The copies live in the blocks the layout reserves before the boot partition.
+    const bootStart = target.layout.boot.start;
+    for (const copy of copies) {
+      if (copy.offset < 1024 * 1024 || copy.offset + copy.data.length > bootStart) {
+        throw new UserError(`The U-Boot environment copy at byte ${copy.offset} (${copy.data.length} bytes) is outside the reserved area before the boot partition (1 MiB to ${bootStart}).`, {
+          hint: 'Use storage.alignment so that 1 and 2 × alignment hold the copies, as the U-Boot build expects.',
+        });
+      }
+      rawWrites.push({ offset: copy.offset, data: copy.data, what: 'U-Boot environment' });
+    }
+  }
+  await extracted.rootfs.writeFile('/etc/fw_env.config', fwEnvConfig(storage), { uid: 0, gid: 0, mode: 0o644 });
+  const where = storage.kind === 'file' ? `${storage.path} (${storage.size} bytes)` : `${storage.device} at ${storage.offsets.join(' and ')} (${storage.size} bytes each)`;
+  return { where, rawWrites };
+}
+
+/** The kernel the boot script loads, in the root filesystem (stored decompressed: booti cannot inflate); its initrd. */
+async function installKernel(input: ModifyInput, decision: UbootDecision): Promise<{ initrdPath: string | null } | undefined> {
+  const { env, extracted } = input;
+  const { rootfs, boot, facts } = extracted;
+  const fromBoot = env.config['uboot.kernel_source'];
+  let data: Buffer;
+  let initrdPath: string | null = null;
+  if (fromBoot) {
+    const file = `/${fromBoot.replace(/^\/+/, '')}`;
+    if (!(await boot.exists(file))) {
+      throw new UserError(`The boot partition has no ${file} (uboot.kernel_source).`, { hint: 'Check that the image is the one the board configuration is for (32/64-bit, model).' });
+    }
+    data = await boot.readFile(file);
+  } else {
+    const kernel = newestKernel(facts.rootfsKernels.filter((k) => KERNEL_IMAGE.test(k)));
+    if (!kernel) {
+      env.notes.push('No kernel found in the root filesystem /boot (and uboot.kernel_source is not set): the image will not boot until one is installed.');
+      return undefined;
+    }
+    data = await rootfs.readFile(kernel);
+    initrdPath = facts.rootfsInitrds.find((i) => i.endsWith(`-${kernelVersion(kernel)}`)) ?? null;
+  }
+  if (data[0] === 0x1f && data[1] === 0x8b) data = zlib.gunzipSync(data);
+  await rootfs.mkdir(path.posix.dirname(decision.kernelPath), { uid: 0, gid: 0, mode: 0o755 });
+  await rootfs.writeFile(decision.kernelPath, data, { uid: 0, gid: 0, mode: 0o644 });
+  return { initrdPath };
+}
+
+export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
+  type: 'uboot',
+  title: 'U-Boot integration',
+  defaultBootMountpoint: '/uboot',
+  // The two alignment blocks before the boot partition hold the redundant environment copies.
+  reservedBytes: (alignment) => 2 * alignment,
+  // The client reaches the environment through fw_printenv/fw_setenv.
+  packages: (config) => (config['client.install'] ? ['libubootenv-tool'] : []),
+  testsConfig: { feature: 'mender-uboot', imageType: 'sdimg' },
+  tools: (config) => (ARCHIVE.test(config['uboot.source']) ? ['tar'] : []),
+  verify: verifySource,
+
+  decide(config: Readonly<Config>, facts: ImageFacts): UbootDecision {
+    const ubootArch = UBOOT_ARCH[facts.arch];
+    if (!ubootArch) throw new UserError(`The U-Boot integration supports ARM images (arm64, armhf, armel); this one is ${facts.arch}.`, { hint: 'Use bootloader.type: grub for this image.' });
+    const configured = config['uboot.kernel_image'];
+    const kernelPath = configured === 'auto' ? (facts.arch === 'arm64' ? '/boot/Image' : '/boot/zImage') : configured;
+    if (!kernelPath.startsWith('/')) throw new UserError(`uboot.kernel_image '${kernelPath}' must be an absolute path in the root filesystem.`);
+    return { ubootArch, kernelPath, bootCommand: facts.arch === 'arm64' ? 'booti' : 'bootz' };
+  },
+
+  async apply(input, decision) {
+    const { env, extracted, target } = input;
+    const binary = await obtainUboot(input);
+    const checksum = sha256(binary.data);
+    env.logger.info(`uboot: ${binary.origin}, sha256 ${checksum}`);
+    env.notes.push(`U-Boot: ${binary.origin} (sha256 ${checksum.slice(0, 16)}…).`);
+    await extracted.boot.writeFile(env.config['uboot.install_path'], binary.data);
+
+    const { where, rawWrites } = await writeEnvironment(input, binary);
+    env.logger.info(`uboot: environment in ${where}`);
+
+    const kernel = await installKernel(input, decision);
+    env.logger.info(`uboot: kernel ${kernel ? decision.kernelPath : '(none)'}`);
+
+    const dtb = env.config['uboot.dtb'];
+    const script = generateUbootScript({
+      parts: { a: 2, b: 3 },
+      rootDevices: { a: partitionDevice(2, target.naming), b: partitionDevice(3, target.naming) },
+      kernelPath: decision.kernelPath,
+      bootCommand: decision.bootCommand,
+      initrdPath: kernel?.initrdPath ?? null,
+      dtb: dtb ? { path: dtb } : 'firmware',
+      firmwareBootargs: env.config['uboot.firmware_bootargs'],
+      kernelArgs: env.config['bootloader.kernel_args'] || undefined,
+    });
+    // The source next to the compiled script, for people reading the boot partition.
+    await extracted.boot.writeFile('/boot.cmd', script);
+    await extracted.boot.writeFile(SCRIPT_PATH, ubootScriptImage(script, { name: 'Mender A/B boot script', timestamp: env.epoch, arch: decision.ubootArch }));
+    await extracted.boot.flush();
+    await extracted.rootfs.flush();
+    return { rawWrites };
+  },
+};

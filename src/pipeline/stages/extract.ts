@@ -1,0 +1,199 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { extractPartitions, type ExtractedPartition } from '../../disk/extract.js';
+import { checkExt4, replayJournal } from '../../fs/ext4-tools.js';
+import { Ext4Editor } from '../../fs/ext4.js';
+import { FatEditor, makeFat } from '../../fs/fat.js';
+import { probeFilesystem, type FilesystemType } from '../../fs/identify.js';
+import { RecordingEditor } from '../../fs/recording.js';
+import { probeImage, type ImageFacts } from '../../image/probe.js';
+import { isMenderRootfs } from '../../mender/detect.js';
+import { UserError } from '../../util/errors.js';
+import { type Report, Stage } from '../runner.js';
+import type { Extracted, RunEnv } from '../types.js';
+import { checkSpace } from './space.js';
+
+/**
+ * Extract: the input taken apart in one streamed pass into standalone filesystem images (the root
+ * filesystem, the boot partition, the boot gap), the root filesystem's journal replayed and
+ * checked, and the image probed (OS, architecture, kernels) — nothing of the input is changed.
+ */
+
+const MiB = 1024 * 1024;
+/** MBR type bytes and the GPT ESP / basic-data GUIDs of FAT partitions. */
+const FAT_TYPES = new Set(['1', '4', '6', 'b', 'c', 'e', 'ef', 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b']);
+const REFUSED: Partial<Record<FilesystemType, string>> = {
+  lvm: 'it is an LVM physical volume; convert an image whose root filesystem is a plain ext4 partition',
+  luks: 'it is LUKS-encrypted; convert the unencrypted golden image',
+  btrfs: 'its root filesystem is btrfs; mender-convert supports ext2/3/4 root filesystems',
+  xfs: 'its root filesystem is XFS; mender-convert supports ext2/3/4 root filesystems',
+};
+
+interface Candidate {
+  partition: ExtractedPartition;
+  fsType: FilesystemType;
+}
+
+async function classify(partitions: ExtractedPartition[]): Promise<Candidate[]> {
+  return Promise.all(partitions.map(async (partition) => ({ partition, fsType: await probeFilesystem(partition.file, 0) })));
+}
+
+async function isBootFilesystem(env: RunEnv, file: string): Promise<boolean> {
+  const fat = await FatEditor.open(file, { logger: env.logger });
+  return (await fat.exists('/config.txt')) || (await fat.exists('/EFI')) || (await fat.exists('/efi'));
+}
+
+async function isRootFilesystem(env: RunEnv, file: string): Promise<boolean> {
+  const ext = await Ext4Editor.open(file, { logger: env.logger, clock: () => env.epoch });
+  const root = (await ext.exists('/etc/os-release')) || (await ext.exists('/usr/lib/os-release'));
+  if (root && (await isMenderRootfs(ext))) {
+    throw new UserError(`${path.basename(env.inputPath)} is already Mender-converted (its root filesystem has the Mender layout).`, {
+      hint: 'Convert the original golden image instead; to update a converted device, use its .mender Artifact.',
+    });
+  }
+  return root;
+}
+
+async function chooseRoot(env: RunEnv, candidates: Candidate[]): Promise<Candidate> {
+  const wanted = env.config['input.root_partition'];
+  if (wanted) {
+    const chosen = candidates.find((c) => c.partition.number === wanted);
+    if (!chosen) throw new UserError(`The input has no partition ${wanted} (input.root_partition).`);
+    const refusal = REFUSED[chosen.fsType];
+    if (refusal) throw new UserError(`Partition ${wanted} cannot be converted: ${refusal}.`);
+    if (!chosen.fsType.startsWith('ext')) throw new UserError(`Partition ${wanted} holds ${chosen.fsType}, not an ext2/3/4 root filesystem.`);
+    return chosen;
+  }
+  const ext = candidates.filter((c) => c.fsType.startsWith('ext'));
+  const roots: Candidate[] = [];
+  for (const candidate of ext) if (await isRootFilesystem(env, candidate.partition.file)) roots.push(candidate);
+  if (roots.length === 1) return roots[0]!;
+  if (roots.length > 1) {
+    throw new UserError(`The input has ${roots.length} root filesystems (partitions ${roots.map((r) => r.partition.number).join(' and ')}).`, {
+      hint: 'Choose one with input.root_partition: <number> in a config file.',
+    });
+  }
+  const refused = candidates.find((c) => REFUSED[c.fsType]);
+  if (refused) throw new UserError(`Partition ${refused.partition.number} cannot be converted: ${REFUSED[refused.fsType]}.`);
+  throw new UserError('The input has no Linux root filesystem (no ext2/3/4 partition with /etc/os-release).', {
+    hint: 'Check that the image is a Debian, Ubuntu or Raspberry Pi OS disk image.',
+  });
+}
+
+const BITS: Record<string, string> = { arm64: '64-bit ARM', armhf: '32-bit ARM', armel: '32-bit ARM', amd64: '64-bit x86', i386: '32-bit x86', riscv64: '64-bit RISC-V' };
+
+/** A board configuration names what it is for; an image of another architecture or release is refused. */
+function checkBoard(env: RunEnv, facts: ImageFacts): void {
+  const arch = env.config['board.arch'];
+  if (arch && arch !== facts.arch) {
+    const source = env.sources['board.arch'].replace(/:\d+$/, '');
+    // Board configurations come in _32bit/_64bit pairs: name the other one when there is one.
+    const sibling = source.replace(/_(32|64)bit/, facts.arch === 'arm64' ? '_64bit' : '_32bit');
+    throw new UserError(`The configuration (${source}) is for ${BITS[arch] ?? arch} (${arch}) images, but the image is ${BITS[facts.arch] ?? facts.arch} (${facts.arch}).`, {
+      hint: sibling !== source ? `Use ${sibling}.` : `Use a configuration for ${facts.arch} images.`,
+    });
+  }
+  const releases = env.config['board.os_codenames'];
+  if (releases.length > 0 && !releases.includes(facts.os.versionCodename)) {
+    const source = env.sources['board.os_codenames'].replace(/:\d+$/, '');
+    const sibling = releases.reduce((name, release) => name.replace(release, facts.os.versionCodename || release), source);
+    throw new UserError(`The configuration (${source}) is for ${releases.join(' or ')} images, but the image is ${facts.os.prettyName}${facts.os.versionCodename ? ` (${facts.os.versionCodename})` : ''}.`, {
+      hint: sibling !== source ? `Use ${sibling}.` : 'Use a configuration for the image\'s release.',
+    });
+  }
+}
+
+/** The input file exists, is readable and not empty; there is room for the conversion. */
+export async function preflight(env: RunEnv): Promise<void> {
+  const stat = await fs.stat(env.inputPath).catch(() => undefined);
+  if (!stat?.isFile()) throw new UserError(`The disk image ${env.inputPath} does not exist or is not a file.`);
+  if (stat.size === 0) throw new UserError(`The disk image ${env.inputPath} is empty.`);
+  await fs.access(env.inputPath, fs.constants.R_OK).catch(() => {
+    throw new UserError(`The disk image ${env.inputPath} is not readable.`);
+  });
+  await fs.mkdir(env.outputDir, { recursive: true });
+  await checkSpace(env);
+}
+
+type InputFiles = Omit<Extracted, 'rootfs' | 'boot' | 'facts'>;
+
+async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
+  const extracted = await extractPartitions(env.inputPath, 'all', path.join(env.runDir, 'input'), {
+    bootGap: env.config['storage.copy_boot_gap'],
+    sha256: true,
+    onProgress: (done: number, total: number) => report(total ? `${((100 * done) / total).toFixed(0)} % of ${(total / MiB).toFixed(0)} MiB` : `${(done / MiB).toFixed(0)} MiB`),
+    logger: env.logger,
+  });
+  const candidates = await classify(extracted.files);
+  const root = await chooseRoot(env, candidates);
+  // A partition typed as FAT/ESP that holds no readable FAT filesystem is a damaged boot partition:
+  // converting without it would silently drop the board's boot files.
+  const damaged = candidates.find((c) => FAT_TYPES.has(c.partition.type) && c.fsType !== 'vfat');
+  if (damaged) {
+    throw new UserError(`Partition ${damaged.partition.number} is a FAT boot partition (type ${damaged.partition.type}) but holds no readable FAT filesystem: it is corrupt.`, {
+      hint: 'Repair it (fsck.vfat) or use an intact copy of the golden image.',
+    });
+  }
+  const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
+  let boot: Candidate | undefined;
+  for (const candidate of vfat) if (!boot && (await isBootFilesystem(env, candidate.partition.file))) boot = candidate;
+  boot ??= vfat[0];
+
+  const bootFile = path.join(env.runDir, 'boot.vfat');
+  let bootBytes: number;
+  if (boot) {
+    await fs.rename(boot.partition.file, bootFile);
+    bootBytes = boot.partition.size;
+  } else {
+    bootBytes = env.config['boot.size_mb'] * MiB;
+    await makeFat(bootFile, bootBytes, { label: 'boot' });
+    env.notes.push('The input had no boot partition: a FAT boot partition was created.');
+  }
+  const rootFile = path.join(env.runDir, 'rootfs.ext4');
+  await fs.rename(root.partition.file, rootFile);
+  let bootGap: InputFiles['files']['bootGap'];
+  if (extracted.bootGap) {
+    bootGap = { file: path.join(env.runDir, 'boot-gap.bin'), offset: extracted.bootGap.offset, bytes: extracted.bootGap.size };
+    await fs.rename(extracted.bootGap.file, bootGap.file);
+  }
+  await fs.rm(path.join(env.runDir, 'input'), { recursive: true, force: true });
+
+  for (const warning of extracted.table.warnings) env.notes.push(`Partition table: ${warning}`);
+  env.logger.info(`input: ${extracted.table.label} table; boot partition ${boot?.partition.number ?? '(none)'}, root partition ${root.partition.number}`);
+  return {
+    files: { boot: bootFile, rootfs: rootFile, bootGap },
+    compression: extracted.format === 'raw' || extracted.format === 'zip' ? 'none' : extracted.format,
+    table: { scheme: extracted.table.label, diskId: extracted.table.id },
+    sha256: extracted.sha256!,
+    bootPartition: boot?.partition.number,
+    rootPartition: root.partition.number,
+    bootPartUuid: boot?.partition.partuuid,
+    bootBytes,
+  };
+}
+
+async function checkRootfs(env: RunEnv, rootfs: string, report: Report): Promise<void> {
+  const replay = await replayJournal(rootfs);
+  if (replay.replayed) {
+    env.notes.push('The root filesystem had an unreplayed journal (a copy of a running system): it was replayed first.');
+    env.logger.info(`journal replayed: ${replay.summary}`);
+  }
+  report('e2fsck -fn');
+  await checkExt4(rootfs, { repair: env.config['input.repair'] });
+}
+
+async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
+  const rootfsEditor = await Ext4Editor.open(input.files.rootfs, { logger: env.logger, clock: () => env.epoch });
+  const bootEditor = await FatEditor.open(input.files.boot, { logger: env.logger });
+  const rootfs = env.dryRun ? new RecordingEditor(rootfsEditor) : rootfsEditor;
+  const boot = env.dryRun ? new RecordingEditor(bootEditor) : bootEditor;
+  const facts = await probeImage(rootfs, boot);
+  checkBoard(env, facts);
+  env.logger.info(`probe: ${facts.os.prettyName}, ${facts.arch}, hostname '${facts.hostname}', kernels ${[...facts.rootfsKernels, ...facts.bootKernels].join(' ') || '(none)'}`);
+  return { ...input, rootfs, boot, facts };
+}
+
+export const extractStage = Stage.start<void>('Extract')
+  .then('Read the partition table and extract the partitions', (env, _input, report) => extractInput(env, report))
+  .also('Replay the journal and check the root filesystem', (env, input, report) => checkRootfs(env, input.files.rootfs, report))
+  .then('Probe the image', (env, input) => probe(env, input));

@@ -1,0 +1,116 @@
+import fs from 'node:fs/promises';
+import { alignUp, MiB } from '../../disk/layout.js';
+import { copyTree } from '../../fs/copy.js';
+import { makeExt4 } from '../../fs/ext4-tools.js';
+import { Ext4Editor } from '../../fs/ext4.js';
+import { partitionDevice } from '../../mender/devices.js';
+import { applyRootfsContract } from '../../mender/rootfs.js';
+import { UserError } from '../../util/errors.js';
+import { runHooks, type Hooks } from '../hooks.js';
+import { clientIntegration } from '../integrations/client/index.js';
+import { Stage } from '../runner.js';
+import type { BootloaderResult, Modified, ModifyInput, RunEnv } from '../types.js';
+import { derivedUuid } from './identity.js';
+
+/**
+ * Modify: the Mender layout applied to the root filesystem, then, in this order, the client
+ * install, the bootloader integration, the board integration (board.hooks), the user's hooks and
+ * overlays, and /data moved into the new data partition.
+ */
+
+export interface ModifyStageInput extends ModifyInput {
+  readonly hooks: Hooks;
+}
+
+/** The overlay directories exist. */
+export async function preflight(env: RunEnv): Promise<void> {
+  for (const dir of env.config.overlays) {
+    const stat = await fs.stat(dir).catch(() => undefined);
+    if (!stat?.isDirectory()) {
+      throw new UserError(`The overlay directory ${dir} does not exist.`, { hint: `Check the overlays setting (${env.sources.overlays}).` });
+    }
+  }
+}
+
+async function applyLayout({ env, extracted, target }: ModifyInput): Promise<void> {
+  const { config } = env;
+  const result = await applyRootfsContract({
+    rootfs: extracted.rootfs,
+    artifactName: config['artifact.name'],
+    bootDevice: partitionDevice(1, target.naming),
+    bootMountpoint: target.bootMountpoint,
+    bootOptions: config['boot.fstab_opts'],
+    rootOptions: config['rootfs.fstab_opts'],
+    rootPassno: config['rootfs.fstab_passno'],
+    dataDevice: partitionDevice(4, target.naming),
+    dataOptions: config['data.fstab_opts'],
+    growData: config['data.growfs'],
+  });
+  if (result.growToolMissing) {
+    env.notes.push('The image has neither sfdisk nor parted: the data partition will not grow on first boot (install fdisk in the image).');
+  }
+  env.logger.info(`fstab:\n${result.fstab}`);
+}
+
+async function applyOverlays({ env, extracted }: ModifyInput, report: (status: string) => void): Promise<void> {
+  for (const dir of env.config.overlays) {
+    report(dir);
+    await extracted.rootfs.copyIn(dir, '/');
+    env.logger.info(`overlay applied: ${dir}`);
+  }
+}
+
+/** The data partition's filesystem, with the root filesystem's /data moved into it. */
+async function moveData({ env, extracted }: ModifyInput): Promise<string> {
+  const { config } = env;
+  const file = `${env.runDir}/data.ext4`;
+  const dataBytes = alignUp(config['data.size_mb'] * MiB, config['storage.alignment']);
+  await makeExt4(file, dataBytes, {
+    label: 'data',
+    uuid: derivedUuid(env, 'data-filesystem'),
+    hashSeed: derivedUuid(env, 'data-hash-seed'),
+    extraOptions: config['data.mkfs_opts'].split(/\s+/).filter(Boolean),
+    timestamp: env.epoch,
+  });
+  const data = await Ext4Editor.open(file, { logger: env.logger, clock: () => env.epoch });
+  const { rootfs } = extracted;
+  const moved = await copyTree(rootfs, '/data', data, '/', {
+    onSpecial: (entry) => {
+      throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);
+    },
+  });
+  if (moved > 0) {
+    for (const entry of await rootfs.list('/data')) await rootfs.remove(entry.path, { recursive: true });
+    env.notes.push(`${moved} entries under /data moved from the root filesystem into the data partition.`);
+  }
+  await data.flush();
+  await rootfs.flush();
+  return file;
+}
+
+interface Installed extends ModifyStageInput {
+  readonly client: { packages: Modified['packages']; clientInstalled: boolean };
+}
+
+interface Integrated extends Installed {
+  readonly bootloader: BootloaderResult;
+}
+
+export const modifyStage = Stage.start<ModifyStageInput>('Modify')
+  .also('Pre-modify hooks', (_env, s, report) => runHooks(s, s.hooks, 'pre_modify', report), (s) => s.hooks.pre_modify.length > 0)
+  .also('Apply the Mender root filesystem layout', (_env, s) => applyLayout(s))
+  .then('Install the Mender client and packages', async (env, s, report): Promise<Installed> => ({
+    ...s,
+    client: await clientIntegration.apply(s, s.target.bootloader.integration.packages(env.config), report),
+  }))
+  .then('Bootloader integration', async (_env, s): Promise<Integrated> => ({ ...s, bootloader: await s.target.bootloader.apply(s) }))
+  .also('Board integration', (_env, s, report) => runHooks(s, s.hooks, 'platform_modify', report), (s) => s.hooks.platform_modify.length > 0)
+  .also('Modify hooks', (_env, s, report) => runHooks(s, s.hooks, 'modify', report), (s) => s.hooks.modify.length > 0)
+  .also('Apply overlays', (_env, s, report) => applyOverlays(s, report), (s) => s.env.config.overlays.length > 0)
+  .also('Post-modify hooks', (_env, s, report) => runHooks(s, s.hooks, 'post_modify', report), (s) => s.hooks.post_modify.length > 0)
+  .then('Move /data into the data partition', async (_env, s): Promise<Modified> => ({
+    dataFile: await moveData(s),
+    packages: s.client.packages,
+    clientInstalled: s.client.clientInstalled,
+    rawWrites: s.bootloader.rawWrites,
+  }));

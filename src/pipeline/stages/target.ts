@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { computeLayout, type Layout } from '../../disk/layout.js';
+import type { DeviceNaming } from '../../mender/devices.js';
+import { COMPRESSION_SUFFIX, type Compression } from '../../util/compression.js';
+import { UserError } from '../../util/errors.js';
+import { chooseBootloader } from '../integrations/index.js';
+import type { Extracted, OutputNames, RunEnv, Target } from '../types.js';
+import { derivedUuid } from './identity.js';
+
+/**
+ * What the conversion makes of this input, decided once, before anything is changed: the device
+ * types, the boot partition's mount point, device names and identities, the partition layout,
+ * the output names and compression, the bootloader's own choices. Every `auto` setting is
+ * resolved here. Pure: it reads only the configuration and what extraction found.
+ */
+export function decideTarget(env: RunEnv, extracted: Extracted): Target {
+  const { config } = env;
+  const bootloader = chooseBootloader(config, extracted.facts);
+  const configuredTypes = config['device.types'];
+  const deviceTypes = configuredTypes.length > 0 ? configuredTypes : [extracted.facts.hostname || 'default'];
+  const mountpoint = config['boot.mountpoint'];
+  const bootMountpoint = mountpoint !== 'auto' ? mountpoint : (extracted.facts.bootMountpoint ?? bootloader.integration.defaultBootMountpoint);
+  const imageCompression: Compression = config['image.compression'] === 'auto' ? extracted.compression : config['image.compression'];
+  const layout = computeLayout({
+    reservedBytes: bootloader.integration.reservedBytes(config['storage.alignment']),
+    totalSizeMb: config['storage.total_size_mb'],
+    alignment: config['storage.alignment'],
+    bootSizeMb: config['boot.size_mb'],
+    dataSizeMb: config['data.size_mb'],
+    inputBootBytes: extracted.bootBytes,
+  });
+  checkBootGap(extracted, layout);
+  return {
+    deviceTypes,
+    bootMountpoint,
+    naming: deviceNaming(env, extracted),
+    layout,
+    imageCompression,
+    outputs: outputNames(env, deviceTypes, imageCompression),
+    bootloader,
+  };
+}
+
+/** Device names: fstab, mender.conf and the boot configurations all embed them. */
+function deviceNaming(env: RunEnv, extracted: Extracted): DeviceNaming {
+  const { config } = env;
+  const input = extracted.table;
+  const scheme = config['storage.partition_scheme'] === 'keep' ? input.scheme : config['storage.partition_scheme'];
+  const diskId = scheme === 'dos'
+    ? (input.scheme === 'dos' && input.diskId ? input.diskId : derivedUuid(env, 'disk-id').slice(0, 8))
+    : undefined;
+  const partUuids: Record<number, string> = {};
+  // Entry 0 is the GPT disk GUID.
+  for (const number of [0, 1, 2, 3, 4]) partUuids[number] = derivedUuid(env, number === 0 ? 'disk-guid' : `partition-${number}`);
+  if (scheme === 'gpt' && input.scheme === 'gpt' && extracted.bootPartUuid) partUuids[1] = extracted.bootPartUuid.toLowerCase();
+  return { deviceBase: config['storage.device_base'], partuuid: config['storage.partuuid'], scheme, diskId, partUuids };
+}
+
+/** The input's boot gap must end before the first partition. */
+function checkBootGap(extracted: Extracted, layout: Layout): void {
+  const gap = extracted.files.bootGap;
+  if (!gap || gap.offset + gap.bytes <= layout.boot.start) return;
+  throw new UserError(`The input's boot gap (data up to byte ${gap.offset + gap.bytes}) would overlap the first partition at ${layout.boot.start} bytes.`, {
+    hint: 'Raise storage.alignment (MENDER_PARTITION_ALIGNMENT), or set storage.copy_boot_gap: false if the board does not need it.',
+  });
+}
+
+/** Every output is named <input name>-<device types joined by +>-mender.<suffix>, unless image.name is set. */
+function outputNames(env: RunEnv, deviceTypes: readonly string[], imageCompression: Compression): OutputNames {
+  const { config } = env;
+  const stem = path.basename(env.inputPath).replace(/(\.(img|raw|bin|iso))?(\.(gz|xz|zst|zstd|zip|bz2))?$/i, '');
+  const base = path.join(env.outputDir, config['image.name'] || `${stem}-${deviceTypes.join('+')}-mender`);
+  const names: OutputNames = {
+    base,
+    image: `${base}.img${COMPRESSION_SUFFIX[imageCompression]}`,
+    rawImage: `${base}.img`,
+    rootfs: `${base}.ext4`,
+    artifact: `${base}.mender`,
+    testsConfig: `${base}.cfg`,
+    results: `${base}.json`,
+    bmap: config['image.bmap'] ? `${base}.bmap` : undefined,
+  };
+  const { base: _base, ...files } = names;
+  if (Object.values(files).includes(env.inputPath)) {
+    throw new UserError(`The output ${env.inputPath} would overwrite the input image.`, { hint: 'Choose another --output-dir or image.name.' });
+  }
+  return names;
+}
