@@ -5,7 +5,7 @@ import { readLegacyConfig } from '../config/legacy.js';
 import { registerArtifactCommands } from './artifact.js';
 import { describeReport, inspect } from '../inspect/inspect.js';
 import { renderEffective, renderMigration } from '../config/render.js';
-import type { KnobKey } from '../config/knobs.js';
+import { KNOB_KEYS, KNOBS, type Knob, type KnobKey } from '../config/knobs.js';
 import { convert } from '../pipeline/convert.js';
 import { isUserError, UserError } from '../util/errors.js';
 import { PACKAGE_ROOT } from '../config/load.js';
@@ -15,26 +15,60 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 let debug = process.argv.includes('--debug');
 
-function knobFlags(options: { artifactName?: string; overlay?: string[] }) {
+/** The knobs that are also flags (artifact name, overlays), from the knob table. */
+const KNOB_FLAGS = KNOB_KEYS.flatMap((key) => {
+  const knob = KNOBS[key] as Knob;
+  if (!knob.flag) return [];
+  const long = /--[a-z-]+/.exec(knob.flag.syntax)![0];
+  // commander's name for the option's value: --artifact-name → artifactName.
+  const option = long.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  return [{ key, knob, syntax: knob.flag.syntax, doc: knob.flag.doc, long, option }];
+});
+
+function addKnobFlags(command: Command): Command {
+  for (const flag of KNOB_FLAGS) {
+    if (flag.knob.type === 'list') command.option(flag.syntax, flag.doc, collect, []);
+    else command.option(flag.syntax, flag.doc);
+  }
+  return command;
+}
+
+/** The flags given, as a configuration layer; path lists are taken relative to the working directory and must exist. */
+function knobFlags(options: Record<string, unknown>): Partial<Record<KnobKey, { raw: unknown; flag: string }>> {
   const flags: Partial<Record<KnobKey, { raw: unknown; flag: string }>> = {};
-  if (options.artifactName !== undefined) flags['artifact.name'] = { raw: options.artifactName, flag: '--artifact-name' };
-  if (options.overlay?.length) flags.overlays = { raw: options.overlay.map((dir) => fs.realpathSync.native(dir)), flag: '--overlay' };
+  for (const { key, knob, long, option } of KNOB_FLAGS) {
+    const value = options[option];
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+    if (knob.type === 'list' && knob.paths) {
+      for (const dir of value as string[]) {
+        if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+          throw new UserError(`The ${long.slice(2)} directory ${dir} does not exist.`, { hint: `Pass an existing directory with ${long}.` });
+        }
+      }
+      flags[key] = { raw: (value as string[]).map((dir) => fs.realpathSync.native(dir)), flag: long };
+    } else {
+      flags[key] = { raw: value, flag: long };
+    }
+  }
   return flags;
 }
 
-function checkOverlays(dirs: string[] | undefined): void {
-  for (const dir of dirs ?? []) {
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-      throw new UserError(`The overlay directory ${dir} does not exist.`, { hint: 'Pass an existing directory with --overlay.' });
-    }
-  }
+/** The options every command that reads an image through the conversion takes. */
+function addConversionOptions(command: Command, what: { outputs: string }): Command {
+  command
+    .requiredOption('-d, --disk-image <path>', 'golden disk image: .img, .img.gz, .img.xz, .img.zst or .zip')
+    .option('-c, --config <file>', 'configuration file (YAML or upstream style); repeat to layer, later wins', collect, []);
+  return addKnobFlags(command)
+    .option('--output-dir <dir>', what.outputs, 'deploy')
+    .option('--work-dir <dir>', 'scratch directory', 'work')
+    .option('--cache-dir <dir>', 'downloads kept between runs (default: $MENDER_CONVERT_CACHE_DIR, else <work-dir>/cache)');
 }
 
 function convertOptions(options: Record<string, unknown>) {
   return {
     diskImage: options.diskImage as string,
     configFiles: options.config as string[],
-    flags: knobFlags(options as { artifactName?: string; overlay?: string[] }),
+    flags: knobFlags(options),
     outputDir: options.outputDir as string,
     workDir: options.workDir as string,
     cacheDir: options.cacheDir as string | undefined,
@@ -51,58 +85,39 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  program
-    .command('convert', { isDefault: true })
-    .description('convert a disk image (the default command)')
-    .requiredOption('-d, --disk-image <path>', 'golden disk image: .img, .img.gz, .img.xz, .img.zst or .zip')
-    .option('-c, --config <file>', 'configuration file (YAML); repeat to layer, later wins', collect, [])
-    .option('-o, --overlay <dir>', 'directory copied into the root filesystem; repeatable', collect, [])
-    .option('-n, --artifact-name <name>', 'artifact name (also MENDER_ARTIFACT_NAME)')
-    .option('--output-dir <dir>', 'where outputs are written', 'deploy')
-    .option('--work-dir <dir>', 'scratch directory', 'work')
-    .option('--cache-dir <dir>', 'downloads kept between runs (default: $MENDER_CONVERT_CACHE_DIR, else <work-dir>/cache)')
+  addConversionOptions(program.command('convert', { isDefault: true }).description('convert a disk image (the default command)'), { outputs: 'where outputs are written' })
     .option('--keep-work', 'keep the run directory under the work directory for inspection')
     .option('--dry-run', 'show what the conversion would do, write no outputs (same as the plan command)')
     .option('--debug', 'show stack traces and full command output on errors')
     .action(async (options) => {
-      checkOverlays(options.overlay);
       await convert({ ...convertOptions(options), dryRun: Boolean(options.dryRun) });
     });
 
-  program
-    .command('plan')
-    .description('show everything a conversion would do (layout, file changes, packages, outputs) without writing outputs')
-    .requiredOption('-d, --disk-image <path>', 'golden disk image')
-    .option('-c, --config <file>', 'configuration file (YAML or upstream style); repeatable', collect, [])
-    .option('-o, --overlay <dir>', 'overlay directory; repeatable', collect, [])
-    .option('-n, --artifact-name <name>', 'artifact name (also MENDER_ARTIFACT_NAME)')
-    .option('--output-dir <dir>', 'where outputs would be written', 'deploy')
-    .option('--work-dir <dir>', 'scratch directory', 'work')
-    .option('--cache-dir <dir>', 'downloads kept between runs (default: $MENDER_CONVERT_CACHE_DIR, else <work-dir>/cache)')
+  addConversionOptions(
+    program.command('plan').description('show everything a conversion would do (layout, file changes, packages, outputs) without writing outputs'),
+    { outputs: 'where outputs would be written' },
+  )
     .option('--json', 'print the plan as JSON')
     .action(async (options) => {
-      checkOverlays(options.overlay);
       await convert({ ...convertOptions(options), dryRun: true, json: Boolean(options.json) });
     });
 
-  program
-    .command('config')
-    .description('show the effective configuration')
-    .addOption(new Option('--print', 'print every setting with where its value came from').default(true))
-    .option('--migrate <file>', 'print the YAML equivalent of an upstream mender-convert config file')
-    .option('-c, --config <file>', 'configuration file (YAML); repeat to layer', collect, [])
-    .option('-n, --artifact-name <name>', 'artifact name')
-    .option('-o, --overlay <dir>', 'overlay directory; repeatable', collect, [])
-    .action((options) => {
-      if (options.migrate) {
-        const result = readLegacyConfig(options.migrate);
-        process.stdout.write(renderMigration(options.migrate, result));
-        if (result.problems.length > 0) process.exitCode = 1;
-        return;
-      }
-      checkOverlays(options.overlay);
-      process.stdout.write(renderEffective(loadConfig({ configFiles: options.config, flags: knobFlags(options) })));
-    });
+  addKnobFlags(
+    program
+      .command('config')
+      .description('show the effective configuration')
+      .addOption(new Option('--print', 'print every setting with where its value came from').default(true))
+      .option('--migrate <file>', 'print the YAML equivalent of an upstream mender-convert config file')
+      .option('-c, --config <file>', 'configuration file (YAML); repeat to layer', collect, []),
+  ).action((options) => {
+    if (options.migrate) {
+      const result = readLegacyConfig(options.migrate);
+      process.stdout.write(renderMigration(options.migrate, result));
+      if (result.problems.length > 0) process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(renderEffective(loadConfig({ configFiles: options.config, flags: knobFlags(options) })));
+  });
 
   program
     .command('inspect')

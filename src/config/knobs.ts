@@ -11,6 +11,8 @@ interface KnobBase<T> {
   legacy?: string;
   /** Never printed or logged. */
   secret?: boolean;
+  /** Also a command-line flag of the conversion commands (commander's syntax; repeatable for lists). */
+  flag?: { syntax: string; doc: string };
 }
 
 export interface StringKnob extends KnobBase<string> {
@@ -77,6 +79,7 @@ export const KNOBS = {
   'artifact.name': string({
     default: '',
     legacy: 'MENDER_ARTIFACT_NAME',
+    flag: { syntax: '-n, --artifact-name <name>', doc: 'artifact name (also MENDER_ARTIFACT_NAME)' },
     doc: 'Name of the software the image carries (required; what `mender show-artifact` prints).',
     pattern: /^[A-Za-z0-9_.+~-]*$/,
     patternHint: 'letters, digits and _ . + ~ - only (the Mender client rejects other characters)',
@@ -432,6 +435,7 @@ export const KNOBS = {
   overlays: list({
     default: [],
     paths: true,
+    flag: { syntax: '-o, --overlay <dir>', doc: 'directory copied into the root filesystem; repeatable' },
     doc: 'Directories (relative to the config file that names them) copied into the root filesystem.',
   }),
   'hooks.pre_modify': list({

@@ -49,6 +49,7 @@ export function renderDefaultsYaml(): string {
       const extra = [
         k.type === 'enum' ? `One of: ${k.values.join(', ')}.` : '',
         k.legacy ? `Upstream variable: ${k.legacy}.` : '',
+        k.flag ? `Flag: ${k.flag.syntax.replace(/ <.*$/, '')}.` : '',
       ].filter(Boolean);
       out.push(...wrap([k.doc, ...extra].join(' '), indent));
       const name = nested ? key.slice(group.length + 1) : key;
