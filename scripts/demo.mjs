@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // The main job on the built-in sample (after scripts/setup.mjs installed what is missing): build
 // the sample golden image (Debian bookworm via debootstrap, cached in work/sample/), convert it into deploy/.
-import { $, fs, path } from 'zx';
+import { $, path } from 'zx';
 
 $.verbose = false;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');

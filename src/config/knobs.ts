@@ -182,7 +182,7 @@ export const KNOBS = {
   'board.hooks': list({
     default: [],
     paths: true,
-    doc: "The board integration: hooks run after the bootloader integration (config.txt, device trees …), as hooks.* are. Paths are relative to the config file.",
+    doc: 'The board integration: hooks run after the bootloader integration (config.txt, device trees …), as hooks.* are. Paths are relative to the config file.',
   }),
   'bootloader.grub_d_integration': enumeration({
     default: 'auto',

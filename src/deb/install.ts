@@ -211,4 +211,3 @@ WantedBy=multi-user.target
   await rootfs.mkdir('/var/lib/mender-convert', { ...root, mode: 0o755 });
   await rootfs.writeFile(CONFIGURE_MARKER, '', { ...root, mode: 0o644 });
 }
-

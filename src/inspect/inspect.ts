@@ -136,4 +136,3 @@ export function describeReport(report: ImageReport | ArtifactReport): string {
   }
   return `${lines.join('\n')}\n`;
 }
-

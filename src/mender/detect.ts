@@ -6,4 +6,3 @@ export async function isMenderRootfs(rootfs: FsEditor): Promise<boolean> {
   if (link?.type !== 'symlink' || link.target !== '/data/mender') return false;
   return rootfs.exists('/etc/mender/scripts/version');
 }
-

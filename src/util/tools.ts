@@ -78,7 +78,6 @@ export function requireTool(name: string): string {
   });
 }
 
-
 /** Check several tools at once (preflight): one UserError naming every missing tool and its package. */
 export function requireTools(names: readonly string[]): void {
   const missing = [...new Set(names)].filter((name) => !findTool(name));

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ConversionResult } from '../../../src/pipeline/report/results.js';
 import { runCli } from '../../helpers/cli.js';
 import { buildGoldenImage } from '../../helpers/images.js';
 
@@ -11,7 +12,7 @@ const SMALL = 'storage:\n  total_size_mb: 160\n  alignment: 4194304\ndata:\n  si
 let golden: string;
 let config: string;
 let deploy: string;
-let results: Record<string, any>;
+let results: ConversionResult;
 
 beforeAll(async () => {
   golden = (await buildGoldenImage({ dir: path.join(base, 'golden') })).image;
@@ -66,13 +67,13 @@ describe('inspect', () => {
     expect(report.mender.converted).toBe(true);
     expect(report.mender.deviceTypes).toEqual(results.deviceTypes);
     expect(report.mender.artifactName).toBe(results.artifactName);
-    expect(report.mender.rootfsPartA).toBe(results.layout.partitions[1].device);
+    expect(report.mender.rootfsPartA).toBe(results.layout.partitions[1]!.device);
     expect(report.arch).toBe(results.image.arch);
     expect(report.table.label).toBe(results.layout.scheme);
     expect(report.table.partitions.map((p: { start: number; size: number }) => [p.start, p.size])).toEqual(
       results.layout.partitions.map((p: { start: number; size: number }) => [p.start, p.size]),
     );
-    expect(report.sha256).toBe(results.outputs.find((o: { kind: string }) => o.kind === 'image').sha256);
+    expect(report.sha256).toBe(results.outputs.find((o: { kind: string }) => o.kind === 'image')!.sha256);
   });
 
   it('reports an unconverted golden image and an Artifact', async () => {

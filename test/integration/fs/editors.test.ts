@@ -7,7 +7,6 @@ import { FatEditor } from '../../../src/fs/fat.js';
 import { makeExt4 } from '../../../src/fs/ext4-tools.js';
 import { makeFat } from '../../../src/fs/fat.js';
 import { probeFilesystem } from '../../../src/fs/identify.js';
-import { UserError } from '../../../src/util/errors.js';
 import { tool } from '../../helpers/images.js';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'editors-'));

@@ -82,7 +82,7 @@ describe('upstream-style shell configs', () => {
       [2, "bash function 'platform_modify' is not run"],
       [6, 'PLATFORM_MODIFY_HOOKS'],
       [7, "'rm -rf /' is a shell command, which is not run"],
-      [5, "MENDER_DOES_NOT_EXIST is not supported by mender-convert (TypeScript)"],
+      [5, 'MENDER_DOES_NOT_EXIST is not supported by mender-convert (TypeScript)'],
       [8, 'MENDER_BOOT_PART_NUMBER=2 is not supported'],
     ]);
     expect(() => loadConfig({ configFiles: [file], env: {} })).toThrow(/bad_config:2: bash function 'platform_modify'/);
@@ -91,7 +91,7 @@ describe('upstream-style shell configs', () => {
   it('--migrate prints YAML that loads to the same values, and lists what did not carry over', () => {
     const file = write('migrate_config', 'MENDER_STORAGE_TOTAL_SIZE_MB=2048\nMENDER_DEVICE_TYPE="a b"\nfoo() { :; }\n');
     const text = renderMigration(file, readLegacyConfig(file));
-    expect(text).toContain("# NOT MIGRATED");
+    expect(text).toContain('# NOT MIGRATED');
     expect(text).toContain("bash function 'foo'");
     const yaml = write('migrated.yaml', text);
     const { config } = loadConfig({ configFiles: [yaml], env: {} });
