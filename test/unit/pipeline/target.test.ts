@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MiB } from '../../../src/disk/layout.js';
+import { partitionDevice } from '../../../src/mender/devices.js';
+import { decideTarget } from '../../../src/pipeline/stages/target.js';
+import { envWith, extractedWith, factsWith } from './fixtures.js';
+
+const arm = factsWith({ arch: 'arm64' });
+
+describe('decideTarget', () => {
+  it('takes the device type from the image hostname, else "default", unless configured', () => {
+    expect(decideTarget(envWith(''), extractedWith()).deviceTypes).toEqual(['golden']);
+    expect(decideTarget(envWith(''), extractedWith({ facts: factsWith({ hostname: '' }) })).deviceTypes).toEqual(['default']);
+    expect(decideTarget(envWith('device:\n  types: [a, b]\n'), extractedWith()).deviceTypes).toEqual(['a', 'b']);
+  });
+
+  it('mounts the boot partition where configured, else where the image did, else where the bootloader wants it', () => {
+    expect(decideTarget(envWith(''), extractedWith()).bootMountpoint).toBe('/boot/efi');
+    expect(decideTarget(envWith('bootloader:\n  type: uboot\n'), extractedWith({ facts: arm })).bootMountpoint).toBe('/uboot');
+    expect(decideTarget(envWith(''), extractedWith({ facts: factsWith({ bootMountpoint: '/boot/firmware' }) })).bootMountpoint).toBe('/boot/firmware');
+    expect(decideTarget(envWith('boot:\n  mountpoint: /boot/x\n'), extractedWith({ facts: factsWith({ bootMountpoint: '/boot/firmware' }) })).bootMountpoint).toBe('/boot/x');
+  });
+
+  it('lets the bootloader reserve room before the first partition (U-Boot: its two environment copies)', () => {
+    const grub = decideTarget(envWith('storage:\n  alignment: 4194304\n'), extractedWith()).layout;
+    const uboot = decideTarget(envWith('bootloader:\n  type: uboot\nstorage:\n  alignment: 4194304\n'), extractedWith({ facts: arm })).layout;
+    expect(grub.boot.start).toBe(4 * MiB);
+    expect(grub.overheadBytes).toBe(16 * MiB);
+    expect(uboot.boot.start).toBe(12 * MiB);
+    expect(uboot.overheadBytes).toBe(24 * MiB);
+  });
+
+  it('compresses the image as the input was unless configured, and names every output after it', () => {
+    const env = envWith('device:\n  types: [a, b]\nimage:\n  bmap: true\n');
+    const { outputs, imageCompression } = decideTarget(env, extractedWith());
+    expect(imageCompression).toBe('xz');
+    const base = path.join(env.outputDir, 'golden-a+b-mender');
+    expect(outputs).toEqual({
+      base,
+      image: `${base}.img.xz`,
+      rawImage: `${base}.img`,
+      rootfs: `${base}.ext4`,
+      artifact: `${base}.mender`,
+      testsConfig: `${base}.cfg`,
+      results: `${base}.json`,
+      bmap: `${base}.bmap`,
+    });
+    const plain = decideTarget(envWith('image:\n  compression: none\n  name: custom\n'), extractedWith());
+    expect(plain.outputs.image).toBe(path.join(env.outputDir, 'custom.img'));
+    expect(plain.outputs.bmap).toBeUndefined();
+  });
+
+  it('refuses an output name that is the input', () => {
+    const env = envWith('image:\n  name: golden\n  compression: xz\n');
+    expect(() => decideTarget({ ...env, inputPath: path.join(env.outputDir, 'golden.img.xz') }, extractedWith())).toThrow(/would overwrite the input image/);
+  });
+
+  it('refuses a boot gap that reaches into the first partition', () => {
+    const gap = { file: '/run/gap', offset: 512, bytes: 5 * MiB };
+    expect(() => decideTarget(envWith('storage:\n  alignment: 4194304\n'), extractedWith({ files: { boot: 'b', rootfs: 'r', bootGap: gap } }))).toThrow(/boot gap .* would overlap the first partition/);
+    expect(() => decideTarget(envWith('storage:\n  alignment: 8388608\n'), extractedWith({ files: { boot: 'b', rootfs: 'r', bootGap: gap } }))).not.toThrow();
+  });
+
+  it('keeps the input scheme and its GPT boot partition UUID; names devices by PARTUUID when asked', () => {
+    const gpt = extractedWith({ table: { scheme: 'gpt' }, bootPartUuid: 'ABCDEF00-1111-2222-3333-444455556666' });
+    const { naming } = decideTarget(envWith('storage:\n  partuuid: true\n'), gpt);
+    expect(naming.scheme).toBe('gpt');
+    expect(partitionDevice(1, naming)).toBe('/dev/disk/by-partuuid/abcdef00-1111-2222-3333-444455556666');
+    const dos = decideTarget(envWith('storage:\n  partuuid: true\n'), extractedWith()).naming;
+    expect(partitionDevice(4, dos)).toBe('/dev/disk/by-partuuid/1a2b3c4d-04');
+    expect(decideTarget(envWith('storage:\n  partition_scheme: gpt\n'), extractedWith()).naming.scheme).toBe('gpt');
+  });
+
+  it('asks the bootloader for its decisions before anything changes: U-Boot refuses an x86 image', () => {
+    expect(() => decideTarget(envWith('bootloader:\n  type: uboot\n'), extractedWith())).toThrow(/U-Boot integration supports ARM images/);
+    expect(() => decideTarget(envWith('bootloader:\n  type: uboot\nuboot:\n  kernel_image: boot/Image\n'), extractedWith({ facts: arm }))).toThrow(/must be an absolute path/);
+    expect(() => decideTarget(envWith(''), extractedWith({ facts: factsWith({ arch: 'armhf' }) }))).toThrow(/GRUB integration supports amd64 and arm64/);
+  });
+});
