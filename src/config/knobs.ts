@@ -469,3 +469,11 @@ export const KNOB_KEYS = Object.keys(KNOBS) as KnobKey[];
 export function knob(key: KnobKey): Knob {
   return KNOBS[key];
 }
+
+/** The knob each upstream variable name stands for (MENDER_STORAGE_TOTAL_SIZE_MB → storage.total_size_mb). */
+export const KEY_OF_LEGACY: ReadonlyMap<string, KnobKey> = new Map(
+  KNOB_KEYS.flatMap((key) => {
+    const legacy = (KNOBS[key] as Knob).legacy;
+    return legacy ? [[legacy, key] as const] : [];
+  }),
+);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
-import { KNOB_KEYS, KNOBS, type Knob, type KnobKey } from './knobs.js';
+import { KEY_OF_LEGACY } from './knobs.js';
 import { coerce, nearestKey, type Layer } from './load.js';
 
 /**
@@ -9,10 +9,6 @@ import { coerce, nearestKey, type Layer } from './load.js';
  * without executing anything. Supported variables map to knobs; everything else is reported
  * with its line and what to use instead, never silently ignored.
  */
-
-const LEGACY_TO_KEY = new Map<string, KnobKey>(
-  KNOB_KEYS.flatMap((key) => ((KNOBS[key] as Knob).legacy ? [[(KNOBS[key] as Knob).legacy!, key] as const] : [])),
-);
 
 /** Upstream variables that describe what this tool always does: accepted at these values. */
 const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
@@ -221,7 +217,7 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   parseFile(file, state, options.baseDir ?? process.cwd());
   const layer: Layer = new Map();
   for (const [name, { value, file: from, line }] of state.values) {
-    const key = LEGACY_TO_KEY.get(name);
+    const key = KEY_OF_LEGACY.get(name);
     const at = { file: from, line };
     if (key) {
       const result = coerce(key, value, true);

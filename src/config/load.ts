@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { closest } from 'fastest-levenshtein';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { UserError } from '../util/errors.js';
-import { KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey } from './knobs.js';
+import { KEY_OF_LEGACY, KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey } from './knobs.js';
 import { isLegacyConfig, loadLegacyLayer } from './legacy.js';
 
 /** Where an effective value came from: a file and line, an environment variable or a flag. */
@@ -23,13 +23,6 @@ export type Layer = Map<KnobKey, Provenance>;
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULTS_FILE = path.join(PACKAGE_ROOT, 'configs', 'defaults.yaml');
 
-const LEGACY_TO_KEY = new Map<string, KnobKey>(
-  KNOB_KEYS.flatMap((key) => {
-    const legacy = (KNOBS[key] as Knob).legacy;
-    return legacy ? [[legacy, key] as const] : [];
-  }),
-);
-
 function describeType(k: Knob): string {
   switch (k.type) {
     case 'enum':
@@ -45,7 +38,7 @@ function describeType(k: Knob): string {
 
 /** A suggestion for a key we do not know: the nearest knob, or the knob an upstream name maps to. */
 export function nearestKey(unknown: string): KnobKey {
-  const legacy = LEGACY_TO_KEY.get(unknown.toUpperCase());
+  const legacy = KEY_OF_LEGACY.get(unknown.toUpperCase());
   if (legacy) return legacy;
   return closest(unknown.toLowerCase(), KNOB_KEYS) as KnobKey;
 }
@@ -195,7 +188,7 @@ function resolvePaths(key: KnobKey, value: unknown, file: string): unknown {
 export function environmentLayer(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = new Map();
   const problems: string[] = [];
-  for (const [legacy, key] of LEGACY_TO_KEY) {
+  for (const [legacy, key] of KEY_OF_LEGACY) {
     const raw = env[legacy];
     if (raw === undefined) continue;
     const result = coerce(key, raw, true);
