@@ -46,6 +46,16 @@ export function formatParagraph(paragraph: Paragraph): string {
   return `${[...paragraph].map(([key, value]) => (value.startsWith('\n') ? `${key}:${value}` : `${key}: ${value}`)).join('\n')}\n`;
 }
 
+/** An md5sums file (a package's control member or dpkg's info/<package>.md5sums): absolute path → md5. */
+export function parseMd5sums(text: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^([0-9a-f]{32})\s+(.+)$/.exec(line.trim());
+    if (match) sums.set(`/${match[2]!.replace(/^\.?\//, '')}`, match[1]!);
+  }
+  return sums;
+}
+
 /** A dependency field: comma-separated groups of `|`-separated alternatives. */
 export interface Relation {
   name: string;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FsEditor } from '../fs/editor.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { field, formatParagraph, parseParagraphs, type Paragraph } from './control.js';
+import { field, formatParagraph, parseMd5sums, parseParagraphs, parseRelations, type Paragraph, type Relation } from './control.js';
 import type { DebPackage } from './package.js';
 import { enableUnit, unitsEnabledBy } from './systemd.js';
 
@@ -77,6 +77,63 @@ export interface InstallOptions {
   mtime?: number;
 }
 
+/** A package dpkg considers present, with what its status paragraph says about it. */
+export interface DpkgPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  /** installed, unpacked or half-configured. */
+  state: string;
+  /** The source package and its version (the binary's name and version when the field is absent). */
+  source: { name: string; version: string };
+  maintainer?: string;
+  homepage?: string;
+  /** The first line of the description. */
+  summary?: string;
+  provides?: string;
+  multiArch?: string;
+  depends: Relation[][];
+  preDepends: Relation[][];
+  /** Conffiles dpkg recorded: path → md5 of the version installed. */
+  conffiles: Map<string, string>;
+}
+
+function describe(paragraph: Paragraph): DpkgPackage {
+  const name = field(paragraph, 'Package')!;
+  const version = field(paragraph, 'Version') ?? '';
+  // Source: name [(version)]
+  const source = /^(\S+)(?:\s*\(([^)]+)\))?/.exec(field(paragraph, 'Source') ?? '');
+  const conffiles = new Map<string, string>();
+  for (const line of (field(paragraph, 'Conffiles') ?? '').split('\n')) {
+    const match = /^\s*(\/\S+)\s+([0-9a-f]{32})(?:\s|$)/.exec(line);
+    if (match) conffiles.set(match[1]!, match[2]!);
+  }
+  return {
+    name,
+    version,
+    architecture: field(paragraph, 'Architecture') ?? 'all',
+    state: (field(paragraph, 'Status') ?? '').split(/\s+/).pop() ?? '',
+    source: { name: source?.[1] ?? name, version: source?.[2] ?? version },
+    maintainer: field(paragraph, 'Maintainer'),
+    homepage: field(paragraph, 'Homepage'),
+    summary: field(paragraph, 'Description')?.split('\n')[0]?.trim() || undefined,
+    provides: field(paragraph, 'Provides'),
+    multiArch: field(paragraph, 'Multi-Arch'),
+    depends: relationsOf(paragraph, 'Depends'),
+    preDepends: relationsOf(paragraph, 'Pre-Depends'),
+    conffiles,
+  };
+}
+
+/** A relation field; one that does not parse (a hand-edited status file) counts as empty. */
+function relationsOf(paragraph: Paragraph, name: string): Relation[][] {
+  try {
+    return parseRelations(field(paragraph, name));
+  } catch {
+    return [];
+  }
+}
+
 /** The dpkg database of a root filesystem, edited in memory and written back once. */
 export class DpkgDatabase {
   private constructor(private readonly rootfs: FsEditor, private readonly paragraphs: Paragraph[]) {}
@@ -86,17 +143,28 @@ export class DpkgDatabase {
     return new DpkgDatabase(rootfs, parseParagraphs(text));
   }
 
-  /** Packages dpkg considers present (installed or unpacked, not removed). */
+  /** Packages dpkg considers present (installed or unpacked, not removed), in the status file's order. */
+  packages(): DpkgPackage[] {
+    return this.paragraphs.filter((p) => /\s(installed|unpacked|half-configured)$/.test(field(p, 'Status') ?? '')).map(describe);
+  }
+
   installed(): { name: string; version: string; architecture: string; provides?: string; multiArch?: string }[] {
-    return this.paragraphs
-      .filter((p) => /\s(installed|unpacked|half-configured)$/.test(field(p, 'Status') ?? ''))
-      .map((p) => ({
-        name: field(p, 'Package')!,
-        version: field(p, 'Version') ?? '',
-        architecture: field(p, 'Architecture') ?? 'all',
-        provides: field(p, 'Provides'),
-        multiArch: field(p, 'Multi-Arch'),
-      }));
+    return this.packages().map(({ name, version, architecture, provides, multiArch }) => ({ name, version, architecture, provides, multiArch }));
+  }
+
+  /**
+   * The md5sums dpkg keeps for each package (info/<name>[:arch].md5sums), read in one batch:
+   * package name → path → md5. Packages without the file (none shipped, or a --foreign tree) are absent.
+   */
+  async md5sums(packages: readonly DpkgPackage[]): Promise<Map<DpkgPackage, Map<string, string>>> {
+    const candidates = (p: DpkgPackage) => [`${INFO}/${p.name}:${p.architecture}.md5sums`, `${INFO}/${p.name}.md5sums`];
+    const files = await this.rootfs.readFiles(packages.flatMap(candidates));
+    const sums = new Map<DpkgPackage, Map<string, string>>();
+    for (const p of packages) {
+      const file = candidates(p).find((candidate) => files.has(candidate));
+      if (file) sums.set(p, parseMd5sums(files.get(file)!.toString('utf8')));
+    }
+    return sums;
   }
 
   set(paragraph: Paragraph): void {

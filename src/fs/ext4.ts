@@ -71,6 +71,29 @@ function debugfsErrors(stderr: string): string[] {
     .filter((line) => line && !/^debugfs \d+\.\d+/.test(line));
 }
 
+/**
+ * Collects the keys asked for during one turn of the event loop and loads them with one call:
+ * path lookups that run side by side (readFiles) share one debugfs process per directory level.
+ */
+class Batch<K> {
+  private pending?: { keys: Set<K>; loaded: Promise<void> };
+
+  constructor(private readonly load: (keys: K[]) => Promise<void>) {}
+
+  request(key: K): Promise<void> {
+    if (!this.pending) {
+      const pending = { keys: new Set<K>(), loaded: Promise.resolve() };
+      pending.loaded = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.pending = undefined;
+        return this.load([...pending.keys]);
+      });
+      this.pending = pending;
+    }
+    this.pending.keys.add(key);
+    return this.pending.loaded;
+  }
+}
+
 export class Ext4Editor implements FsEditor {
   private readonly queue: string[] = [];
   private readonly dirs = new Map<string, Map<string, Node>>();
@@ -78,6 +101,8 @@ export class Ext4Editor implements FsEditor {
   private stagedFiles = 0;
   private readonly logger: Logger;
   private readonly clock: () => number;
+  private readonly listingBatch = new Batch<string>((dirs) => this.loadListings(dirs));
+  private readonly detailBatch = new Batch<Node>((nodes) => this.loadDetails(nodes));
 
   private constructor(readonly image: string, options: Ext4EditorOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -144,52 +169,66 @@ export class Ext4Editor implements FsEditor {
   private async listing(dir: string): Promise<Map<string, Node>> {
     const cached = this.dirs.get(dir);
     if (cached) return cached;
-    await this.doFlush();
-    const { stdout } = await this.query([`ls -p ${quote(dir)}`]);
-    const entries = new Map<string, Node>();
-    for (const line of stdout.split('\n')) {
-      // /inode/mode/uid/gid/name/size/
-      const match = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
-      if (!match) continue;
-      const [, inode, mode, uid, gid, name, size] = match as unknown as string[];
-      if (name === '.' || name === '..') continue;
-      const fullMode = parseInt(mode!, 8);
-      entries.set(name!, {
-        type: typeOfMode(fullMode),
-        mode: fullMode & 0o7777,
-        uid: Number(uid),
-        gid: Number(gid),
-        size: Number(size || 0),
-        inode: Number(inode),
-      });
-    }
-    this.dirs.set(dir, entries);
-    return entries;
+    await this.listingBatch.request(dir);
+    return this.dirs.get(dir)!;
   }
 
-  /** Fill in symlink targets and mtimes of nodes from `stat` (one debugfs call for all). */
+  /** `ls -p` of every directory asked for in one turn: one debugfs call. */
+  private async loadListings(dirs: string[]): Promise<void> {
+    const wanted = dirs.filter((dir) => !this.dirs.has(dir));
+    if (wanted.length === 0) return;
+    await this.doFlush();
+    const { stdout } = await this.query(wanted.map((dir) => `ls -p ${quote(dir)}`));
+    const blocks = stdout.split(/^debugfs: /m).slice(1);
+    if (blocks.length !== wanted.length) throw new Error(`debugfs answered ${blocks.length} of ${wanted.length} listings of ${this.image}`);
+    wanted.forEach((dir, index) => {
+      const entries = new Map<string, Node>();
+      for (const line of blocks[index]!.split('\n')) {
+        // /inode/mode/uid/gid/name/size/
+        const match = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
+        if (!match) continue;
+        const [, inode, mode, uid, gid, name, size] = match as unknown as string[];
+        if (name === '.' || name === '..') continue;
+        const fullMode = parseInt(mode!, 8);
+        entries.set(name!, {
+          type: typeOfMode(fullMode),
+          mode: fullMode & 0o7777,
+          uid: Number(uid),
+          gid: Number(gid),
+          size: Number(size || 0),
+          inode: Number(inode),
+        });
+      }
+      this.dirs.set(dir, entries);
+    });
+  }
+
+  /** Fill in symlink targets and mtimes of nodes from `stat` (one debugfs call for all asked in one turn). */
   private async details(items: { path: string; node: Node }[]): Promise<void> {
     const missing = items.filter(({ node }) => node.inode !== undefined && (node.mtime === undefined || (node.type === 'symlink' && node.target === undefined)));
+    await Promise.all(missing.map(({ node }) => this.detailBatch.request(node)));
+  }
+
+  private async loadDetails(nodes: Node[]): Promise<void> {
+    const missing = nodes.filter((node) => node.mtime === undefined || (node.type === 'symlink' && node.target === undefined));
     if (missing.length === 0) return;
     await this.doFlush();
-    const { stdout } = await this.query(missing.map(({ node }) => `stat <${node.inode}>`));
+    const { stdout } = await this.query(missing.map((node) => `stat <${node.inode}>`));
     const blocks = stdout.split(/^debugfs: /m).slice(1);
-    const slow: { node: Node }[] = [];
-    missing.forEach(({ node }, index) => {
+    const slow: Node[] = [];
+    missing.forEach((node, index) => {
       const block = blocks[index] ?? '';
       const mtime = /^\s*mtime: 0x([0-9a-f]+)/m.exec(block);
       node.mtime = mtime ? parseInt(mtime[1]!, 16) : 0;
       if (node.type === 'symlink') {
         const fast = /Fast link dest: "(.*)"$/m.exec(block);
         if (fast) node.target = fast[1]!;
-        else slow.push({ node });
+        else slow.push(node);
       }
     });
-    if (slow.length > 0) {
-      for (const { node } of slow) {
-        const { stdout: target } = await runForBytes('debugfs', ['-R', `cat <${node.inode}>`, this.image]);
-        node.target = target.toString('utf8', 0, node.size || target.length);
-      }
+    for (const node of slow) {
+      const { stdout: target } = await runForBytes('debugfs', ['-R', `cat <${node.inode}>`, this.image]);
+      node.target = target.toString('utf8', 0, node.size || target.length);
     }
   }
 
@@ -319,6 +358,9 @@ export class Ext4Editor implements FsEditor {
   readText(p: string): Promise<string> {
     return this.exclusive(() => this.doReadText(p));
   }
+  readFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    return this.exclusive(() => this.doReadFiles(paths));
+  }
   exists(p: string): Promise<boolean> {
     return this.exclusive(() => this.doExists(p));
   }
@@ -359,6 +401,32 @@ export class Ext4Editor implements FsEditor {
     const errors = debugfsErrors(stderr);
     if (errors.length > 0) throw new UserError(`Reading ${p} from the image failed: ${errors.join('; ')}`);
     return stdout;
+  }
+
+  /**
+   * Every path is resolved side by side (a debugfs call per directory level, not per file), then
+   * one debugfs call dumps all the files into a staging directory.
+   */
+  private async doReadFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    const found = await Promise.all(paths.map(async (p) => {
+      const resolved = await this.resolve(p, true);
+      return (await this.nodeAt(resolved))?.type === 'file' ? { p, resolved } : undefined;
+    }));
+    const files = found.filter((item) => item !== undefined);
+    const unique = [...new Set(files.map(({ resolved }) => resolved))];
+    const contents = new Map<string, Buffer>();
+    if (unique.length === 0) return contents;
+    await this.doFlush();
+    const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-read-'));
+    try {
+      const { errors } = await this.query(unique.map((resolved, index) => `dump ${quote(resolved)} ${quote(path.join(staging, String(index)))}`), true);
+      if (errors.length > 0) throw new UserError(`Reading files from ${path.basename(this.image)} failed: ${errors.slice(0, 3).join('; ')}`);
+      const data = await Promise.all(unique.map((_, index) => fs.readFile(path.join(staging, String(index)))));
+      unique.forEach((resolved, index) => contents.set(resolved, data[index]!));
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+    return new Map(files.map(({ p, resolved }) => [p, contents.get(resolved)!]));
   }
 
   private async doReadText(p: string): Promise<string> {

@@ -88,6 +88,16 @@ export class FatEditor implements FsEditor {
     return (await this.readFile(p)).toString('utf8');
   }
 
+  /** One mcopy per file: boot partitions hold few files. */
+  async readFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    const files = new Map<string, Buffer>();
+    for (const p of paths) {
+      const found = await this.lookup(p);
+      if (found && !found.dir) files.set(p, await this.readFile(p));
+    }
+    return files;
+  }
+
   async exists(p: string): Promise<boolean> {
     return (await this.lookup(p)) !== undefined;
   }
