@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FsEditor } from '../fs/editor.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { field, formatParagraph, parseMd5sums, parseParagraphs, parseRelations, type Paragraph, type Relation } from './control.js';
+import { field, formatParagraph, parseParagraphs, parseRelations, type Paragraph, type Relation } from './control.js';
 import type { DebPackage } from './package.js';
 import { enableUnit, unitsEnabledBy } from './systemd.js';
 
@@ -77,6 +77,11 @@ export interface InstallOptions {
   mtime?: number;
 }
 
+/** A file of dpkg's database about one package: info/<name>.<kind>, info/<name>:<arch>.<kind> for Multi-Arch: same. */
+export function infoFile(p: { name: string; architecture: string; multiArch?: string }, kind: string): string {
+  return `${INFO}/${p.multiArch === 'same' ? `${p.name}:${p.architecture}` : p.name}.${kind}`;
+}
+
 /** A package dpkg considers present, with what its status paragraph says about it. */
 export interface DpkgPackage {
   name: string;
@@ -139,7 +144,7 @@ export class DpkgDatabase {
   private constructor(private readonly rootfs: FsEditor, private readonly paragraphs: Paragraph[]) {}
 
   static async open(rootfs: FsEditor): Promise<DpkgDatabase> {
-    const text = (await rootfs.exists(STATUS)) ? await rootfs.readText(STATUS) : '';
+    const text = (await rootfs.readFiles([STATUS])).get(STATUS)?.toString('utf8') ?? '';
     return new DpkgDatabase(rootfs, parseParagraphs(text));
   }
 
@@ -150,21 +155,6 @@ export class DpkgDatabase {
 
   installed(): { name: string; version: string; architecture: string; provides?: string; multiArch?: string }[] {
     return this.packages().map(({ name, version, architecture, provides, multiArch }) => ({ name, version, architecture, provides, multiArch }));
-  }
-
-  /**
-   * The md5sums dpkg keeps for each package (info/<name>[:arch].md5sums), read in one batch:
-   * package name → path → md5. Packages without the file (none shipped, or a --foreign tree) are absent.
-   */
-  async md5sums(packages: readonly DpkgPackage[]): Promise<Map<DpkgPackage, Map<string, string>>> {
-    const candidates = (p: DpkgPackage) => [`${INFO}/${p.name}:${p.architecture}.md5sums`, `${INFO}/${p.name}.md5sums`];
-    const files = await this.rootfs.readFiles(packages.flatMap(candidates));
-    const sums = new Map<DpkgPackage, Map<string, string>>();
-    for (const p of packages) {
-      const file = candidates(p).find((candidate) => files.has(candidate));
-      if (file) sums.set(p, parseMd5sums(files.get(file)!.toString('utf8')));
-    }
-    return sums;
   }
 
   set(paragraph: Paragraph): void {
@@ -222,14 +212,13 @@ export async function installPackage(rootfs: FsEditor, db: DpkgDatabase, deb: De
   if (hardlinks) logger.info(`${what}: ${hardlinks} hard links written as copies`);
 
   // The dpkg database: info/<pkg>[:arch].*, then the status paragraph.
-  const multiArchSame = deb.control.fields.get('Multi-Arch') === 'same';
-  const infoName = multiArchSame ? `${deb.name}:${deb.architecture}` : deb.name;
+  const described = { name: deb.name, architecture: deb.architecture, multiArch: deb.control.fields.get('Multi-Arch') };
   const root = { uid: 0, gid: 0, mtime: options.mtime };
   await rootfs.mkdir(INFO, { ...root, mode: 0o755 });
-  await rootfs.writeFile(`${INFO}/${infoName}.list`, `${listed.join('\n')}\n`, { ...root, mode: 0o644 });
+  await rootfs.writeFile(infoFile(described, 'list'), `${listed.join('\n')}\n`, { ...root, mode: 0o644 });
   for (const [name, data] of deb.control.files) {
     const executable = ['preinst', 'postinst', 'prerm', 'postrm', 'config'].includes(name);
-    await rootfs.writeFile(`${INFO}/${infoName}.${name}`, data, { ...root, mode: executable ? 0o755 : 0o644 });
+    await rootfs.writeFile(infoFile(described, name), data, { ...root, mode: executable ? 0o755 : 0o644 });
   }
 
   const postinst = deb.control.files.get('postinst')?.toString('utf8') ?? '';

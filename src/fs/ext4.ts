@@ -178,12 +178,19 @@ export class Ext4Editor implements FsEditor {
     const wanted = dirs.filter((dir) => !this.dirs.has(dir));
     if (wanted.length === 0) return;
     await this.doFlush();
-    const { stdout } = await this.query(wanted.map((dir) => `ls -p ${quote(dir)}`));
+    const listings = await this.listMany(wanted, false);
+    wanted.forEach((dir, index) => this.dirs.set(dir, listings[index]!));
+  }
+
+  /** One debugfs call listing directories (`ls -p`), in the order asked. */
+  private async listMany(dirs: string[], allowErrors: boolean): Promise<Map<string, Node>[]> {
+    const { stdout } = await this.query(dirs.map((dir) => `ls -p ${quote(dir)}`), allowErrors);
+    // debugfs echoes each command ("debugfs: ls -p …") before its output.
     const blocks = stdout.split(/^debugfs: /m).slice(1);
-    if (blocks.length !== wanted.length) throw new Error(`debugfs answered ${blocks.length} of ${wanted.length} listings of ${this.image}`);
-    wanted.forEach((dir, index) => {
+    if (blocks.length !== dirs.length) throw new Error(`debugfs answered ${blocks.length} of ${dirs.length} listings of ${this.image}`);
+    return blocks.map((block) => {
       const entries = new Map<string, Node>();
-      for (const line of blocks[index]!.split('\n')) {
+      for (const line of block.split('\n')) {
         // /inode/mode/uid/gid/name/size/
         const match = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
         if (!match) continue;
@@ -199,8 +206,34 @@ export class Ext4Editor implements FsEditor {
           inode: Number(inode),
         });
       }
-      this.dirs.set(dir, entries);
+      return entries;
     });
+  }
+
+  /**
+   * Lists, in one debugfs call, every directory on the way to the given paths as if none were a
+   * symlink, and keeps each listing that the listings themselves prove lies on real directories
+   * all the way down (what lies behind a symlink is left to path resolution).
+   */
+  private async prefetchListings(paths: readonly string[]): Promise<void> {
+    const wanted = new Set<string>();
+    for (const p of paths) {
+      const parts = splitPath(p);
+      for (let depth = 1; depth < parts.length; depth++) wanted.add(joinPath(parts.slice(0, depth)));
+    }
+    const missing = [...wanted].filter((dir) => !this.dirs.has(dir));
+    if (missing.length < 2) return;
+    await this.doFlush();
+    const listings = new Map((await this.listMany(missing, true)).map((entries, index) => [missing[index]!, entries]));
+    const isRealDir = (dir: string): boolean => {
+      if (dir === '/') return true;
+      const parts = splitPath(dir);
+      const name = parts.pop()!;
+      const parent = joinPath(parts);
+      const siblings = this.dirs.get(parent) ?? listings.get(parent);
+      return siblings?.get(name)?.type === 'dir' && isRealDir(parent);
+    };
+    for (const [dir, entries] of listings) if (isRealDir(dir)) this.dirs.set(dir, entries);
   }
 
   /** Fill in symlink targets and mtimes of nodes from `stat` (one debugfs call for all asked in one turn). */
@@ -404,10 +437,12 @@ export class Ext4Editor implements FsEditor {
   }
 
   /**
-   * Every path is resolved side by side (a debugfs call per directory level, not per file), then
-   * one debugfs call dumps all the files into a staging directory.
+   * The directories on the way are listed in one debugfs call, every path is then resolved side
+   * by side (what symlinks add costs a call per level, not per file), and one more call dumps
+   * all the files into a staging directory.
    */
   private async doReadFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    await this.prefetchListings(paths);
     const found = await Promise.all(paths.map(async (p) => {
       const resolved = await this.resolve(p, true);
       return (await this.nodeAt(resolved))?.type === 'file' ? { p, resolved } : undefined;
