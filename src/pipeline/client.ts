@@ -201,11 +201,12 @@ export async function installClient(ctx: ConversionContext, report: (status: str
   const plan = resolver.resolve([...local.map((deb) => `${deb.name} (= ${deb.version})`), ...requests]);
   ctx.logger.info(`packages to install: ${plan.map((p) => `${p.name} ${p.version}`).join(', ') || '(none)'}`);
 
-  const installed: InstalledPackage[] = [];
+  const installed: (InstalledPackage & { from: string })[] = [];
   for (const record of plan) {
     report(`${record.name} ${record.version}`);
-    const deb = record.sha256 === '' ? local.find((d) => d.file === record.filename)! : await DebPackage.open(await repos.find((r) => r.spec === record.repository)!.fetchPackage(record));
-    installed.push(await installPackage(rootfs, db, deb, { logger: ctx.logger, mtime: ctx.epoch }));
+    const repo = record.sha256 === '' ? undefined : repos.find((r) => r.spec === record.repository)!;
+    const deb = repo ? await DebPackage.open(await repo.fetchPackage(record)) : local.find((d) => d.file === record.filename)!;
+    installed.push({ ...(await installPackage(rootfs, db, deb, { logger: ctx.logger, mtime: ctx.epoch })), from: repo ? repo.packageUrl(record) : `file:${record.filename}` });
   }
   await db.save();
   const deferred = installed.filter((p) => p.state === 'unpacked');
@@ -213,7 +214,7 @@ export async function installClient(ctx: ConversionContext, report: (status: str
     await installConfigureUnit(rootfs, CLIENT_SERVICES);
     ctx.notes.push(`Configured on first boot by dpkg: ${deferred.map((p) => `${p.name} (${p.deferredReason})`).join('; ')}.`);
   }
-  ctx.installedPackages.push(...installed.map(({ name, version, architecture }) => ({ name, version, architecture })));
+  ctx.installedPackages.push(...installed.map(({ name, version, architecture, from }) => ({ name, version, architecture, from })));
   ctx.clientInstalled = ctx.config['client.install'] && installed.length + present.filter((p) => p.name.startsWith('mender')).length > 0;
   await rootfs.flush();
 }

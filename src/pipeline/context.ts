@@ -5,6 +5,7 @@ import type { FsEditor } from '../fs/editor.js';
 import type { DeviceNaming } from '../mender/devices.js';
 import type { Logger } from '../util/log.js';
 import type { ImageFacts } from './probe.js';
+import type { SbomScan } from './sbom.js';
 
 /** Points in the conversion where integrations (client, bootloader, board, user hooks) run. */
 export const HOOK_POINTS = ['pre_modify', 'platform_modify', 'modify', 'overlay_modify', 'post_modify', 'package'] as const;
@@ -17,7 +18,7 @@ export interface Hook {
 }
 
 export interface OutputFile {
-  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap' | 'results';
+  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap' | 'sbom' | 'results';
   path: string;
   bytes: number;
   /** Its sha256 when known without reading it again (computed while it was written). */
@@ -90,8 +91,10 @@ export interface ConversionContext {
   /** The raw disk image's sha256, hashed as its parts become final. */
   imageHash?: FollowingHash;
   clientInstalled?: boolean;
-  /** Packages the conversion installed into the root filesystem. */
-  readonly installedPackages: { name: string; version: string; architecture: string }[];
+  /** Packages the conversion installed into the root filesystem, and where each came from (its URL, or the local file). */
+  readonly installedPackages: { name: string; version: string; architecture: string; from: string }[];
+  /** The root filesystem as the software bill of materials describes it. */
+  sbom?: SbomScan;
 }
 
 export function emptyHooks(): Record<HookPoint, Hook[]> {

@@ -194,8 +194,9 @@ export const extractStage: Stage = {
       async run(ctx) {
         const rootfs = await Ext4Editor.open(ctx.files!.rootfs, { logger: ctx.logger, clock: () => ctx.epoch });
         const boot = await FatEditor.open(ctx.files!.boot, { logger: ctx.logger });
-        ctx.rootfs = ctx.dryRun ? new RecordingEditor(rootfs) : rootfs;
-        ctx.boot = ctx.dryRun ? new RecordingEditor(boot) : boot;
+        // Every change is recorded: for the plan of a dry run, and for the files the SBOM lists as added.
+        ctx.rootfs = new RecordingEditor(rootfs);
+        ctx.boot = new RecordingEditor(boot);
         const facts = await probeImage(ctx.rootfs, ctx.boot);
         ctx.facts = facts;
         checkBoard(ctx, facts);

@@ -14,6 +14,7 @@ import { dataRanges } from '../util/extents.js';
 import { sha256Segments, sparseSegments } from '../util/hash.js';
 import { outputBaseName, type ConversionContext } from './context.js';
 import { runHooks, type Stage } from './runner.js';
+import { describeRootfs, wantsSbom, writeSbom } from './sbom.js';
 import { testsConfig } from './tests-config.js';
 
 const COMPRESSED_SUFFIX = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' } as const;
@@ -135,6 +136,11 @@ export const packageStage: Stage = {
       },
     },
     {
+      title: 'Describe the root filesystem (SBOM)',
+      enabled: wantsSbom,
+      run: describeRootfs,
+    },
+    {
       title: 'Size and check the root filesystem',
       async run(ctx, report) {
         ctx.rootfsBytes = await rootfsTargetSize(ctx);
@@ -204,6 +210,11 @@ export const packageStage: Stage = {
         ctx.rootfsSha256 = result.sha256;
         ctx.pendingOutputs.push({ kind: 'artifact', partial: partialPath(ctx, final), path: final });
       },
+    },
+    {
+      title: 'Write the software bill of materials',
+      enabled: wantsSbom,
+      run: (ctx) => writeSbom(ctx, (finalPath) => partialPath(ctx, finalPath)),
     },
     {
       title: 'Write the data partition',

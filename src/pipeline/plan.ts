@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Change, RecordingEditor } from '../fs/recording.js';
+import { sbomFormats, SUFFIX } from '../sbom/index.js';
 import { outputBaseName, type ConversionContext } from './context.js';
 import { packageStage, rootfsTargetSize } from './package.js';
 import type { Stage } from './runner.js';
@@ -60,7 +61,11 @@ export function buildPlan(ctx: ConversionContext): Plan {
     rootfsFilesystemBytes: ctx.rootfsBytes!,
     changes: { rootfs: (ctx.rootfs as RecordingEditor).changes, boot: (ctx.boot as RecordingEditor).changes },
     packages: ctx.installedPackages,
-    outputs: [`${base}.img${suffix}`, `${base}.ext4`, `${base}.mender`, `${base}.cfg`, `${base}.json`, ...(ctx.config['image.bmap'] ? [`${base}.bmap`] : [])],
+    outputs: [
+      `${base}.img${suffix}`, `${base}.ext4`, `${base}.mender`, `${base}.cfg`, `${base}.json`,
+      ...(ctx.config['image.bmap'] ? [`${base}.bmap`] : []),
+      ...sbomFormats(ctx.config['artifact.sbom']).map((format) => `${base}${SUFFIX[format]}`),
+    ],
     notes: ctx.notes,
   };
 }

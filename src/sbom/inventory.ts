@@ -62,7 +62,15 @@ function resolveRelations(groups: DpkgPackage['depends'], self: DpkgPackage, byN
   return [...keys].sort();
 }
 
-export async function readInventory(rootfs: FsEditor): Promise<RootfsInventory> {
+function digestsOf(data: Buffer): FileDigests {
+  return { sha256: createHash('sha256').update(data).digest('hex'), sha1: createHash('sha1').update(data).digest('hex'), size: data.length };
+}
+
+/**
+ * The inventory of a root filesystem; `digest` names further files to hash in the same batch
+ * (the files a conversion wrote), whose digests come back in `digests` (missing ones left out).
+ */
+export async function readInventory(rootfs: FsEditor, digest: readonly string[] = []): Promise<RootfsInventory & { digests: Map<string, FileDigests> }> {
   const db = await DpkgDatabase.open(rootfs);
   const packages = db.packages();
   const copyrightPath = (p: DpkgPackage) => `/usr/share/doc/${p.name}/copyright`;
@@ -72,6 +80,7 @@ export async function readInventory(rootfs: FsEditor): Promise<RootfsInventory> 
     '/usr/lib/os-release',
     '/etc/mender/artifact_info',
     ...packages.flatMap((p) => [copyrightPath(p), infoFile(p, 'md5sums')]),
+    ...digest,
   ]);
   const osRelease = read.get('/etc/os-release') ?? read.get('/usr/lib/os-release');
   const artifactInfo = read.get('/etc/mender/artifact_info')?.toString('utf8');
@@ -116,14 +125,12 @@ export async function readInventory(rootfs: FsEditor): Promise<RootfsInventory> 
     os: parseOsRelease(osRelease?.toString('utf8') ?? ''),
     artifactName: artifactInfo ? /^artifact_name=(.*)$/m.exec(artifactInfo)?.[1]?.trim() : undefined,
     packages: described,
+    digests: new Map(digest.filter((file) => read.has(file)).map((file) => [file, digestsOf(read.get(file)!)])),
   };
 }
 
 /** sha256 and sha1 of files in a filesystem, read in one batch; missing paths are left out. */
 export async function digestFiles(editor: FsEditor, paths: readonly string[]): Promise<Map<string, FileDigests>> {
   const contents = await editor.readFiles(paths);
-  return new Map([...contents].map(([file, data]) => [
-    file,
-    { sha256: createHash('sha256').update(data).digest('hex'), sha1: createHash('sha1').update(data).digest('hex'), size: data.length },
-  ]));
+  return new Map([...contents].map(([file, data]) => [file, digestsOf(data)]));
 }
