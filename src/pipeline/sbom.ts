@@ -70,8 +70,8 @@ async function sbomInput(ctx: ConversionContext, found: SbomScan, payloadSha256:
   };
 }
 
-function digestsOf(content: string): AddedFile['digests'] {
-  return { sha256: createHash('sha256').update(content).digest('hex'), sha1: createHash('sha1').update(content).digest('hex'), size: Buffer.byteLength(content) };
+function digestsOf(content: Buffer): AddedFile['digests'] {
+  return { sha256: createHash('sha256').update(content).digest('hex'), sha1: createHash('sha1').update(content).digest('hex'), size: content.length };
 }
 
 export function wantsSbom(ctx: ConversionContext): boolean {

@@ -1,4 +1,4 @@
-import { compareText, contentUuid, debPurl, isoTime, parseContact, type AddedFile, type SbomInput } from './document.js';
+import { compareText, debPurl, withContentUuid, isoTime, parseContact, type AddedFile, type SbomInput } from './document.js';
 import { packageKey } from './inventory.js';
 import { NOASSERTION } from './licenses.js';
 
@@ -22,7 +22,7 @@ function fileRef(file: AddedFile): string {
   return `file:${file.filesystem}:${file.path}`;
 }
 
-export function renderCycloneDx(input: SbomInput): string {
+export function renderCycloneDx(input: SbomInput): Buffer {
   const { subject, inventory, conversion, tool } = input;
   const purls = new Map(inventory.packages.map((p) => [packageKey(p), debPurl(p, inventory.os)]));
   const artifactName = subject.artifact?.name ?? inventory.artifactName;
@@ -105,6 +105,5 @@ export function renderCycloneDx(input: SbomInput): string {
     components,
     dependencies,
   };
-  bom.serialNumber = `urn:uuid:${contentUuid(JSON.stringify(bom))}`;
-  return `${JSON.stringify(bom, null, 2)}\n`;
+  return withContentUuid(bom, (uuid) => `urn:uuid:${uuid}`, (value) => (bom.serialNumber = value));
 }

@@ -68,10 +68,24 @@ export function parseContact(text: string): { name: string; email?: string } {
 }
 
 /** A UUID (RFC 4122 layout, version 5) naming content: the same content, the same UUID. */
-export function contentUuid(content: string): string {
+export function contentUuid(content: string | Uint8Array): string {
   const hex = createHash('sha1').update('mender-convert sbom\0').update(content).digest('hex');
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+const PLACEHOLDER_UUID = '00000000-0000-5000-8000-000000000000';
+
+/**
+ * The document as JSON bytes whose identifier holds the UUID of those bytes (taken with a
+ * placeholder in its place): serialized and encoded once, named by its content.
+ */
+export function withContentUuid(document: object, identifier: (uuid: string) => string, set: (value: string) => void): Buffer {
+  set(identifier(PLACEHOLDER_UUID));
+  const bytes = Buffer.from(`${JSON.stringify(document)}\n`);
+  const uuid = contentUuid(bytes);
+  bytes.write(uuid, bytes.indexOf(PLACEHOLDER_UUID), 'latin1');
+  return bytes;
 }
 
 export function compareText(a: string, b: string): number {

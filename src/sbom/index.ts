@@ -16,6 +16,7 @@ export function sbomFormats(choice: 'none' | 'spdx' | 'cyclonedx' | 'both'): Sbo
   return choice === 'both' ? ['spdx', 'cyclonedx'] : choice === 'none' ? [] : [choice];
 }
 
-export function renderSbom(input: SbomInput, format: SbomFormat): string {
+/** The document's bytes (UTF-8 JSON). */
+export function renderSbom(input: SbomInput, format: SbomFormat): Buffer {
   return format === 'spdx' ? renderSpdx(input) : renderCycloneDx(input);
 }

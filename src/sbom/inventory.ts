@@ -94,12 +94,10 @@ export async function readInventory(rootfs: FsEditor, digest: readonly string[] 
     }
   }
   // A license text is often shared (every binary of a source package): parse each distinct one once.
-  const licenses = new Map<string, DeclaredLicense>();
+  const licenses = new Map<string | undefined, DeclaredLicense>();
   const licenseOf = (text: string | undefined) => {
-    if (text === undefined) return declaredLicense(undefined);
-    const digest = createHash('sha1').update(text).digest('hex');
-    if (!licenses.has(digest)) licenses.set(digest, declaredLicense(text));
-    return licenses.get(digest)!;
+    if (!licenses.has(text)) licenses.set(text, declaredLicense(text));
+    return licenses.get(text)!;
   };
 
   const described = packages.map((p): InventoryPackage => {

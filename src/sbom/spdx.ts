@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { compareText, contentUuid, debPurl, isoTime, parseContact, type AddedFile, type SbomInput } from './document.js';
+import { compareText, debPurl, isoTime, parseContact, withContentUuid, type AddedFile, type SbomInput } from './document.js';
 import { packageKey } from './inventory.js';
 import { NOASSERTION } from './licenses.js';
 
@@ -30,7 +30,7 @@ function fileId(file: AddedFile): string {
   return `SPDXRef-File-${file.filesystem}-${createHash('sha1').update(file.path).digest('hex').slice(0, 16)}`;
 }
 
-export function renderSpdx(input: SbomInput): string {
+export function renderSpdx(input: SbomInput): Buffer {
   const { subject, inventory, conversion, tool } = input;
   const created = isoTime(input.created);
   const annotator = `Tool: ${tool.name}-${tool.version}`;
@@ -144,7 +144,5 @@ export function renderSpdx(input: SbomInput): string {
       : {}),
     relationships,
   };
-  const namespaceFree = JSON.stringify(document);
-  document.documentNamespace = `https://spdx.org/spdxdocs/${encodeURIComponent(subject.name)}-${contentUuid(namespaceFree)}`;
-  return `${JSON.stringify(document, null, 2)}\n`;
+  return withContentUuid(document, (uuid) => `https://spdx.org/spdxdocs/${encodeURIComponent(subject.name)}-${uuid}`, (value) => (document.documentNamespace = value));
 }
