@@ -40,9 +40,12 @@ function writtenFiles(editor: FsEditor | undefined): string[] {
  */
 async function scan(ctx: ConversionContext, rootfs: FsEditor): Promise<SbomScan> {
   const written = writtenFiles(ctx.rootfs).filter((p) => !p.startsWith(DPKG_DATABASE));
-  const { digests, ...inventory } = await readInventory(rootfs, written);
+  // The boot partition (mtools) is read while debugfs reads the root filesystem.
+  const [{ digests, ...inventory }, boot] = await Promise.all([
+    readInventory(rootfs, written),
+    ctx.boot ? digestFiles(ctx.boot, writtenFiles(ctx.boot)) : new Map<string, AddedFile['digests']>(),
+  ]);
   const owned = new Set(inventory.packages.flatMap((p) => p.files.map((file) => file.path)));
-  const boot = ctx.boot ? await digestFiles(ctx.boot, writtenFiles(ctx.boot)) : new Map();
   return {
     inventory,
     addedFiles: [

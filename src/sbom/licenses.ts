@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import { field, parseParagraphs } from '../deb/control.js';
 
 /**
  * The licenses a package declares in a machine-readable debian/copyright (DEP-5,
@@ -189,21 +188,53 @@ function render(node: Node, nested = false): string {
 
 /** Is this copyright file in the machine-readable format (DEP-5, copyright-format 1.0)? */
 export function isMachineReadable(text: string): boolean {
-  const format = /^Format:\s*(\S+)/im.exec(text.split(/\n\s*\n/)[0] ?? '');
+  const end = text.search(/\n[ \t]*\n/);
+  const format = /^Format:\s*(\S+)/im.exec(end < 0 ? text : text.slice(0, end));
   return Boolean(format && /copyright-format\/1\.0|dep5|dep-5/i.test(format[1]!));
+}
+
+/**
+ * The first line of the License field of the header paragraph and of every Files paragraph.
+ * A scan of field lines: copyright files run to hundreds of KiB of license text, which a full
+ * deb822 parse would assemble into strings only to drop them.
+ */
+function licenseLines(text: string): string[] {
+  const lines: string[] = [];
+  let paragraph = 0;
+  let inParagraph = false;
+  let hasFiles = false;
+  let license: string | undefined;
+  const endParagraph = () => {
+    if (license && (paragraph === 0 || hasFiles)) lines.push(license);
+    paragraph++;
+    hasFiles = false;
+    license = undefined;
+  };
+  for (const raw of text.split('\n')) {
+    if (raw.trim() === '') {
+      if (inParagraph) endParagraph();
+      inParagraph = false;
+      continue;
+    }
+    inParagraph = true;
+    // Continuation lines (license texts) and comments.
+    if (raw[0] === ' ' || raw[0] === '\t' || raw[0] === '#') continue;
+    const colon = raw.indexOf(':');
+    if (colon <= 0) continue;
+    const name = raw.slice(0, colon).toLowerCase();
+    if (name === 'files') hasFiles = true;
+    else if (name === 'license' && license === undefined) license = raw.slice(colon + 1).trim();
+  }
+  if (inParagraph) endParagraph();
+  return lines;
 }
 
 /** The licenses a copyright file declares (every Files paragraph and the header), joined by AND. */
 export function declaredLicense(copyright: string | undefined): DeclaredLicense {
   const refs = new Map<string, string>();
   if (!copyright || !isMachineReadable(copyright)) return { expression: NOASSERTION, refs };
-  const paragraphs = parseParagraphs(copyright);
-  const lines = paragraphs
-    .filter((paragraph, index) => index === 0 || field(paragraph, 'Files') !== undefined)
-    .map((paragraph) => field(paragraph, 'License')?.split('\n')[0]?.trim())
-    .filter((line): line is string => Boolean(line));
   const nodes = new Map<string, Node>();
-  for (const line of lines) {
+  for (const line of licenseLines(copyright)) {
     const node = new LicenseLine(line, refs).parse();
     if (node) nodes.set(render(node, true), node);
   }
