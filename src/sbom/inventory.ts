@@ -10,15 +10,7 @@ import { declaredLicense, type DeclaredLicense } from './licenses.js';
  * reads: os-release, dpkg's status, every package's md5sums and copyright file.
  */
 
-export interface InventoryPackage {
-  name: string;
-  version: string;
-  architecture: string;
-  state: string;
-  source: { name: string; version: string };
-  maintainer?: string;
-  homepage?: string;
-  summary?: string;
+export interface InventoryPackage extends Pick<DpkgPackage, 'name' | 'version' | 'architecture' | 'state' | 'source' | 'maintainer' | 'homepage' | 'summary'> {
   license: DeclaredLicense;
   /** Files dpkg recorded an md5 for (md5sums and conffiles), sorted by path. */
   files: { path: string; md5: string }[];

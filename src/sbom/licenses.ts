@@ -125,23 +125,22 @@ class LicenseLine {
   }
 
   private orList(): Node | undefined {
-    const children: Node[] = [];
-    do {
-      const next = this.andList();
-      if (!next) return undefined;
-      children.push(next);
-    } while (this.peek() === 'or' && ++this.position);
-    return children.length === 1 ? children[0] : { op: 'OR', children };
+    return this.joined('OR', () => this.andList());
   }
 
   private andList(): Node | undefined {
+    return this.joined('AND', () => this.term());
+  }
+
+  /** operand (op operand)*: one node, or the operator over all of them. */
+  private joined(op: 'AND' | 'OR', operand: () => Node | undefined): Node | undefined {
     const children: Node[] = [];
     do {
-      const next = this.term();
+      const next = operand();
       if (!next) return undefined;
       children.push(next);
-    } while (this.peek() === 'and' && ++this.position);
-    return children.length === 1 ? children[0] : { op: 'AND', children };
+    } while (this.peek() === op.toLowerCase() && ++this.position);
+    return children.length === 1 ? children[0] : { op, children };
   }
 
   private term(): Node | undefined {
