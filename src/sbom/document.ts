@@ -61,10 +61,12 @@ export function debPurl(p: Pick<InventoryPackage, 'name' | 'version' | 'architec
   return `pkg:deb/${vendor}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?${qualifiers.join('&')}`;
 }
 
-/** "Name <email>" → its parts. */
+/** "Name <email>" → its parts; what is in the brackets counts only when it is an email address (some give a URL). */
 export function parseContact(text: string): { name: string; email?: string } {
   const match = /^(.*?)\s*<([^>]+)>\s*$/.exec(text.trim());
-  return match ? { name: match[1]!.trim() || match[2]!, email: match[2]! } : { name: text.trim() };
+  if (!match) return { name: text.trim() };
+  const email = /^[^\s@<>()]+@[^\s@<>()]+\.[^\s@<>()]+$/.test(match[2]!) ? match[2]! : undefined;
+  return { name: match[1]!.trim() || match[2]!, ...(email ? { email } : {}) };
 }
 
 /** A UUID (RFC 4122 layout, version 5) naming content: the same content, the same UUID. */

@@ -21,6 +21,8 @@ const inventory: RootfsInventory = {
     },
     {
       name: 'tzdata', version: '2024a-0+deb12u1', architecture: 'all', state: 'installed', source: { name: 'tzdata', version: '2024a-0+deb12u1' },
+      // Seen in the field: a URL where the email address goes.
+      maintainer: 'Some Vendor Authors <https://example.com/project/>',
       license: declaredLicense('not machine-readable'), files: [], depends: [], preDepends: [],
     },
   ],
@@ -62,6 +64,7 @@ describe('SPDX 2.3 document', () => {
     expect(mender.licenseDeclared).toBe('Apache-2.0 AND LicenseRef-public-domain');
     expect(mender.annotations[0].comment).toContain('mender-client_3.4.0+ds1-5+b1_amd64.deb');
     expect(packages[2].licenseDeclared).toBe('NOASSERTION');
+    expect(packages[2].supplier).toBe('Person: Some Vendor Authors');
     expect(doc.relationships).toContainEqual({ spdxElementId: 'SPDXRef-Package-deb-mender-client-amd64', relationshipType: 'DEPENDS_ON', relatedSpdxElement: 'SPDXRef-Package-deb-libc6-amd64', comment: 'Pre-Depends' });
   });
 
@@ -101,6 +104,7 @@ describe('CycloneDX 1.6 document', () => {
       expect([purl.type, purl.namespace, purl.name, purl.version, purl.qualifiers?.arch, purl.qualifiers?.distro]).toEqual(['deb', 'debian', p.name, p.version, p.architecture, 'debian-12']);
     }
     expect(packages[0].components).toEqual([{ type: 'file', name: '/lib/x86_64-linux-gnu/libc.so.6', hashes: [{ alg: 'MD5', content: '33f1cb6525f26614bd3a334d63632484' }] }]);
+    expect(packages[2].supplier).toEqual({ name: 'Some Vendor Authors' });
     expect(packages[1].properties).toContainEqual({ name: 'mender-convert:installed_by_conversion', value: expect.stringContaining('mender-client_3.4.0') });
     expect(bom.dependencies).toContainEqual({ ref: packages[1].purl, dependsOn: [packages[0].purl] });
     expect(bom.metadata.component.hashes).toEqual([{ alg: 'SHA-256', content: 'a'.repeat(64) }]);
