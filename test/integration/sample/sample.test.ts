@@ -73,14 +73,14 @@ describe.runIf(canBuild).each(['amd64', 'arm64'] as const)('the %s sample golden
     expect((await tool('file', ['-b', binary])).stdout).toMatch(ELF_MACHINE[arch]);
     const conf = (await tool('debugfs', ['-R', 'stat /etc/mender/mender.conf', ext4])).stdout;
     expect(conf).toMatch(/Mode:\s+0600/);
-    const results = JSON.parse(fs.readFileSync(path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('.json'))!), 'utf8'));
+    const results = JSON.parse(fs.readFileSync(path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('-mender.json'))!), 'utf8'));
     expect(results.packages.map((p: { name: string }) => p.name)).toContain('mender-client');
   });
 
   it('writes the SBOM of the converted root filesystem next to the Artifact, with its checksums in the results', async () => {
     const names = fs.readdirSync(deploy);
     const file = (suffix: string) => path.join(deploy, names.find((n) => n.endsWith(suffix))!);
-    const results = JSON.parse(fs.readFileSync(file('.json'), 'utf8'));
+    const results = JSON.parse(fs.readFileSync(file('-mender.json'), 'utf8'));
     const sboms = results.outputs.filter((o: { kind: string }) => o.kind === 'sbom');
     expect(sboms.map((o: { path: string }) => path.basename(o.path)).sort()).toEqual([path.basename(file('.cdx.json')), path.basename(file('.spdx.json'))]);
     for (const output of sboms) expect(output.sha256).toBe(createHash('sha256').update(fs.readFileSync(output.path)).digest('hex'));
