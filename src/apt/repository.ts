@@ -237,11 +237,16 @@ export class AptRepository {
     return new AptRepository(spec, packages, options);
   }
 
+  /** Where a package of this repository is downloaded from. */
+  packageUrl(record: PackageRecord): string {
+    return `${this.spec.url.replace(/\/$/, '')}/${record.filename}`;
+  }
+
   /** The .deb of a package, from the cache or downloaded, checked against the index's SHA256. */
   async fetchPackage(record: PackageRecord): Promise<string> {
     const file = path.join(this.options.cacheDir, 'debs', `${record.sha256}.deb`);
     if (await fs.stat(file).catch(() => undefined)) return file;
-    const url = `${this.spec.url.replace(/\/$/, '')}/${record.filename}`;
+    const url = this.packageUrl(record);
     const data = await download(url, (this.options.timeoutMs ?? 60_000) * 5).catch((error) => {
       throw new UserError(`Cannot download ${record.name} ${record.version}: ${error.message}`);
     });

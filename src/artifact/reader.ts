@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
@@ -61,6 +62,8 @@ export interface ArtifactInfo {
 export interface ReadOptions {
   /** Public key (PEM) to verify the signature with; an unsigned Artifact is then refused. */
   publicKey?: string;
+  /** Where to write a payload file as it streams by (by payload index and file name); undefined: not kept. Its checksum is verified as usual. */
+  keepPayload?: (index: number, name: string) => string | undefined;
 }
 
 const MANIFEST_LIMIT = 1 << 20;
@@ -331,11 +334,15 @@ export async function readArtifact(file: string, options: ReadOptions = {}): Pro
           if (inner.type !== 'file') throw new UserError(`${part} in the Artifact is not a regular file.`);
           const hash = createHash('sha256');
           let size = 0;
+          const keep = options.keepPayload?.(index, inner.name);
+          const sink = keep ? createWriteStream(keep, { mode: 0o600 }) : undefined;
           for await (const chunk of content) {
             throwIfCancelled();
             hash.update(chunk as Buffer);
             size += (chunk as Buffer).length;
+            if (sink && !sink.write(chunk)) await once(sink, 'drain');
           }
+          if (sink) await finished(sink.end());
           check(part, hash.digest('hex'));
           found.push({ name: inner.name, size, sha256: sums.get(part)!, mtime: Math.floor((inner.mtime?.getTime() ?? 0) / 1000) });
         }),

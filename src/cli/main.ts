@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { readLegacyConfig } from '../config/legacy.js';
 import { registerArtifactCommands } from './artifact.js';
+import { registerSbomCommand } from './sbom.js';
 import { describeReport, inspect } from '../inspect/inspect.js';
 import { renderEffective, renderMigration } from '../config/render.js';
 import { KNOB_KEYS, KNOBS, type Knob, type KnobKey } from '../config/knobs.js';
@@ -131,6 +132,7 @@ export function buildProgram(): Command {
     });
 
   registerArtifactCommands(program);
+  registerSbomCommand(program);
   return program;
 }
 

@@ -101,6 +101,11 @@ export const KNOBS = {
     path: true,
     doc: 'Private key (PEM, RSA 2048-4096 or ECDSA P-256) to sign the Artifact with; empty: unsigned.',
   }),
+  'artifact.sbom': enumeration({
+    default: 'both',
+    values: ['none', 'spdx', 'cyclonedx', 'both'] as const,
+    doc: "Software bill of materials of the converted root filesystem, next to the Artifact: <name>.spdx.json (SPDX 2.3) and <name>.cdx.json (CycloneDX 1.6), from the image's dpkg database and copyright files.",
+  }),
   'device.types': list({
     default: [],
     legacy: 'MENDER_DEVICE_TYPE',
@@ -284,6 +289,12 @@ export const KNOBS = {
     default: 'copy',
     values: ['copy', 'empty'] as const,
     doc: 'Rootfs B: a copy of A (like upstream), or left empty (the first update fills it).',
+  }),
+  'rootfs.sbom_dir': string({
+    default: '',
+    pattern: /^(\/[A-Za-z0-9_.\/-]+)?$/,
+    patternHint: 'an absolute path in the root filesystem, e.g. /usr/share/doc/mender-convert',
+    doc: "Also place the artifact.sbom documents in the root filesystem, in this directory (sbom.spdx.json, sbom.cdx.json), so the device can report what it runs; empty: not placed. Being part of the payload, these copies cannot name the payload's checksum; the ones next to the Artifact do, and list these copies with theirs.",
   }),
   'data.size_mb': integer({
     default: 128,

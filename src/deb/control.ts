@@ -46,6 +46,21 @@ export function formatParagraph(paragraph: Paragraph): string {
   return `${[...paragraph].map(([key, value]) => (value.startsWith('\n') ? `${key}:${value}` : `${key}: ${value}`)).join('\n')}\n`;
 }
 
+/** An md5sums file (a package's control member or dpkg's info/<package>.md5sums): absolute path → md5. */
+export function parseMd5sums(text: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  // "<md5>  <path>" per line; a full system has ~100k of them, so no regex per line.
+  for (const line of text.split('\n')) {
+    const md5 = line.slice(0, 32);
+    let start = 32;
+    while (line[start] === ' ' || line[start] === '\t') start++;
+    if (start === 32 || start >= line.length || !/^[0-9a-f]{32}$/.test(md5)) continue;
+    const file = line.slice(start).trimEnd().replace(/^\.?\//, '');
+    sums.set(`/${file}`, md5);
+  }
+  return sums;
+}
+
 /** A dependency field: comma-separated groups of `|`-separated alternatives. */
 export interface Relation {
   name: string;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import type { FsEditor } from '../fs/editor.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { field, formatParagraph, parseParagraphs, type Paragraph } from './control.js';
+import { field, formatParagraph, parseParagraphs, parseRelations, type Paragraph, type Relation } from './control.js';
 import type { DebPackage } from './package.js';
 import { enableUnit, unitsEnabledBy } from './systemd.js';
 
@@ -77,26 +77,84 @@ export interface InstallOptions {
   mtime?: number;
 }
 
+/** A file of dpkg's database about one package: info/<name>.<kind>, info/<name>:<arch>.<kind> for Multi-Arch: same. */
+export function infoFile(p: { name: string; architecture: string; multiArch?: string }, kind: string): string {
+  return `${INFO}/${p.multiArch === 'same' ? `${p.name}:${p.architecture}` : p.name}.${kind}`;
+}
+
+/** A package dpkg considers present, with what its status paragraph says about it. */
+export interface DpkgPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  /** installed, unpacked or half-configured. */
+  state: string;
+  /** The source package and its version (the binary's name and version when the field is absent). */
+  source: { name: string; version: string };
+  maintainer?: string;
+  homepage?: string;
+  /** The first line of the description. */
+  summary?: string;
+  provides?: string;
+  multiArch?: string;
+  depends: Relation[][];
+  preDepends: Relation[][];
+  /** Conffiles dpkg recorded: path → md5 of the version installed. */
+  conffiles: Map<string, string>;
+}
+
+function describe(paragraph: Paragraph): DpkgPackage {
+  const name = field(paragraph, 'Package')!;
+  const version = field(paragraph, 'Version') ?? '';
+  // Source: name [(version)]
+  const source = /^(\S+)(?:\s*\(([^)]+)\))?/.exec(field(paragraph, 'Source') ?? '');
+  const conffiles = new Map<string, string>();
+  for (const line of (field(paragraph, 'Conffiles') ?? '').split('\n')) {
+    const match = /^\s*(\/\S+)\s+([0-9a-f]{32})(?:\s|$)/.exec(line);
+    if (match) conffiles.set(match[1]!, match[2]!);
+  }
+  return {
+    name,
+    version,
+    architecture: field(paragraph, 'Architecture') ?? 'all',
+    state: (field(paragraph, 'Status') ?? '').split(/\s+/).pop() ?? '',
+    source: { name: source?.[1] ?? name, version: source?.[2] ?? version },
+    maintainer: field(paragraph, 'Maintainer'),
+    homepage: field(paragraph, 'Homepage'),
+    summary: field(paragraph, 'Description')?.split('\n')[0]?.trim() || undefined,
+    provides: field(paragraph, 'Provides'),
+    multiArch: field(paragraph, 'Multi-Arch'),
+    depends: relationsOf(paragraph, 'Depends'),
+    preDepends: relationsOf(paragraph, 'Pre-Depends'),
+    conffiles,
+  };
+}
+
+/** A relation field; one that does not parse (a hand-edited status file) counts as empty. */
+function relationsOf(paragraph: Paragraph, name: string): Relation[][] {
+  try {
+    return parseRelations(field(paragraph, name));
+  } catch {
+    return [];
+  }
+}
+
 /** The dpkg database of a root filesystem, edited in memory and written back once. */
 export class DpkgDatabase {
   private constructor(private readonly rootfs: FsEditor, private readonly paragraphs: Paragraph[]) {}
 
   static async open(rootfs: FsEditor): Promise<DpkgDatabase> {
-    const text = (await rootfs.exists(STATUS)) ? await rootfs.readText(STATUS) : '';
+    const text = (await rootfs.readFiles([STATUS])).get(STATUS)?.toString('utf8') ?? '';
     return new DpkgDatabase(rootfs, parseParagraphs(text));
   }
 
-  /** Packages dpkg considers present (installed or unpacked, not removed). */
+  /** Packages dpkg considers present (installed or unpacked, not removed), in the status file's order. */
+  packages(): DpkgPackage[] {
+    return this.paragraphs.filter((p) => /\s(installed|unpacked|half-configured)$/.test(field(p, 'Status') ?? '')).map(describe);
+  }
+
   installed(): { name: string; version: string; architecture: string; provides?: string; multiArch?: string }[] {
-    return this.paragraphs
-      .filter((p) => /\s(installed|unpacked|half-configured)$/.test(field(p, 'Status') ?? ''))
-      .map((p) => ({
-        name: field(p, 'Package')!,
-        version: field(p, 'Version') ?? '',
-        architecture: field(p, 'Architecture') ?? 'all',
-        provides: field(p, 'Provides'),
-        multiArch: field(p, 'Multi-Arch'),
-      }));
+    return this.packages().map(({ name, version, architecture, provides, multiArch }) => ({ name, version, architecture, provides, multiArch }));
   }
 
   set(paragraph: Paragraph): void {
@@ -154,14 +212,13 @@ export async function installPackage(rootfs: FsEditor, db: DpkgDatabase, deb: De
   if (hardlinks) logger.info(`${what}: ${hardlinks} hard links written as copies`);
 
   // The dpkg database: info/<pkg>[:arch].*, then the status paragraph.
-  const multiArchSame = deb.control.fields.get('Multi-Arch') === 'same';
-  const infoName = multiArchSame ? `${deb.name}:${deb.architecture}` : deb.name;
+  const described = { name: deb.name, architecture: deb.architecture, multiArch: deb.control.fields.get('Multi-Arch') };
   const root = { uid: 0, gid: 0, mtime: options.mtime };
   await rootfs.mkdir(INFO, { ...root, mode: 0o755 });
-  await rootfs.writeFile(`${INFO}/${infoName}.list`, `${listed.join('\n')}\n`, { ...root, mode: 0o644 });
+  await rootfs.writeFile(infoFile(described, 'list'), `${listed.join('\n')}\n`, { ...root, mode: 0o644 });
   for (const [name, data] of deb.control.files) {
     const executable = ['preinst', 'postinst', 'prerm', 'postrm', 'config'].includes(name);
-    await rootfs.writeFile(`${INFO}/${infoName}.${name}`, data, { ...root, mode: executable ? 0o755 : 0o644 });
+    await rootfs.writeFile(infoFile(described, name), data, { ...root, mode: executable ? 0o755 : 0o644 });
   }
 
   const postinst = deb.control.files.get('postinst')?.toString('utf8') ?? '';

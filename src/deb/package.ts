@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { spawn } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
-import { parseParagraphs, type Paragraph } from './control.js';
+import { parseMd5sums, parseParagraphs, type Paragraph } from './control.js';
 
 /**
  * Reading .deb files: an `ar` archive holding debian-binary, control.tar.* and data.tar.*
@@ -167,12 +167,7 @@ export class DebPackage {
 
   /** md5sums listed by the package: path (absolute) → md5. */
   md5sums(): Map<string, string> {
-    const sums = new Map<string, string>();
-    for (const line of (this.control.files.get('md5sums')?.toString('utf8') ?? '').split('\n')) {
-      const match = /^([0-9a-f]{32})\s+(.+)$/.exec(line.trim());
-      if (match) sums.set(`/${match[2]!.replace(/^\.?\//, '')}`, match[1]!);
-    }
-    return sums;
+    return parseMd5sums(this.control.files.get('md5sums')?.toString('utf8') ?? '');
   }
 
   /** Stream every entry of data.tar, in archive order. */

@@ -44,6 +44,11 @@ export interface FsEditor {
   /** File content; symlinks (also in parent directories) are followed inside the filesystem. */
   readFile(path: string): Promise<Buffer>;
   readText(path: string): Promise<string>;
+  /**
+   * Many files at once (editors read them in one batch where they can): path → content, as
+   * asked for; paths that do not exist or are not regular files are left out.
+   */
+  readFiles(paths: readonly string[]): Promise<Map<string, Buffer>>;
   exists(path: string): Promise<boolean>;
   /** lstat semantics: a symlink is reported as such; null when the path does not exist. */
   stat(path: string): Promise<Entry | null>;

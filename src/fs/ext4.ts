@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +72,29 @@ function debugfsErrors(stderr: string): string[] {
     .filter((line) => line && !/^debugfs \d+\.\d+/.test(line));
 }
 
+/**
+ * Collects the keys asked for during one turn of the event loop and loads them with one call:
+ * path lookups that run side by side (readFiles) share one debugfs process per directory level.
+ */
+class Batch<K> {
+  private pending?: { keys: Set<K>; loaded: Promise<void> };
+
+  constructor(private readonly load: (keys: K[]) => Promise<void>) {}
+
+  request(key: K): Promise<void> {
+    if (!this.pending) {
+      const pending = { keys: new Set<K>(), loaded: Promise.resolve() };
+      pending.loaded = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.pending = undefined;
+        return this.load([...pending.keys]);
+      });
+      this.pending = pending;
+    }
+    this.pending.keys.add(key);
+    return this.pending.loaded;
+  }
+}
+
 export class Ext4Editor implements FsEditor {
   private readonly queue: string[] = [];
   private readonly dirs = new Map<string, Map<string, Node>>();
@@ -78,6 +102,8 @@ export class Ext4Editor implements FsEditor {
   private stagedFiles = 0;
   private readonly logger: Logger;
   private readonly clock: () => number;
+  private readonly listingBatch = new Batch<string>((dirs) => this.loadListings(dirs));
+  private readonly detailBatch = new Batch<Node>((nodes) => this.loadDetails(nodes));
 
   private constructor(readonly image: string, options: Ext4EditorOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -144,52 +170,99 @@ export class Ext4Editor implements FsEditor {
   private async listing(dir: string): Promise<Map<string, Node>> {
     const cached = this.dirs.get(dir);
     if (cached) return cached;
-    await this.doFlush();
-    const { stdout } = await this.query([`ls -p ${quote(dir)}`]);
-    const entries = new Map<string, Node>();
-    for (const line of stdout.split('\n')) {
-      // /inode/mode/uid/gid/name/size/
-      const match = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
-      if (!match) continue;
-      const [, inode, mode, uid, gid, name, size] = match as unknown as string[];
-      if (name === '.' || name === '..') continue;
-      const fullMode = parseInt(mode!, 8);
-      entries.set(name!, {
-        type: typeOfMode(fullMode),
-        mode: fullMode & 0o7777,
-        uid: Number(uid),
-        gid: Number(gid),
-        size: Number(size || 0),
-        inode: Number(inode),
-      });
-    }
-    this.dirs.set(dir, entries);
-    return entries;
+    await this.listingBatch.request(dir);
+    return this.dirs.get(dir)!;
   }
 
-  /** Fill in symlink targets and mtimes of nodes from `stat` (one debugfs call for all). */
+  /** `ls -p` of every directory asked for in one turn: one debugfs call. */
+  private async loadListings(dirs: string[]): Promise<void> {
+    const wanted = dirs.filter((dir) => !this.dirs.has(dir));
+    if (wanted.length === 0) return;
+    await this.doFlush();
+    const listings = await this.listMany(wanted, false);
+    wanted.forEach((dir, index) => this.dirs.set(dir, listings[index]!));
+  }
+
+  /** One debugfs call listing directories (`ls -p`), in the order asked. */
+  private async listMany(dirs: string[], allowErrors: boolean): Promise<Map<string, Node>[]> {
+    const { stdout } = await this.query(dirs.map((dir) => `ls -p ${quote(dir)}`), allowErrors);
+    // debugfs echoes each command ("debugfs: ls -p …") before its output.
+    const blocks = stdout.split(/^debugfs: /m).slice(1);
+    if (blocks.length !== dirs.length) throw new Error(`debugfs answered ${blocks.length} of ${dirs.length} listings of ${this.image}`);
+    return blocks.map((block) => {
+      const entries = new Map<string, Node>();
+      for (const line of block.split('\n')) {
+        // /inode/mode/uid/gid/name/size/
+        const match = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
+        if (!match) continue;
+        const [, inode, mode, uid, gid, name, size] = match as unknown as string[];
+        if (name === '.' || name === '..') continue;
+        const fullMode = parseInt(mode!, 8);
+        entries.set(name!, {
+          type: typeOfMode(fullMode),
+          mode: fullMode & 0o7777,
+          uid: Number(uid),
+          gid: Number(gid),
+          size: Number(size || 0),
+          inode: Number(inode),
+        });
+      }
+      return entries;
+    });
+  }
+
+  /**
+   * Lists, in one debugfs call, every directory on the way to the given paths as if none were a
+   * symlink, and keeps each listing that the listings themselves prove lies on real directories
+   * all the way down (what lies behind a symlink is left to path resolution).
+   */
+  private async prefetchListings(paths: readonly string[]): Promise<void> {
+    const wanted = new Set<string>();
+    for (const p of paths) {
+      const parts = splitPath(p);
+      for (let depth = 1; depth < parts.length; depth++) wanted.add(joinPath(parts.slice(0, depth)));
+    }
+    const missing = [...wanted].filter((dir) => !this.dirs.has(dir));
+    if (missing.length < 2) return;
+    await this.doFlush();
+    const listings = new Map((await this.listMany(missing, true)).map((entries, index) => [missing[index]!, entries]));
+    const isRealDir = (dir: string): boolean => {
+      if (dir === '/') return true;
+      const parts = splitPath(dir);
+      const name = parts.pop()!;
+      const parent = joinPath(parts);
+      const siblings = this.dirs.get(parent) ?? listings.get(parent);
+      return siblings?.get(name)?.type === 'dir' && isRealDir(parent);
+    };
+    for (const [dir, entries] of listings) if (isRealDir(dir)) this.dirs.set(dir, entries);
+  }
+
+  /** Fill in symlink targets and mtimes of nodes from `stat` (one debugfs call for all asked in one turn). */
   private async details(items: { path: string; node: Node }[]): Promise<void> {
     const missing = items.filter(({ node }) => node.inode !== undefined && (node.mtime === undefined || (node.type === 'symlink' && node.target === undefined)));
+    await Promise.all(missing.map(({ node }) => this.detailBatch.request(node)));
+  }
+
+  private async loadDetails(nodes: Node[]): Promise<void> {
+    const missing = nodes.filter((node) => node.mtime === undefined || (node.type === 'symlink' && node.target === undefined));
     if (missing.length === 0) return;
     await this.doFlush();
-    const { stdout } = await this.query(missing.map(({ node }) => `stat <${node.inode}>`));
+    const { stdout } = await this.query(missing.map((node) => `stat <${node.inode}>`));
     const blocks = stdout.split(/^debugfs: /m).slice(1);
-    const slow: { node: Node }[] = [];
-    missing.forEach(({ node }, index) => {
+    const slow: Node[] = [];
+    missing.forEach((node, index) => {
       const block = blocks[index] ?? '';
       const mtime = /^\s*mtime: 0x([0-9a-f]+)/m.exec(block);
       node.mtime = mtime ? parseInt(mtime[1]!, 16) : 0;
       if (node.type === 'symlink') {
         const fast = /Fast link dest: "(.*)"$/m.exec(block);
         if (fast) node.target = fast[1]!;
-        else slow.push({ node });
+        else slow.push(node);
       }
     });
-    if (slow.length > 0) {
-      for (const { node } of slow) {
-        const { stdout: target } = await runForBytes('debugfs', ['-R', `cat <${node.inode}>`, this.image]);
-        node.target = target.toString('utf8', 0, node.size || target.length);
-      }
+    for (const node of slow) {
+      const { stdout: target } = await runForBytes('debugfs', ['-R', `cat <${node.inode}>`, this.image]);
+      node.target = target.toString('utf8', 0, node.size || target.length);
     }
   }
 
@@ -319,6 +392,9 @@ export class Ext4Editor implements FsEditor {
   readText(p: string): Promise<string> {
     return this.exclusive(() => this.doReadText(p));
   }
+  readFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    return this.exclusive(() => this.doReadFiles(paths));
+  }
   exists(p: string): Promise<boolean> {
     return this.exclusive(() => this.doExists(p));
   }
@@ -359,6 +435,34 @@ export class Ext4Editor implements FsEditor {
     const errors = debugfsErrors(stderr);
     if (errors.length > 0) throw new UserError(`Reading ${p} from the image failed: ${errors.join('; ')}`);
     return stdout;
+  }
+
+  /**
+   * The directories on the way are listed in one debugfs call, every path is then resolved side
+   * by side (what symlinks add costs a call per level, not per file), and one more call dumps
+   * all the files into a staging directory.
+   */
+  private async doReadFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    await this.prefetchListings(paths);
+    const found = await Promise.all(paths.map(async (p) => {
+      const resolved = await this.resolve(p, true);
+      return (await this.nodeAt(resolved))?.type === 'file' ? { p, resolved } : undefined;
+    }));
+    const files = found.filter((item) => item !== undefined);
+    const unique = [...new Set(files.map(({ resolved }) => resolved))];
+    const contents = new Map<string, Buffer>();
+    if (unique.length === 0) return contents;
+    await this.doFlush();
+    const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-read-'));
+    try {
+      const { errors } = await this.query(unique.map((resolved, index) => `dump ${quote(resolved)} ${quote(path.join(staging, String(index)))}`), true);
+      if (errors.length > 0) throw new UserError(`Reading files from ${path.basename(this.image)} failed: ${errors.slice(0, 3).join('; ')}`);
+      // Small files, many of them: read synchronously (a thread-pool round trip each costs more).
+      unique.forEach((resolved, index) => contents.set(resolved, readFileSync(path.join(staging, String(index)))));
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+    return new Map(files.map(({ p, resolved }) => [p, contents.get(resolved)!]));
   }
 
   private async doReadText(p: string): Promise<string> {

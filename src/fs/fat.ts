@@ -97,6 +97,33 @@ export class FatEditor implements FsEditor {
     return (await this.readFile(p)).toString('utf8');
   }
 
+  /** One mcopy per set of files with distinct names (each set copied into one staging directory). */
+  async readFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    const groups: { path: string; stored: string }[][] = [];
+    for (const p of paths) {
+      const found = await this.lookup(p);
+      if (!found || found.dir) continue;
+      const name = found.path.slice(found.path.lastIndexOf('/') + 1).toLowerCase();
+      let group = groups.find((g) => !g.some((item) => item.stored.slice(item.stored.lastIndexOf('/') + 1).toLowerCase() === name));
+      if (!group) groups.push((group = []));
+      group.push({ path: p, stored: found.path });
+    }
+    const files = new Map<string, Buffer>();
+    if (groups.length === 0) return files;
+    const staging = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-fat-'));
+    try {
+      for (const [index, group] of groups.entries()) {
+        const dir = path.join(staging, String(index));
+        await fs.mkdir(dir);
+        await this.mtools('mcopy', ['-n', ...group.map((item) => `::${item.stored}`), dir], `reading ${group.length} files`);
+        for (const item of group) files.set(item.path, await fs.readFile(path.join(dir, item.stored.slice(item.stored.lastIndexOf('/') + 1))));
+      }
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+    return files;
+  }
+
   async exists(p: string): Promise<boolean> {
     return (await this.lookup(p)) !== undefined;
   }

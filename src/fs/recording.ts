@@ -28,6 +28,9 @@ export class RecordingEditor implements FsEditor {
   readText(p: string): Promise<string> {
     return this.inner.readText(p);
   }
+  readFiles(paths: readonly string[]): Promise<Map<string, Buffer>> {
+    return this.inner.readFiles(paths);
+  }
   exists(p: string): Promise<boolean> {
     return this.inner.exists(p);
   }

@@ -40,7 +40,8 @@ export interface ArtifactReport {
   artifact: ArtifactInfo;
 }
 
-async function isArtifact(file: string): Promise<boolean> {
+/** A Mender Artifact (a tar whose first member is `version`), not a disk image. */
+export async function isArtifact(file: string): Promise<boolean> {
   const handle = await fs.open(file, 'r');
   try {
     const header = Buffer.alloc(512);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { KnobKey } from '../config/knobs.js';
 import { loadConfig } from '../config/load.js';
 import { COMPRESSOR_TOOL } from '../util/compression.js';
+import { epochFrom } from '../util/epoch.js';
 import { UserError } from '../util/errors.js';
 import { setCancelSignal, setCommandLogger } from '../util/exec.js';
 import { FileLogger } from '../util/log.js';
@@ -124,13 +125,6 @@ async function conversion(env: RunEnv, options: ConvertOptions, run: RunOptions,
   await writeResults({ env, extracted, target, modified, outputs, totalSeconds: (Date.now() - started) / 1000 });
   const results = { kind: 'results' as const, path: target.outputs.results, bytes: (await fs.stat(target.outputs.results)).size };
   printSummary(env, extracted, target, { ...outputs, files: [...outputs.files, results] }, (Date.now() - started) / 1000);
-}
-
-function epochFrom(env: NodeJS.ProcessEnv): number {
-  const text = env.SOURCE_DATE_EPOCH;
-  if (text === undefined) return Math.floor(Date.now() / 1000);
-  if (!/^\d+$/.test(text)) throw new UserError(`SOURCE_DATE_EPOCH must be a number of seconds, not '${text}'.`);
-  return Number(text);
 }
 
 /**

@@ -9,7 +9,7 @@ import { PARTIAL_MARKER, partialPath } from '../util/atomic.js';
  */
 
 export interface OutputFile {
-  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap' | 'results';
+  kind: 'image' | 'rootfs' | 'artifact' | 'tests-config' | 'bmap' | 'sbom' | 'results';
   path: string;
   bytes: number;
   /** Its sha256 when known without reading it again (computed while it was written). */

@@ -13,8 +13,8 @@ interface StepDef {
   title: string;
   when?: (input: never) => boolean;
   run(env: RunEnv, value: never, report: Report): Promise<unknown>;
-  /** The step's result replaces the value (a `then` step), or the value passes on (an `also` step). */
-  passes: boolean;
+  /** What becomes of the value: replaced by the step's result (then), kept (also), or joined by its fields (maybe). */
+  kind: 'replace' | 'keep' | 'merge';
 }
 
 export class Stage<In, Out> {
@@ -26,12 +26,17 @@ export class Stage<In, Out> {
 
   /** A step whose result is what the next step receives. */
   then<Next>(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<Next>): Stage<In, Next> {
-    return new Stage<In, Next>(this.title, [...this.steps, { title, run: run as StepDef['run'], passes: false }]);
+    return new Stage<In, Next>(this.title, [...this.steps, { title, run: run as StepDef['run'], kind: 'replace' }]);
   }
 
   /** A step that only acts (its value passes on unchanged); skipped unless `when` holds for the stage's input. */
   also(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<void>, when?: (input: In) => boolean): Stage<In, Out> {
-    return new Stage<In, Out>(this.title, [...this.steps, { title, run: run as StepDef['run'], when: when as StepDef['when'], passes: true }]);
+    return new Stage<In, Out>(this.title, [...this.steps, { title, run: run as StepDef['run'], when: when as StepDef['when'], kind: 'keep' }]);
+  }
+
+  /** A step run only when `when` holds for the stage's input; the fields it returns join the value (absent when skipped). */
+  maybe<Extra extends object>(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<Extra>, when: (input: In) => boolean): Stage<In, Out & Partial<Extra>> {
+    return new Stage<In, Out & Partial<Extra>>(this.title, [...this.steps, { title, run: run as StepDef['run'], when: when as StepDef['when'], kind: 'merge' }]);
   }
 }
 
@@ -70,7 +75,8 @@ export async function runStage<In, Out>(env: RunEnv, stage: Stage<In, Out>, inpu
       };
       try {
         const result = await step.run(env, value as never, report);
-        if (!step.passes) value = result;
+        if (step.kind === 'replace') value = result;
+        else if (step.kind === 'merge') value = { ...(value as object), ...(result as object) };
       } catch (error) {
         env.logger.warn(`step failed: ${step.title}: ${(error as Error)?.message ?? error}`);
         throw new StageFailure(step.title, error);

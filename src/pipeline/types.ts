@@ -1,8 +1,9 @@
 import type { Config, KnobKey } from '../config/knobs.js';
 import type { Layout } from '../disk/layout.js';
-import type { FsEditor } from '../fs/editor.js';
+import type { RecordingEditor } from '../fs/recording.js';
 import type { ImageFacts } from '../image/probe.js';
 import type { DeviceNaming } from '../mender/devices.js';
+import type { SbomFormat } from '../sbom/index.js';
 import type { Compression } from '../util/compression.js';
 import type { Logger } from '../util/log.js';
 import type { BootloaderIntegration } from './integrations/integration.js';
@@ -71,9 +72,9 @@ export interface Extracted {
   readonly bootPartUuid?: string;
   /** Size of the boot filesystem: the output's boot partition grows to hold it. */
   readonly bootBytes: number;
-  /** Editors of the two filesystems (recording ones on a dry run). */
-  readonly rootfs: FsEditor;
-  readonly boot: FsEditor;
+  /** Editors of the two filesystems, recording every change (for the plan and the SBOM). */
+  readonly rootfs: RecordingEditor;
+  readonly boot: RecordingEditor;
   readonly facts: ImageFacts;
 }
 
@@ -90,6 +91,8 @@ export interface OutputNames {
   readonly testsConfig: string;
   readonly results: string;
   readonly bmap?: string;
+  /** The software bills of materials asked for (artifact.sbom), by format. */
+  readonly sbom: readonly { format: SbomFormat; path: string }[];
 }
 
 /** What the conversion makes of this input, decided once, before anything is changed (stages/target.ts). */
@@ -132,6 +135,8 @@ export interface InstalledPackageInfo {
   name: string;
   version: string;
   architecture: string;
+  /** Where it came from: its URL, or file:<path> for a local .deb. */
+  from: string;
 }
 
 /** What the modify stage leaves for packaging, besides the edited filesystems. */

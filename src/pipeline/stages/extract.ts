@@ -185,8 +185,9 @@ async function checkRootfs(env: RunEnv, rootfs: string, report: Report): Promise
 async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
   const rootfsEditor = await Ext4Editor.open(input.files.rootfs, { logger: env.logger, clock: () => env.epoch });
   const bootEditor = await FatEditor.open(input.files.boot, { logger: env.logger });
-  const rootfs = env.dryRun ? new RecordingEditor(rootfsEditor) : rootfsEditor;
-  const boot = env.dryRun ? new RecordingEditor(bootEditor) : bootEditor;
+  // Every change is recorded: for the plan of a dry run, and for the files the SBOM lists as added.
+  const rootfs = new RecordingEditor(rootfsEditor);
+  const boot = new RecordingEditor(bootEditor);
   const facts = await probeImage(rootfs, boot);
   checkBoard(env, facts);
   env.logger.info(`probe: ${facts.os.prettyName}, ${facts.arch}, hostname '${facts.hostname}', kernels ${[...facts.rootfsKernels, ...facts.bootKernels].join(' ') || '(none)'}`);

@@ -14,6 +14,7 @@ import { dataRanges } from '../../util/extents.js';
 import { sha256Segments, sparseSegments, type FollowingHash } from '../../util/hash.js';
 import { runHooks, type Hooks } from '../hooks.js';
 import { testsConfig } from '../report/tests-config.js';
+import { describeRootfs, wantsSbom, writeSbom, type SbomScan } from './sbom.js';
 import { type Report, Stage } from '../runner.js';
 import type { Extracted, Modified, ModifyInput, Outputs, RunEnv, Target } from '../types.js';
 
@@ -26,6 +27,8 @@ import type { Extracted, Modified, ModifyInput, Outputs, RunEnv, Target } from '
 export interface PackageInput extends ModifyInput {
   readonly hooks: Hooks;
   readonly modified: Modified;
+  /** The root filesystem as the SBOM describes it, read before it is sized (when artifact.sbom asks for one). */
+  readonly sbom?: SbomScan;
 }
 
 /** The settings only packaging reads are valid; the output directory is writable. */
@@ -250,10 +253,12 @@ async function writeRootfsAndTestsConfig(env: RunEnv, s: Written): Promise<void>
 }
 
 export const packageStage = Stage.start<PackageInput>('Package')
+  .maybe('Describe the root filesystem (SBOM)', (_env, s, report) => describeRootfs(s, report), (s) => wantsSbom(s.env.config))
   .then('Size and check the root filesystem', async (env, s, report): Promise<Sized> => ({ ...s, rootfsBytes: await finishRootfs(env, s, report) }))
   .also('Package hooks', (_env, s, report) => runHooks(s, s.hooks, 'package', report), (s) => s.hooks.package.length > 0)
   .then('Start the disk image', startImage)
   .then('Write the Mender Artifact and the root filesystems', writeArtifact)
+  .also('Write the software bill of materials', (_env, s) => writeSbom(s), (s) => wantsSbom(s.env.config))
   .also('Write the data partition', writeDataPartition)
   .also('Finish the disk image', finishImage)
   .also('Write the root filesystem image and the tests config', writeRootfsAndTestsConfig)

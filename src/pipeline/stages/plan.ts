@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Change, RecordingEditor } from '../../fs/recording.js';
+import type { Change } from '../../fs/recording.js';
 import { layoutTable, size } from '../report/summary.js';
 import { Stage } from '../runner.js';
 import type { Extracted, InstalledPackageInfo, Modified, RunEnv, Target } from '../types.js';
@@ -45,9 +45,9 @@ export function buildPlan(env: RunEnv, extracted: Extracted, target: Target, mod
       { role: 'data', ...layout.data },
     ],
     rootfsFilesystemBytes: rootfsBytes,
-    changes: { rootfs: (extracted.rootfs as RecordingEditor).changes, boot: (extracted.boot as RecordingEditor).changes },
+    changes: { rootfs: extracted.rootfs.changes, boot: extracted.boot.changes },
     packages: modified.packages,
-    outputs: [outputs.image, outputs.rootfs, outputs.artifact, outputs.testsConfig, outputs.results, ...(outputs.bmap ? [outputs.bmap] : [])],
+    outputs: [outputs.image, outputs.rootfs, outputs.artifact, outputs.testsConfig, outputs.results, ...(outputs.bmap ? [outputs.bmap] : []), ...outputs.sbom.map((s) => s.path)],
     notes: env.notes,
   };
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { computeLayout, type Layout } from '../../disk/layout.js';
 import type { DeviceNaming } from '../../mender/devices.js';
+import { sbomFormats, SUFFIX } from '../../sbom/index.js';
 import { COMPRESSION_SUFFIX, type Compression } from '../../util/compression.js';
 import { UserError } from '../../util/errors.js';
 import { chooseBootloader } from '../integrations/index.js';
@@ -79,9 +80,10 @@ function outputNames(env: RunEnv, deviceTypes: readonly string[], imageCompressi
     testsConfig: `${base}.cfg`,
     results: `${base}.json`,
     bmap: config['image.bmap'] ? `${base}.bmap` : undefined,
+    sbom: sbomFormats(config['artifact.sbom']).map((format) => ({ format, path: `${base}${SUFFIX[format]}` })),
   };
-  const { base: _base, ...files } = names;
-  if (Object.values(files).includes(env.inputPath)) {
+  const files = [names.image, names.rawImage, names.rootfs, names.artifact, names.testsConfig, names.results, names.bmap, ...names.sbom.map((s) => s.path)];
+  if (files.includes(env.inputPath)) {
     throw new UserError(`The output ${env.inputPath} would overwrite the input image.`, { hint: 'Choose another --output-dir or image.name.' });
   }
   return names;

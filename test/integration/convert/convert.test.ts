@@ -154,7 +154,7 @@ describe('conversion of an MBR image', () => {
 
   it('writes the rootfs filesystem, the Artifact and the tests config next to the image', async () => {
     const names = fs.readdirSync(c.deploy).sort();
-    expect(names).toEqual(['mbr-testhost-mender.cfg', 'mbr-testhost-mender.ext4', 'mbr-testhost-mender.img', 'mbr-testhost-mender.json', 'mbr-testhost-mender.mender']);
+    expect(names).toEqual(['mbr-testhost-mender.cdx.json', 'mbr-testhost-mender.cfg', 'mbr-testhost-mender.ext4', 'mbr-testhost-mender.img', 'mbr-testhost-mender.json', 'mbr-testhost-mender.mender', 'mbr-testhost-mender.spdx.json']);
     const cfg = fs.readFileSync(path.join(c.deploy, 'mbr-testhost-mender.cfg'), 'utf8');
     expect(cfg).toContain('MENDER_ROOTFS_PART_A="/dev/mmcblk0p2"');
     expect(cfg).toContain('MENDER_PARTITIONING_OVERHEAD_KB="16384"');

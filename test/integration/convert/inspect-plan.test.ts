@@ -31,7 +31,7 @@ describe('the conversion result JSON', () => {
     expect(results.config['storage.total_size_mb']).toBe(160);
     expect(results.layout.partitions.map((p: { role: string }) => p.role)).toEqual(['boot', 'rootfs-a', 'rootfs-b', 'data']);
     const kinds = results.outputs.map((o: { kind: string }) => o.kind).sort();
-    expect(kinds).toEqual(['artifact', 'image', 'rootfs', 'tests-config']);
+    expect(kinds).toEqual(['artifact', 'image', 'rootfs', 'sbom', 'sbom', 'tests-config']);
     for (const output of results.outputs) {
       // Hashed while written (the raw image as its parts became final), equal to hashing the file.
       expect(output.sha256).toBe(createHash('sha256').update(fs.readFileSync(output.path)).digest('hex'));

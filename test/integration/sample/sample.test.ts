@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { tool } from '../../helpers/images.js';
+import { cycloneDxErrors, spdxErrors } from '../../helpers/sbom.js';
 
 /**
  * The realistic case: the sample golden image (a real Debian bookworm made by debootstrap,
@@ -72,8 +73,38 @@ describe.runIf(canBuild).each(['amd64', 'arm64'] as const)('the %s sample golden
     expect((await tool('file', ['-b', binary])).stdout).toMatch(ELF_MACHINE[arch]);
     const conf = (await tool('debugfs', ['-R', 'stat /etc/mender/mender.conf', ext4])).stdout;
     expect(conf).toMatch(/Mode:\s+0600/);
-    const results = JSON.parse(fs.readFileSync(path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('.json'))!), 'utf8'));
+    const results = JSON.parse(fs.readFileSync(path.join(deploy, fs.readdirSync(deploy).find((n) => n.endsWith('-mender.json'))!), 'utf8'));
     expect(results.packages.map((p: { name: string }) => p.name)).toContain('mender-client');
+  });
+
+  it('writes the SBOM of the converted root filesystem next to the Artifact, with its checksums in the results', async () => {
+    const names = fs.readdirSync(deploy);
+    const file = (suffix: string) => path.join(deploy, names.find((n) => n.endsWith(suffix))!);
+    const results = JSON.parse(fs.readFileSync(file('-mender.json'), 'utf8'));
+    const sboms = results.outputs.filter((o: { kind: string }) => o.kind === 'sbom');
+    expect(sboms.map((o: { path: string }) => path.basename(o.path)).sort()).toEqual([path.basename(file('.cdx.json')), path.basename(file('.spdx.json'))]);
+    for (const output of sboms) expect(output.sha256).toBe(createHash('sha256').update(fs.readFileSync(output.path)).digest('hex'));
+    const spdxText = fs.readFileSync(file('.spdx.json'), 'utf8');
+    const cdxText = fs.readFileSync(file('.cdx.json'), 'utf8');
+    expect(spdxErrors(spdxText)).toEqual([]);
+    expect(await cycloneDxErrors(cdxText)).toBeNull();
+    const spdx = JSON.parse(spdxText);
+    const cdx = JSON.parse(cdxText);
+    // The Artifact's payload and the golden input, by their checksums.
+    const payload = /rootfs-image\.checksum: ([0-9a-f]{64})/.exec((await tool('mender-artifact', ['read', file('.mender')])).stdout)![1];
+    expect(cdx.metadata.component).toMatchObject({ name: 'sample-1', hashes: [{ alg: 'SHA-256', content: payload }] });
+    expect(cdx.metadata.component.pedigree.ancestors[0].hashes[0].content).toBe(results.input.sha256);
+    // What the conversion installed, marked with where it came from.
+    const client = cdx.components.find((c: { name: string }) => c.name === 'mender-client');
+    expect(client.properties).toContainEqual({ name: 'mender-convert:installed_by_conversion', value: expect.stringMatching(/^http.*\/mender-client_.*\.deb$/) });
+    expect(spdx.packages.find((p: { name: string }) => p.name === 'mender-client').annotations[0].comment).toMatch(/^Installed by the conversion from http/);
+    expect(cdx.components.find((c: { name: string }) => c.name === 'libc6').properties).not.toContainEqual(expect.objectContaining({ name: 'mender-convert:installed_by_conversion' }));
+    // A file the conversion wrote that no package owns, with the checksum of what is in the payload.
+    const conf = path.join(dir, 'mender.conf');
+    await tool('debugfs', ['-R', `dump /etc/mender/mender.conf ${conf}`, file('.ext4')]);
+    const added = spdx.files.find((f: { fileName: string }) => f.fileName === './etc/mender/mender.conf');
+    expect(added.checksums).toContainEqual({ algorithm: 'SHA256', checksumValue: createHash('sha256').update(fs.readFileSync(conf)).digest('hex') });
+    expect(spdx.files.some((f: { fileName: string }) => f.fileName === './usr/bin/mender')).toBe(false);
   });
 
   it('keeps a clean, bootable-shaped Debian root filesystem with the overlay applied', async () => {

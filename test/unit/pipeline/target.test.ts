@@ -44,10 +44,12 @@ describe('decideTarget', () => {
       testsConfig: `${base}.cfg`,
       results: `${base}.json`,
       bmap: `${base}.bmap`,
+      sbom: [{ format: 'spdx', path: `${base}.spdx.json` }, { format: 'cyclonedx', path: `${base}.cdx.json` }],
     });
-    const plain = decideTarget(envWith('image:\n  compression: none\n  name: custom\n'), extractedWith());
+    const plain = decideTarget(envWith('image:\n  compression: none\n  name: custom\nartifact:\n  sbom: none\n'), extractedWith());
     expect(plain.outputs.image).toBe(path.join(env.outputDir, 'custom.img'));
     expect(plain.outputs.bmap).toBeUndefined();
+    expect(plain.outputs.sbom).toEqual([]);
   });
 
   it('refuses an output name that is the input', () => {

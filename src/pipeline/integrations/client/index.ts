@@ -160,8 +160,8 @@ function localPackageFiles(config: Readonly<Config>): string[] {
   return [...(config['client.install'] && config['client.source'] === 'local' ? config['client.local_debs'] : []), ...config['client.extra_packages'].filter((item) => item.endsWith('.deb'))];
 }
 
-/** Installs what is requested and missing; returns what it installed and what the image already had. */
-async function installPackages(input: ModifyInput, extraPackages: readonly string[], report: (status: string) => void): Promise<{ installed: InstalledPackage[]; present: ReturnType<DpkgDatabase['installed']> }> {
+/** Installs what is requested and missing; returns what it installed (and from where) and what the image already had. */
+async function installPackages(input: ModifyInput, extraPackages: readonly string[], report: (status: string) => void): Promise<{ installed: (InstalledPackage & { from: string })[]; present: ReturnType<DpkgDatabase['installed']> }> {
   const { env, extracted } = input;
   const { config } = env;
   const { rootfs, facts } = extracted;
@@ -207,11 +207,12 @@ async function installPackages(input: ModifyInput, extraPackages: readonly strin
   const plan = resolver.resolve([...local.map((deb) => `${deb.name} (= ${deb.version})`), ...requests]);
   env.logger.info(`packages to install: ${plan.map((p) => `${p.name} ${p.version}`).join(', ') || '(none)'}`);
 
-  const installed: InstalledPackage[] = [];
+  const installed: (InstalledPackage & { from: string })[] = [];
   for (const record of plan) {
     report(`${record.name} ${record.version}`);
-    const deb = record.sha256 === '' ? local.find((d) => d.file === record.filename)! : await DebPackage.open(await repos.find((r) => r.spec === record.repository)!.fetchPackage(record));
-    installed.push(await installPackage(rootfs, db, deb, { logger: env.logger, mtime: env.epoch }));
+    const repo = record.sha256 === '' ? undefined : repos.find((r) => r.spec === record.repository)!;
+    const deb = repo ? await DebPackage.open(await repo.fetchPackage(record)) : local.find((d) => d.file === record.filename)!;
+    installed.push({ ...(await installPackage(rootfs, db, deb, { logger: env.logger, mtime: env.epoch })), from: repo ? repo.packageUrl(record) : `file:${record.filename}` });
   }
   await db.save();
   const deferred = installed.filter((p) => p.state === 'unpacked');
@@ -248,6 +249,6 @@ export const clientIntegration: ClientIntegration = {
       });
       env.logger.info(`client configuration: ${written.join(', ')}`);
     }
-    return { packages: installed.map(({ name, version, architecture }) => ({ name, version, architecture })), clientInstalled };
+    return { packages: installed.map(({ name, version, architecture, from }) => ({ name, version, architecture, from })), clientInstalled };
   },
 };
