@@ -157,20 +157,24 @@ export async function writeFullyAt(handle: FileHandle, buffer: Buffer, start: nu
 /**
  * `source` front to back in chunks of `chunkBytes`, the next one read while the caller works on
  * one. Each chunk is a buffer of its own (callers may keep it, and must not write to it: a chunk
- * inside a hole of `source` is a shared zero buffer, not read at all).
+ * inside a hole of `source` is a shared zero buffer, not read at all) — or, with `reuse`, one of
+ * two buffers taking turns, valid only until the next chunk is asked for: no memory is allocated
+ * per chunk, so none has to be faulted in (the kernel's copy into a fresh buffer faults on every
+ * page of it).
  */
-export async function* readChunks(source: string, chunkBytes = COPY_WINDOW): AsyncGenerator<Buffer> {
+export async function* readChunks(source: string, chunkBytes = COPY_WINDOW, options: { reuse?: boolean } = {}): AsyncGenerator<Buffer> {
   const data = await dataRanges(source);
   const input = await fs.promises.open(source, 'r');
   const { size } = await input.stat();
   const zeros = Buffer.alloc(Math.min(chunkBytes, size));
+  const turns = options.reuse ? [Buffer.allocUnsafe(zeros.length), Buffer.allocUnsafe(zeros.length)] : undefined;
   const read = async (start: number): Promise<Buffer> => {
     const length = Math.min(chunkBytes, size - start);
     if (clipRanges(data, start, start + length).length === 0) return zeros.subarray(0, length);
-    const buffer = Buffer.allocUnsafe(length);
+    const buffer = turns ? turns[(start / chunkBytes) % 2]! : Buffer.allocUnsafe(length);
     const filled = await readFullyAt(input, buffer, length, start);
     if (filled < length) throw new Error(`${source} ended early at byte ${start + filled}`);
-    return buffer;
+    return buffer.subarray(0, length);
   };
   let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
   try {
