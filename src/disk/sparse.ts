@@ -4,6 +4,7 @@ import { isZero } from '../util/bytes.js';
 import { writeFailure } from '../util/errors.js';
 import { spawn } from '../util/exec.js';
 import { clipRanges, dataRanges } from '../util/extents.js';
+import { IO_BYTES } from '../util/streams.js';
 
 /** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
 export const SPARSE_BLOCK = 4096;
@@ -63,10 +64,10 @@ export function dataEnd(buffer: Buffer): number {
   return 0;
 }
 
-/** Write all of `buffer[start, end)` at `position` (regular files rarely write short, but may). */
+/** Write all of `buffer[start, end)` at `position` (regular files rarely write short, but may), IO_BYTES per call. */
 export function writeFully(fd: number, buffer: Buffer, start: number, end: number, position: number): void {
   while (start < end) {
-    const written = fs.writeSync(fd, buffer, start, end - start, position);
+    const written = fs.writeSync(fd, buffer, start, Math.min(IO_BYTES, end - start), position);
     start += written;
     position += written;
   }
@@ -134,21 +135,21 @@ export class SparseFileWriter {
   }
 }
 
-/** Read `length` bytes at `position` into the start of `buffer`; fewer only where the file ends. */
+/** Read `length` bytes at `position` into the start of `buffer`; fewer only where the file ends. IO_BYTES per call. */
 export async function readFullyAt(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<number> {
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    const { bytesRead } = await handle.read(buffer, filled, Math.min(IO_BYTES, length - filled), position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
   return filled;
 }
 
-/** Write all of `buffer[start, end)` at `position` (the async twin of writeFully). */
+/** Write all of `buffer[start, end)` at `position` (the async twin of writeFully), IO_BYTES per call. */
 export async function writeFullyAt(handle: FileHandle, buffer: Buffer, start: number, end: number, position: number): Promise<void> {
   while (start < end) {
-    const { bytesWritten } = await handle.write(buffer, start, end - start, position);
+    const { bytesWritten } = await handle.write(buffer, start, Math.min(IO_BYTES, end - start), position);
     start += bytesWritten;
     position += bytesWritten;
   }

@@ -5,6 +5,7 @@ import type { ResultPromise } from 'execa';
 import { UserError } from './errors.js';
 import { isZero } from './bytes.js';
 import { spawn } from './exec.js';
+import { IO_BYTES } from './streams.js';
 import { requireTool } from './tools.js';
 
 /**
@@ -224,7 +225,7 @@ export class BlockCompressor {
     const result = this.resultBuffer(slot, size);
     let filled = 0;
     while (filled < size) {
-      const { bytesRead } = await slot.output.read(result, filled, size - filled, filled);
+      const { bytesRead } = await slot.output.read(result, filled, Math.min(IO_BYTES, size - filled), filled);
       if (bytesRead === 0) throw new Error(`the compressed block in ${this.scratch} ended early`);
       filled += bytesRead;
     }
@@ -263,5 +264,5 @@ export class BlockCompressor {
 
 async function writeAll(handle: fs.FileHandle, data: Buffer): Promise<void> {
   let written = 0;
-  while (written < data.length) written += (await handle.write(data, written, data.length - written, written)).bytesWritten;
+  while (written < data.length) written += (await handle.write(data, written, Math.min(IO_BYTES, data.length - written), written)).bytesWritten;
 }
