@@ -35,7 +35,7 @@ export async function measure(command, { watchDir, env, cwd } = {}) {
   if (result.exitCode !== 0) throw new Error(`benchmark command failed: ${command.join(' ')}\n${result.stderr.slice(-2000)}`);
   const [, user, sys, maxKb] = (await fs.readFile(timeFile, 'utf8')).trim().split('\n').pop().split(' ').map(Number);
   await fs.remove(timeFile);
-  return { wall, cpu: user + sys, peakRssMiB: maxKb / 1024, peakDiskMiB: peakDisk / 1048576 };
+  return { wall, user, sys, cpu: user + sys, peakRssMiB: maxKb / 1024, peakDiskMiB: peakDisk / 1048576 };
 }
 
 export function median(values) {

@@ -1,8 +1,9 @@
-import os from 'node:os';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BLOCK, BlockCompressor } from '../util/block-compress.js';
+import { BLOCK, BlockCompressor, type Submitted } from '../util/block-compress.js';
 import { throwIfCancelled } from '../util/exec.js';
+import { storeIncompressible } from '../util/stored-gzip.js';
+import { writeAndWait } from '../util/streams.js';
 
 /**
  * gzip on every core with libdeflate (Debian's libdeflate-tools): the input is cut into 32 MiB
@@ -13,49 +14,36 @@ import { throwIfCancelled } from '../util/exec.js';
  * (2 cores): libdeflate level 3 took 5.1 s of CPU for 130.5 MB where zlib level 4 (Node's, the
  * pigz way with a 32 KiB dictionary across blocks) took 7.8 s for 131.6 MB. Independent 32 MiB
  * blocks cost 0.02 % in size against one whole-file member; a process per block costs ~15 %
- * more CPU than libdeflate on one whole file (8 MiB blocks: 30 %). The output depends only on the input and the level, not on the cores.
+ * more CPU than libdeflate on one whole file (8 MiB blocks: 30 %). A block that looks
+ * incompressible is stored instead (src/util/stored-gzip.ts): no process, a copy and a CRC. The
+ * output depends only on the input and the level, not on the cores.
  */
 
-async function write(out: Writable, chunk: Buffer): Promise<void> {
-  if (out.write(chunk)) return;
-  await new Promise<void>((resolve, reject) => {
-    const done = (error?: Error) => {
-      out.off('drain', done);
-      out.off('error', done);
-      out.off('close', closed);
-      if (error) reject(error);
-      else resolve();
-    };
-    const closed = () => done(new Error('the output closed early'));
-    out.on('drain', done);
-    out.on('error', done);
-    out.on('close', closed);
-  });
-}
-
-/** Compress `source` into `out` (which is ended); returns the compressed size. */
+/** Compress `source` into `out` (which is ended); returns the compressed size. Chunks of `source` are copied at once: it may reuse their buffers. */
 export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, out: Writable, level: number): Promise<number> {
-  const inFlight: Promise<Buffer>[] = [];
-  // One block per core compressing, and one more being read and hashed meanwhile.
-  const parallel = Math.max(1, os.availableParallelism());
+  const inFlight: Submitted[] = [];
   let written = 0;
   const pending = Buffer.allocUnsafe(BLOCK);
   let filled = 0;
   let blocks = 0;
-  const compressor = await BlockCompressor.open('libdeflate-gzip', ['-c', `-${level}`], 'compressing the Artifact (gzip)');
+  const compressor = await BlockCompressor.open('libdeflate-gzip', ['-c', `-${level}`], 'compressing the Artifact (gzip)', { shortcut: storeIncompressible });
+  // One block per core compressing, and one more being read and hashed meanwhile.
+  const parallel = compressor.parallel;
 
-  const emit = async (data: Buffer) => {
+  const emit = async (block: Submitted) => {
+    const data = await block.compressed;
     written += data.length;
-    await write(out, data);
+    await writeAndWait(out, data);
+    block.release();
   };
   const dispatch = async (block: Buffer, last: boolean) => {
     // An empty input is still one (empty) member: a gzip file has at least one.
     if (block.length > 0 || blocks === 0) {
       // Once submitted, the block's buffer is free again: one buffer serves every block.
-      inFlight.push((await compressor.submit(block)).compressed);
+      inFlight.push(await compressor.submit(block));
       blocks++;
     }
-    while (inFlight.length > parallel || (last && inFlight.length)) await emit(await inFlight.shift()!);
+    while (inFlight.length > parallel || (last && inFlight.length)) await emit(inFlight.shift()!);
   };
 
   try {
@@ -76,7 +64,7 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
     await dispatch(pending.subarray(0, filled), true);
   } finally {
     // Blocks still being compressed after a failure: their results are not wanted.
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(inFlight.map((block) => block.compressed));
     await compressor.close();
   }
   out.end();

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { readChunks } from '../disk/sparse.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { UserError, errorText, isUserError, writeFailure } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { COMPRESSION_SUFFIX } from '../util/compression.js';
+import { writeAndWait } from '../util/streams.js';
 import { checkArtifactLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, type ArtifactCompression } from './compress.js';
 import { gzipParallel } from './gzip.js';
 import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
@@ -64,6 +66,8 @@ export interface ArtifactResult {
 const VERSION = JSON.stringify({ format: 'mender', version: 3 });
 const MANIFEST_LINE = 64 + 2 + 1;
 const ENTRY_MODE = 0o600;
+/** Bytes per read of a payload file. */
+const READ_CHUNK = 4 << 20;
 
 /** Seconds since the epoch for Artifact timestamps: SOURCE_DATE_EPOCH when set. */
 export function defaultMtime(): number {
@@ -92,7 +96,8 @@ async function resolvePayloads(files: PayloadSource[]): Promise<ResolvedPayload[
         throw new UserError(`The payload file ${file.path} does not exist.`);
       }
       if (!stat.isFile()) throw new UserError(`The payload ${file.path} is not a regular file.`);
-      return { name: file.name, size: stat.size, open: () => createReadStream(file.path, { highWaterMark: 1 << 20 }) };
+      // Holes are not read; chunks are valid until the next is asked for (every consumer below is done with one by then).
+      return { name: file.name, size: stat.size, open: () => readChunks(file.path, READ_CHUNK, { reuse: true }) };
     }),
   );
 }
@@ -163,8 +168,14 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
   const sums: Record<string, string> = {};
   const out = createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: 1 << 20 });
   const source = dataTar(payloads, sums, mtime, spec.onProgress);
+  // Each chunk is written completely before the next is read: a payload file's chunks reuse buffers.
+  const copy = async (target: Writable) => {
+    for await (const chunk of source) await writeAndWait(target, chunk);
+    target.end();
+  };
   if (spec.compression.algorithm === 'none') {
-    await pipeline(source, out).catch((error: unknown) => {
+    await Promise.all([copy(out), finished(out)]).catch((error: unknown) => {
+      out.destroy();
       throw writeError(spec, error);
     });
     return { sums, size: out.bytesWritten };
@@ -179,7 +190,7 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
   }
   const compressor = startCompressor(spec.compression, `compressing the Artifact payload (${spec.compression.algorithm})`);
   try {
-    await Promise.all([pipeline(source, compressor.input), pipeline(compressor.output, out), compressor.done]);
+    await Promise.all([copy(compressor.input), pipeline(compressor.output, out), compressor.done]);
   } catch (error) {
     if (isUserError(error)) {
       compressor.kill();

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { crc32 } from '../util/crc32.js';
-import { BLOCK, BlockCompressor } from '../util/block-compress.js';
+import { writeAtomically } from '../util/atomic.js';
+import { BLOCK, BlockCompressor, type Submitted } from '../util/block-compress.js';
 import { checkLevel, type Compression } from '../util/compression.js';
+import { crc32 } from '../util/crc32.js';
 import { writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { clipRanges, dataRanges } from '../util/extents.js';
-import { writeAtomically } from '../util/atomic.js';
+import { storeIncompressible } from '../util/stored-gzip.js';
 import { readFullyAt, writeFullyAt } from './sparse.js';
 
 /**
@@ -89,7 +89,7 @@ interface XzRecord {
 }
 
 /** What becomes of one block: compressed bytes to come, or a copy of an earlier block's output. */
-type Pending = { data: Promise<Buffer> } | { copyOf: number };
+type Pending = { block: Submitted } | { copyOf: number };
 
 /** Compress `image` into `dest` (which appears only when complete); returns the sha256 of `dest`, hashed as written. */
 export async function compressImage(image: string, dest: string, kind: ImageCompression, options: CompressImageOptions = {}): Promise<{ sha256: string }> {
@@ -110,7 +110,6 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
   ];
   const blocks = cutBlocks(size, boundaries);
   const indexOf = new Map(blocks.map((block, i) => [block.start, i]));
-  const parallel = Math.max(1, os.availableParallelism());
 
   const data = await dataRanges(image);
   const hash = createHash('sha256');
@@ -118,7 +117,7 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
     const input = await fs.open(image, 'r');
     // Read as well as written: copied blocks are read back from it.
     const output = await fs.open(partial, 'w+', 0o644);
-    const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`);
+    const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`, kind === 'gzip' ? { shortcut: storeIncompressible } : {});
     const buffer = Buffer.allocUnsafe(BLOCK);
     const emitted: Emitted[] = [];
     const queue: Pending[] = [];
@@ -143,7 +142,7 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
         emitted.push({ offset, length: source.length, records: source.records });
         return;
       }
-      let data = await next.data;
+      let data = await next.block.compressed;
       let records: XzRecord[] = [];
       if (kind === 'xz') {
         const stream = parseXzStream(data);
@@ -152,6 +151,7 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
         records = stream.records;
       }
       await append(data);
+      next.block.release();
       emitted.push({ offset, length: data.length, records });
     };
     try {
@@ -171,10 +171,10 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
             const filled = await readFullyAt(input, buffer, block.length, block.start);
             if (filled < block.length) throw new Error(`${image} ended early at byte ${block.start + filled}`);
           }
-          queue.push({ data: (await compressor.submit(buffer.subarray(0, block.length))).compressed });
+          queue.push({ block: await compressor.submit(buffer.subarray(0, block.length)) });
         }
         // One block per core compressing, one more being read meanwhile.
-        while (queue.length > parallel) await emitNext();
+        while (queue.length > compressor.parallel) await emitNext();
         options.onProgress?.(block.start + block.length, size);
       }
       while (queue.length > 0) await emitNext();
@@ -182,7 +182,7 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
     } catch (error) {
       throw writeFailure(error, dest);
     } finally {
-      await Promise.allSettled(queue.map((p) => ('data' in p ? p.data : undefined)));
+      await Promise.allSettled(queue.map((p) => ('block' in p ? p.block.compressed : undefined)));
       await input.close();
       await output.close();
       await compressor.close();

@@ -4,6 +4,7 @@ import { isZero } from '../util/bytes.js';
 import { writeFailure } from '../util/errors.js';
 import { spawn } from '../util/exec.js';
 import { clipRanges, dataRanges } from '../util/extents.js';
+import { IO_BYTES } from '../util/streams.js';
 
 /** The granularity of sparse writes: a filesystem block on every filesystem we write to. */
 export const SPARSE_BLOCK = 4096;
@@ -63,10 +64,10 @@ export function dataEnd(buffer: Buffer): number {
   return 0;
 }
 
-/** Write all of `buffer[start, end)` at `position` (regular files rarely write short, but may). */
+/** Write all of `buffer[start, end)` at `position` (regular files rarely write short, but may), IO_BYTES per call. */
 export function writeFully(fd: number, buffer: Buffer, start: number, end: number, position: number): void {
   while (start < end) {
-    const written = fs.writeSync(fd, buffer, start, end - start, position);
+    const written = fs.writeSync(fd, buffer, start, Math.min(IO_BYTES, end - start), position);
     start += written;
     position += written;
   }
@@ -134,21 +135,21 @@ export class SparseFileWriter {
   }
 }
 
-/** Read `length` bytes at `position` into the start of `buffer`; fewer only where the file ends. */
+/** Read `length` bytes at `position` into the start of `buffer`; fewer only where the file ends. IO_BYTES per call. */
 export async function readFullyAt(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<number> {
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    const { bytesRead } = await handle.read(buffer, filled, Math.min(IO_BYTES, length - filled), position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
   return filled;
 }
 
-/** Write all of `buffer[start, end)` at `position` (the async twin of writeFully). */
+/** Write all of `buffer[start, end)` at `position` (the async twin of writeFully), IO_BYTES per call. */
 export async function writeFullyAt(handle: FileHandle, buffer: Buffer, start: number, end: number, position: number): Promise<void> {
   while (start < end) {
-    const { bytesWritten } = await handle.write(buffer, start, end - start, position);
+    const { bytesWritten } = await handle.write(buffer, start, Math.min(IO_BYTES, end - start), position);
     start += bytesWritten;
     position += bytesWritten;
   }
@@ -157,20 +158,24 @@ export async function writeFullyAt(handle: FileHandle, buffer: Buffer, start: nu
 /**
  * `source` front to back in chunks of `chunkBytes`, the next one read while the caller works on
  * one. Each chunk is a buffer of its own (callers may keep it, and must not write to it: a chunk
- * inside a hole of `source` is a shared zero buffer, not read at all).
+ * inside a hole of `source` is a shared zero buffer, not read at all) — or, with `reuse`, one of
+ * two buffers taking turns, valid only until the next chunk is asked for: no memory is allocated
+ * per chunk, so none has to be faulted in (the kernel's copy into a fresh buffer faults on every
+ * page of it).
  */
-export async function* readChunks(source: string, chunkBytes = COPY_WINDOW): AsyncGenerator<Buffer> {
+export async function* readChunks(source: string, chunkBytes = COPY_WINDOW, options: { reuse?: boolean } = {}): AsyncGenerator<Buffer> {
   const data = await dataRanges(source);
   const input = await fs.promises.open(source, 'r');
   const { size } = await input.stat();
   const zeros = Buffer.alloc(Math.min(chunkBytes, size));
+  const turns = options.reuse ? [Buffer.allocUnsafe(zeros.length), Buffer.allocUnsafe(zeros.length)] : undefined;
   const read = async (start: number): Promise<Buffer> => {
     const length = Math.min(chunkBytes, size - start);
     if (clipRanges(data, start, start + length).length === 0) return zeros.subarray(0, length);
-    const buffer = Buffer.allocUnsafe(length);
+    const buffer = turns ? turns[(start / chunkBytes) % 2]! : Buffer.allocUnsafe(length);
     const filled = await readFullyAt(input, buffer, length, start);
     if (filled < length) throw new Error(`${source} ended early at byte ${start + filled}`);
-    return buffer;
+    return buffer.subarray(0, length);
   };
   let pending: Promise<Buffer> | undefined = size > 0 ? read(0) : undefined;
   try {

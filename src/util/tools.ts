@@ -30,6 +30,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   gzip: 'gzip',
   pigz: 'pigz',
   'libdeflate-gzip': 'libdeflate-tools',
+  sh: 'dash',
   unzip: 'unzip',
   tar: 'tar',
   gpgv: 'gpgv',

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { gzipBuffer, gzipParallel } from '../../../src/artifact/gzip.js';
+import { storedGzipSize } from '../../../src/util/stored-gzip.js';
 
 function sink() {
   const chunks: Buffer[] = [];
@@ -84,5 +85,17 @@ describe('parallel gzip', () => {
     const parallel = (await gzipBuffer(input, 3)).length;
     const single = zlib.gzipSync(input, { level: 6 }).length;
     expect(parallel / single).toBeLessThan(1.01);
+  });
+
+  it('stores incompressible blocks (no compressor run) and compresses the rest', async () => {
+    const random = crypto.randomBytes(BLOCK + 1000);
+    const mixed = Buffer.concat([random, sample(BLOCK)]);
+    const gz = await gzipBuffer(mixed, 3);
+    expect(zlib.gunzipSync(gz).equals(mixed)).toBe(true);
+    const starts = members(gz);
+    expect(starts).toHaveLength(3);
+    // The first block is stored; the second (random then text) and the third are compressed.
+    expect(starts[1]).toBe(storedGzipSize(BLOCK));
+    expect(gz.length - starts[1]!).toBeLessThan(1000 + BLOCK / 2);
   });
 });

@@ -1,0 +1,35 @@
+import type { Writable } from 'node:stream';
+
+/**
+ * The most one read or write system call moves. Larger calls cost the kernel several times more
+ * here: 400 MB written to ext4 from a 32 MiB buffer took 0.84-0.91 s of system time, in 1 MiB
+ * calls 0.16 s (887 MiB read from the page cache: 0.24 s in 32 MiB calls, 0.06 s in 1 MiB ones).
+ */
+export const IO_BYTES = 1 << 20;
+
+/**
+ * Write `chunk` and wait until the stream is done with it, for data in a buffer that is reused
+ * afterwards (a stream keeps a reference to what it has not written yet). Written IO_BYTES at a time.
+ */
+export async function writeAndWait(out: Writable, chunk: Uint8Array): Promise<void> {
+  let at = 0;
+  do {
+    await writeOne(out, chunk.subarray(at, at + IO_BYTES));
+    at += IO_BYTES;
+  } while (at < chunk.length);
+}
+
+async function writeOne(out: Writable, piece: Uint8Array): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error | null) => {
+      out.off('error', done);
+      out.off('close', closed);
+      if (error) reject(error);
+      else resolve();
+    };
+    const closed = () => done(new Error('the output closed early'));
+    out.on('error', done);
+    out.on('close', closed);
+    out.write(piece, done);
+  });
+}
