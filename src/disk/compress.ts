@@ -1,10 +1,10 @@
+import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeAtomically } from '../util/atomic.js';
 import { BLOCK, BlockCompressor, type Submitted } from '../util/block-compress.js';
 import { checkLevel, type Compression } from '../util/compression.js';
-import { crc32 } from '../util/crc32.js';
 import { writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { clipRanges, dataRanges } from '../util/extents.js';
@@ -199,7 +199,7 @@ const XZ_FOOTER_MAGIC = Buffer.from('YZ');
 const XZ_FLAGS = Buffer.from([0x00, 0x04]);
 const XZ_HEADER = (() => {
   const crc = Buffer.alloc(4);
-  crc.writeUInt32LE(crc32(XZ_FLAGS));
+  crc.writeUInt32LE(zlib.crc32(XZ_FLAGS));
   return Buffer.concat([XZ_MAGIC, XZ_FLAGS, crc]);
 })();
 
@@ -250,11 +250,11 @@ export function xzTrailer(records: XzRecord[]): Buffer {
   while (index.length % 4 !== 0) index.push(0);
   const indexBytes = Buffer.from(index);
   const indexCrc = Buffer.alloc(4);
-  indexCrc.writeUInt32LE(crc32(indexBytes));
+  indexCrc.writeUInt32LE(zlib.crc32(indexBytes));
   const footer = Buffer.alloc(12);
   footer.writeUInt32LE((indexBytes.length + 4) / 4 - 1, 4);
   XZ_FLAGS.copy(footer, 8);
   XZ_FOOTER_MAGIC.copy(footer, 10);
-  footer.writeUInt32LE(crc32(footer.subarray(4, 10)), 0);
+  footer.writeUInt32LE(zlib.crc32(footer.subarray(4, 10)), 0);
   return Buffer.concat([indexBytes, indexCrc, footer]);
 }

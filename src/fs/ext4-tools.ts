@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { run } from '../util/exec.js';
-import { crc32cExt4 } from '../util/crc32.js';
+import { crc32cExt4 } from '../util/crc32c.js';
 import { UserError } from '../util/errors.js';
 
 /** Creating, checking, resizing and stamping ext2/3/4 filesystems held in standalone image files. */

@@ -1,5 +1,5 @@
+import zlib from 'node:zlib';
 import { UserError } from '../../util/errors.js';
-import { crc32 } from '../../util/crc32.js';
 import { kernelRootArg } from '../grub/config.js';
 
 /**
@@ -53,7 +53,7 @@ export function formatUbootEnv(values: UbootEnvValues, format: UbootEnvFormat): 
   const block = Buffer.alloc(format.size, format.padByte ?? 0x00);
   data.copy(block, header);
   if (format.redundant) block[4] = (format.flag ?? 1) & 0xff;
-  block.writeUInt32LE(crc32(block.subarray(header)), 0);
+  block.writeUInt32LE(zlib.crc32(block.subarray(header)), 0);
   return block;
 }
 
@@ -69,7 +69,7 @@ export function parseUbootEnv(block: Uint8Array, redundant: boolean): ParsedUboo
   const header = headerSize(redundant);
   if (data.length <= header) throw new UserError('The U-Boot environment block is too short.');
   const stored = data.readUInt32LE(0);
-  const actual = crc32(data.subarray(header));
+  const actual = zlib.crc32(data.subarray(header));
   if (stored !== actual) {
     throw new UserError(`The U-Boot environment's CRC is 0x${stored.toString(16)} but its data gives 0x${actual.toString(16)}.`, {
       hint: 'The environment is damaged, or its size or redundancy differs from what was assumed.',

@@ -1,7 +1,7 @@
+import zlib from 'node:zlib';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../util/errors.js';
-import { crc32 } from '../../util/crc32.js';
 import { checkKernelArgs, kernelRootArg } from '../grub/config.js';
 
 /** The boot script's text, with @@NAME@@ placeholders for its parameters. */
@@ -128,13 +128,13 @@ export function ubootScriptImage(script: string | Uint8Array, options: ScriptIma
   header.writeUInt32BE(options.timestamp, 8);
   header.writeUInt32BE(data.length, 12);
   // load (16) and entry (20) addresses stay 0 for scripts.
-  header.writeUInt32BE(crc32(data), 24);
+  header.writeUInt32BE(zlib.crc32(data), 24);
   header[28] = IH_OS_LINUX;
   header[29] = UBOOT_ARCH[options.arch ?? 'arm'];
   header[30] = IH_TYPE_SCRIPT;
   header[31] = IH_COMP_NONE;
   name.copy(header, 32);
-  header.writeUInt32BE(crc32(header), 4);
+  header.writeUInt32BE(zlib.crc32(header), 4);
   return Buffer.concat([header, data]);
 }
 
@@ -157,10 +157,10 @@ export function readLegacyImage(image: Uint8Array): LegacyImageInfo {
   const header = Buffer.from(data.subarray(0, HEADER_SIZE));
   const headerCrc = header.readUInt32BE(4);
   header.writeUInt32BE(0, 4);
-  if (crc32(header) !== headerCrc) throw new UserError('The U-Boot image header CRC does not match.');
+  if (zlib.crc32(header) !== headerCrc) throw new UserError('The U-Boot image header CRC does not match.');
   const dataSize = data.readUInt32BE(12);
   const payload = data.subarray(HEADER_SIZE, HEADER_SIZE + dataSize);
-  if (payload.length !== dataSize || crc32(payload) !== data.readUInt32BE(24)) throw new UserError('The U-Boot image data CRC does not match.');
+  if (payload.length !== dataSize || zlib.crc32(payload) !== data.readUInt32BE(24)) throw new UserError('The U-Boot image data CRC does not match.');
   const info: LegacyImageInfo = {
     name: data.toString('utf8', 32, 64).replace(/\0.*$/s, ''),
     timestamp: data.readUInt32BE(8),
