@@ -46,6 +46,24 @@ describe('config layers', () => {
     expect(pi['uboot.source']).toBe('debian:u-boot-rpi/rpi_4');
   });
 
+  it('a config named without a directory is a shipped one unless a file of that name is here', () => {
+    const cwd = process.cwd();
+    process.chdir(tmp);
+    try {
+      for (const name of ['raspberrypi4_bookworm_64bit', 'raspberrypi4_bookworm_64bit.yaml']) {
+        expect(loadConfig({ configFiles: [name], env: {} }).sources['uboot.source']).toBe(`${path.join(PACKAGE_ROOT, 'configs/raspberrypi4_bookworm_64bit.yaml')}:7`);
+      }
+      writeConfig('qemux86-64.yaml', 'storage:\n  total_size_mb: 1234\n');
+      expect(loadConfig({ configFiles: ['qemux86-64.yaml'], env: {} }).config['storage.total_size_mb']).toBe(1234);
+      const missing = errorOf(() => loadConfig({ configFiles: ['raspberrypi9'], env: {} }));
+      expect(missing.message).toBe('Cannot read the config file raspberrypi9: ENOENT.');
+      expect(missing.hint).toMatch(/name a shipped config: .*generic_x86-64, .*raspberrypi4_bookworm_64bit/);
+      expect(missing.hint).not.toContain('defaults');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('include: reads other configs first (relative to the including file), later settings win; a cycle is refused', () => {
     writeConfig('base.yaml', 'storage:\n  total_size_mb: 1000\n  alignment: 1048576\noverlays: [base-overlay]\n');
     const top = writeConfig('top.yaml', 'include: [base.yaml]\nstorage:\n  total_size_mb: 2000\noverlays: [top-overlay]\n');
