@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Config } from '../config/knobs.js';
 import { extractPartitions, type ExtractedPartition } from '../disk/extract.js';
+import { detectFormat, type InputFormat } from '../disk/input.js';
 import { Ext4Editor } from '../fs/ext4.js';
 import { FatEditor } from '../fs/fat.js';
 import { RecordingEditor } from '../fs/recording.js';
@@ -97,23 +99,35 @@ function checkBoard(ctx: ConversionContext, facts: ImageFacts): void {
   }
 }
 
+/**
+ * Every host tool a conversion with this config runs on an input of this format (the README's
+ * apt-get line and scripts/host-packages/conversion.txt are their Debian packages).
+ */
+export function conversionTools(config: Config, inputFormat: InputFormat): string[] {
+  const compressor = { gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [], auto: [] };
+  return [
+    'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'xfs_io', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo',
+    ...{ raw: [], gzip: ['gzip'], xz: ['xz'], zstd: ['zstd'], zip: ['unzip'] }[inputFormat],
+    // The standalone GRUB loader is built with grub-mkimage; the boot partition's UUID read with blkid.
+    ...(config['bootloader.type'] === 'grub' ? ['grub-mkimage', 'blkid'] : []),
+    ...(config['client.install'] || config['client.extra_packages'].length > 0 ? ['gpgv', 'gpg', 'xz'] : []),
+    ...(config['image.bmap'] ? ['bmaptool'] : []),
+    ...compressor[config['artifact.compression']],
+    ...compressor[config['image.compression']],
+  ];
+}
+
 export const extractStage: Stage = {
   title: 'Extract',
   async preflight(ctx) {
-    // Every tool the conversion will run, checked before any work: one message for all missing.
-    requireTools([
-      'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'xfs_io', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo',
-      ...(ctx.config['client.install'] || ctx.config['client.extra_packages'].length > 0 ? ['gpgv', 'gpg', 'xz'] : []),
-      ...(ctx.config['image.bmap'] ? ['bmaptool'] : []),
-      ...({ gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [] }[ctx.config['artifact.compression']]),
-      ...({ gzip: ['libdeflate-gzip'], xz: ['xz'], zstd: ['zstd'], none: [], auto: [] }[ctx.config['image.compression']]),
-    ]);
     const stat = await fs.stat(ctx.inputPath).catch(() => undefined);
     if (!stat?.isFile()) throw new UserError(`The disk image ${ctx.inputPath} does not exist or is not a file.`);
     if (stat.size === 0) throw new UserError(`The disk image ${ctx.inputPath} is empty.`);
     await fs.access(ctx.inputPath, fs.constants.R_OK).catch(() => {
       throw new UserError(`The disk image ${ctx.inputPath} is not readable.`);
     });
+    // Every tool the conversion will run, checked before any work: one message for all missing.
+    requireTools(conversionTools(ctx.config, await detectFormat(ctx.inputPath)));
     await fs.mkdir(ctx.outputDir, { recursive: true });
     await checkSpace(ctx);
   },
