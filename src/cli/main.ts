@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { readLegacyConfig } from '../config/legacy.js';
 import { registerArtifactCommands } from './artifact.js';
+import { registerBootCommand } from './boot.js';
 import { describeReport, inspect } from '../inspect/inspect.js';
 import { renderEffective, renderMigration } from '../config/render.js';
 import type { KnobKey } from '../config/knobs.js';
@@ -116,6 +117,7 @@ export function buildProgram(): Command {
     });
 
   registerArtifactCommands(program);
+  registerBootCommand(program);
   return program;
 }
 
