@@ -12,17 +12,8 @@ import { powerOfTwoAtLeast } from '../../../src/boot/disk.js';
 import { parseDeviceTree, propertyStrings } from '../../../src/boot/fdt.js';
 import { chooseAccel, findFirmware, qemuCommand, raspberryPiBootArgs } from '../../../src/boot/qemu.js';
 import { bootArguments, DEFAULT_TIMEOUT_SECONDS } from '../../../src/cli/boot.js';
-import { UserError } from '../../../src/util/errors.js';
+import { errorOf } from '../../helpers/errors.js';
 
-function userError(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(UserError);
-    return error as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 type Node = { props?: Record<string, string>; children?: Record<string, Node> };
 
@@ -86,10 +77,10 @@ describe('boot arguments', () => {
   });
 
   it('refuses unattended options without --check, a timeout that is no whole positive number, an unknown board', () => {
-    expect(userError(() => bootArguments('x.img', { json: true })).message).toBe('--json goes with --check (an unattended boot).');
-    expect(userError(() => bootArguments('x.img', { json: true, timeout: '5', serialLog: 'l' })).message).toBe('--json, --timeout, --serial-log go with --check (an unattended boot).');
-    for (const timeout of ['0', '-3', '1.5', 'ten', '']) expect(userError(() => bootArguments('x.img', { check: true, timeout })).message).toContain(`--timeout ${timeout} is not a whole number`);
-    const board = userError(() => bootArguments('x.img', { board: 'raspi4b' }));
+    expect(errorOf(() => bootArguments('x.img', { json: true })).message).toBe('--json goes with --check (an unattended boot).');
+    expect(errorOf(() => bootArguments('x.img', { json: true, timeout: '5', serialLog: 'l' })).message).toBe('--json, --timeout, --serial-log go with --check (an unattended boot).');
+    for (const timeout of ['0', '-3', '1.5', 'ten', '']) expect(errorOf(() => bootArguments('x.img', { check: true, timeout })).message).toContain(`--timeout ${timeout} is not a whole number`);
+    const board = errorOf(() => bootArguments('x.img', { board: 'raspi4b' }));
     expect(board.message).toBe('--board raspi4b is not a board boot knows.');
     expect(board.hint).toBe('Use one of: x86-64, arm64-virt, raspi3b.');
   });
@@ -148,10 +139,10 @@ describe('the host', () => {
     expect(findFirmware('x86-64', (file) => file === '/usr/share/qemu/OVMF.fd')).toEqual({ code: '/usr/share/qemu/OVMF.fd', vars: undefined });
     expect(findFirmware('arm64-virt', () => true)).toEqual({ code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' });
     expect(findFirmware('raspi3b', () => false)).toBeUndefined();
-    const missing = userError(() => findFirmware('arm64-virt', (file) => file.endsWith('CODE.fd')));
+    const missing = errorOf(() => findFirmware('arm64-virt', (file) => file.endsWith('CODE.fd')));
     expect(missing.message).toBe('the AAVMF UEFI firmware is not installed (/usr/share/AAVMF/AAVMF_CODE.fd).');
     expect(missing.hint).toBe('Install it with: sudo apt-get install qemu-efi-aarch64');
-    expect(userError(() => findFirmware('x86-64', () => false)).hint).toBe('Install it with: sudo apt-get install ovmf');
+    expect(errorOf(() => findFirmware('x86-64', () => false)).hint).toBe('Install it with: sudo apt-get install ovmf');
   });
 
   it('an SD card for the raspi3b is a power of two', () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { KNOB_KEYS, KNOBS } from '../../../src/config/knobs.js';
 import { environmentLayer, loadConfig, loadYamlLayer, nearestKey, PACKAGE_ROOT } from '../../../src/config/load.js';
 import { renderDefaultsYaml, renderEffective, renderJsonSchema } from '../../../src/config/render.js';
-import { UserError } from '../../../src/util/errors.js';
+import { errorOf } from '../../helpers/errors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
 function writeConfig(name: string, text: string): string {
@@ -14,15 +14,6 @@ function writeConfig(name: string, text: string): string {
   return file;
 }
 
-function errorOf(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(UserError);
-    return error as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('config layers', () => {
   it('every board config shipped in configs/ is valid', () => {
