@@ -163,6 +163,17 @@ export async function checkBoot(request: BootRequest, options: CheckOptions): Pr
   });
   options.onStart?.(describeBoot(request.image, boot));
   const reported = new Set<BootStage>();
+  /** Each stage once: when its most telling line shows, or a later stage does, or at the end. */
+  const report = (shown: BootReading, final: boolean) => {
+    STAGES.forEach((stage, index) => {
+      const line = shown.evidence[stage];
+      const settled = final || !shown.tentative.includes(stage) || STAGES.slice(index + 1).some((later) => shown.evidence[later]);
+      if (line && settled && !reported.has(stage)) {
+        reported.add(stage);
+        options.onStage?.(stage, line, seconds());
+      }
+    });
+  };
   let text = '';
   let reading = readSerialLog('');
   let end: CheckResult['end'] | undefined;
@@ -172,13 +183,7 @@ export async function checkBoot(request: BootRequest, options: CheckOptions): Pr
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       text = fs.readFileSync(log, 'utf8');
       reading = readSerialLog(text);
-      for (const stage of STAGES) {
-        const line = reading.evidence[stage];
-        if (line && !reported.has(stage)) {
-          reported.add(stage);
-          options.onStage?.(stage, line, seconds());
-        }
-      }
+      report(reading, false);
       if (checkVerdict(reading).ok) end = 'passed';
       else if (reading.failure && (failureSeenAt ??= Date.now()) + FAILURE_GRACE_MS <= Date.now()) end = 'failure seen';
       else if (exited) end = 'qemu exited';
@@ -186,6 +191,7 @@ export async function checkBoot(request: BootRequest, options: CheckOptions): Pr
       else if (Date.now() - started > options.timeoutSeconds * 1000) end = 'timed out';
     }
     text = fs.readFileSync(log, 'utf8');
+    report(reading, true);
   } finally {
     qemu.kill('SIGKILL');
     await done;

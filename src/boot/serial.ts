@@ -17,6 +17,8 @@ export interface BootReading {
   stage: BootStage | 'none';
   /** The first line that showed each stage. */
   evidence: Partial<Record<BootStage, string>>;
+  /** Stages shown only by a lesser sign so far (OVMF's "failed to load Boot0001…" before its "starting Boot0002…"). */
+  tentative: BootStage[];
   /** The partition the Mender boot script booted, and the root= it gave the kernel (its last boot). */
   menderBoot?: { partition: number; root?: string; line: string };
   /** root= of the kernel's (last) command line. */
@@ -69,14 +71,17 @@ const kernelRootOf = (commandLine: string) => [...commandLine.matchAll(/(?:^| )r
 export function readSerialLog(raw: string): BootReading {
   const text = cleanSerialText(raw);
   const evidence: Partial<Record<BootStage, string>> = {};
+  const tentative: BootStage[] = [];
   let stage: BootReading['stage'] = 'none';
   STAGES.forEach((name, index) => {
-    const match = SIGNS[name].map((sign) => sign.exec(text)).find(Boolean);
+    const matches = SIGNS[name].map((sign) => sign.exec(text));
+    const match = matches.find(Boolean);
     if (!match) return;
     evidence[name] = match[1]!.trim();
+    if (!matches[0]) tentative.push(name);
     if (stage === 'none' || STAGES.indexOf(stage) < index) stage = name;
   });
-  const reading: BootReading = { stage, evidence };
+  const reading: BootReading = { stage, evidence, tentative };
 
   // GRUB: "Mender: booting (hd0,gpt2)/boot/kernel with root=/dev/sda2";
   // U-Boot: "Mender: booting partition 2 (mmc 0:2) with root=/dev/mmcblk0p2".

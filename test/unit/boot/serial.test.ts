@@ -32,7 +32,13 @@ describe('readSerialLog on a real x86-64 first boot (OVMF, GRUB, Debian bookworm
   it('follows the log as it grows: each cut shows only the stages it holds', () => {
     const upTo = (marker: string) => log.slice(0, log.indexOf(marker));
     expect(readSerialLog('').stage).toBe('none');
-    expect(readSerialLog(upTo('Welcome to GRUB')).stage).toBe('firmware');
+    const firmware = readSerialLog(upTo('Welcome to GRUB'));
+    expect(firmware.stage).toBe('firmware');
+    expect(firmware.tentative).toEqual([]);
+    // Before OVMF starts the disk's loader it says what it failed to load: the firmware ran, a better line is to come.
+    const early = readSerialLog(upTo('BdsDxe: loading'));
+    expect(early.evidence.firmware).toMatch(/^BdsDxe: failed to load Boot0001/);
+    expect(early.tentative).toEqual(['firmware']);
     expect(readSerialLog(upTo('Linux version')).stage).toBe('bootloader');
     expect(readSerialLog(upTo('Welcome to \x1b')).stage).toBe('kernel');
     const beforeLogin = readSerialLog(upTo('pc-sample login:'));
@@ -52,6 +58,15 @@ describe('readSerialLog on a real x86-64 first boot (OVMF, GRUB, Debian bookworm
   });
 });
 
+describe('readSerialLog on a real x86-64 boot with rootfs A wiped', () => {
+  it('stops at GRUB, which cannot read partition 2', () => {
+    const reading = readSerialLog(fixture('x86-64-rootfs-wiped.log'));
+    expect(reading.stage).toBe('bootloader');
+    expect(reading.menderBoot).toMatchObject({ partition: 2, root: '/dev/sda2' });
+    expect(checkVerdict(reading).summary).toBe("stopped at stage 'bootloader': the bootloader could not load the kernel (Mender: cannot boot from (hd0,gpt2).)");
+  });
+});
+
 describe('readSerialLog on a real Raspberry Pi 3 boot (raspi3b, the image\'s U-Boot, today\'s unconfigured sample rootfs)', () => {
   it('follows U-Boot\'s Mender line to the kernel, which waits for its root device (no SD driver built in, no initramfs)', () => {
     const reading = readSerialLog(fixture('raspi3b-waiting-for-root.log'));
@@ -62,6 +77,13 @@ describe('readSerialLog on a real Raspberry Pi 3 boot (raspi3b, the image\'s U-B
     expect(reading.kernelRoot).toBe('/dev/mmcblk0p2');
     expect(reading.waitingForRoot).toBe('/dev/mmcblk0p2');
     expect(checkVerdict(reading)).toEqual({ ok: false, summary: "stopped at stage 'kernel': the kernel waits for its root device /dev/mmcblk0p2" });
+  });
+
+  it('with rootfs A wiped, stops at U-Boot, which cannot load the kernel', () => {
+    const reading = readSerialLog(fixture('raspi3b-rootfs-wiped.log'));
+    expect(reading.stage).toBe('bootloader');
+    expect(reading.failure).toBe('the bootloader could not load the kernel (Mender: cannot boot partition 2.)');
+    expect(checkVerdict(reading).summary).toBe("stopped at stage 'bootloader': the bootloader could not load the kernel (Mender: cannot boot partition 2.)");
   });
 });
 
