@@ -8,6 +8,8 @@
 //      partition 3 and release-2;
 //   d. power cut (QEMU killed) while grub-mender-grubenv-set is rewriting the environment:
 //      the next boot still finds a valid environment and the same partition.
+// Before them, `mender-convert boot --check` boots a conversion with the client's daemon enabled
+// to its login prompt, and fails, naming the stage, on a copy with rootfs A wiped.
 // Every boot's serial log is kept in work/boot/logs/. Needs root for the golden image (the
 // kernel's packages run their scripts) and the network for Debian's packages (cached after).
 //
@@ -20,6 +22,7 @@
 //   --keep: leave the converted images in work/boot; --tier: run only these tiers
 import { spawn } from 'node:child_process';
 import { $, argv, fs, path } from 'zx';
+import { bootCheck, withRootfsAWiped } from './lib/boot-check.mjs';
 import { ubootTier } from './lib/uboot-boot-tier.mjs';
 
 $.verbose = false;
@@ -191,11 +194,13 @@ async function expectShown(device, artifact) {
   check(shown.split('\n').pop() === artifact, `mender show-artifact prints ${artifact}`, shown);
 }
 
-async function convert(image, name, tag = 'grub') {
+/** A conversion with Debian's mender-client; `standalone`: its daemon masked by the overlay (see prepareDevice). */
+async function convert(image, name, tag = 'grub', { standalone = true } = {}) {
   const out = path.join(dir, `deploy-${tag}-${name}`);
   await fs.remove(out);
-  step(`convert ${path.basename(image)} as ${name}`);
-  await $({ env: { ...process.env, MENDER_CLIENT_INSTALL: 'y' } })`node ${path.join(root, 'bin/mender-convert.js')} --disk-image ${image} --config ${path.join(root, 'configs/qemux86-64.yaml')} --config ${path.join(dir, 'boot-test.yaml')} --overlay ${path.join(dir, 'overlay')} --artifact-name ${name} --output-dir ${out} --work-dir ${path.join(dir, 'work')}`;
+  step(`convert ${path.basename(image)} as ${name}${standalone ? '' : ' (the client\'s daemon enabled)'}`);
+  const overlay = standalone ? ['--overlay', path.join(dir, 'overlay')] : [];
+  await $({ env: { ...process.env, MENDER_CLIENT_INSTALL: 'y' } })`node ${path.join(root, 'bin/mender-convert.js')} --disk-image ${image} --config ${path.join(root, 'configs/qemux86-64.yaml')} --config ${path.join(dir, 'boot-test.yaml')} ${overlay} --artifact-name ${name} --output-dir ${out} --work-dir ${path.join(dir, 'work')}`;
   const files = await fs.readdir(out);
   return {
     image: path.join(out, files.find((f) => f.endsWith('-mender.img'))),
@@ -255,11 +260,31 @@ async function updateAndRollBack(qemu, prefix) {
   await expectShown(qemu, 'release-2');
 }
 
-/** The GRUB (UEFI) tier with our standalone loader: steps a-d on the PC image. */
+/**
+ * `mender-convert boot --check` on the converted PC image (the client's daemon enabled, as a user
+ * converts it): it must pass — a login prompt on rootfs A with mender-client.service started —
+ * and on a copy with rootfs A wiped it must fail, naming the stage (GRUB cannot load the kernel).
+ */
+async function bootCheckTier(golden) {
+  const { image } = await convert(golden, 'release-1', 'check', { standalone: false });
+  const passed = await bootCheck({ root, logs, step }, image, 'check-x86-64', 900);
+  check(passed.ok && passed.exitCode === 0, 'boot --check passes: login prompt on rootfs A, the Mender client started', passed.summary);
+  check(passed.menderBoot.partition === 2 && passed.kernelRoot === '/dev/sda2', 'it booted partition 2 with root=/dev/sda2', JSON.stringify(passed.menderBoot));
+  check(/^Started mender-client/.test(passed.stages.client), 'systemd started mender-client.service', passed.stages.client);
+  const wiped = await withRootfsAWiped(image, path.join(dir, 'check-wiped.img'));
+  const failed = await bootCheck({ root, logs, step }, wiped, 'check-x86-64-rootfs-wiped', 600);
+  check(!failed.ok && failed.exitCode === 1, 'boot --check fails on the image whose rootfs A was wiped', failed.summary);
+  check(failed.stage === 'bootloader' && failed.end === 'failure seen' && /the bootloader could not load the kernel/.test(failed.summary), 'it names the stage reached (bootloader) and why', failed.summary);
+  if (!argv.keep) await fs.remove(path.dirname(image));
+  await fs.remove(wiped);
+}
+
+/** The GRUB (UEFI) tier with our standalone loader: boot --check, then steps a-d on the PC image. */
 async function grubTier() {
   step('golden image: Debian bookworm amd64 PC with its kernel (debootstrap, cached in work/sample)');
   const golden = (await $`zx ${path.join(root, 'scripts/build-sample-image.mjs')} --flavour pc`).stdout.trim();
   const { device, artifacts } = await prepareDevice(golden, 'grub');
+  await bootCheckTier(golden);
 
   step('a. first boot');
   let qemu = await boot('a-first-boot', [device, artifacts]);

@@ -8,8 +8,14 @@
 //   c. the next boot (the update was never committed) rolls back to partition 2.
 // Each boot is stopped once the kernel has printed its command line: what runs after it is
 // the distribution's, and the GRUB tier covers the client's side on a booting system.
+//   d. `mender-convert boot --check` follows the image's own boot (raspi3b, on an overlay) as far
+//      as it goes: U-Boot's Mender line for partition 2 and the kernel with root=/dev/mmcblk0p2.
+//      The sample root filesystem stops there today (no SD card driver without an initramfs) and
+//      has no client, so the check itself fails, at 'kernel' or later. With rootfs A wiped it fails
+//      at 'bootloader', U-Boot unable to load the kernel.
 import { spawn } from 'node:child_process';
 import { $, fs, path } from 'zx';
+import { bootCheck, withRootfsAWiped } from './boot-check.mjs';
 
 const KERNEL_TIMEOUT = 10 * 60_000;
 
@@ -119,4 +125,14 @@ export async function ubootTier({ root, dir, logs, step, check, running }) {
   expectBoot(rolled, 2);
   const afterRollback = await readEnv();
   check(afterRollback.mender_boot_part === '2' && afterRollback.upgrade_available === '0' && afterRollback.bootcount === '0', 'the environment is back on partition 2, no update pending', JSON.stringify(afterRollback));
+
+  step('U-Boot d. boot --check');
+  const LATER = ['kernel', 'init', 'client', 'login'];
+  const followed = await bootCheck({ root, logs, step }, device, 'check-raspi3b', 300);
+  check(followed.board === 'raspi3b' && followed.menderBoot?.partition === 2 && followed.kernelRoot === '/dev/mmcblk0p2', 'boot --check saw U-Boot boot partition 2 and the kernel start with root=/dev/mmcblk0p2', JSON.stringify(followed.menderBoot));
+  check(LATER.includes(followed.stage) && followed.ok === (followed.stage === 'login' && Boolean(followed.stages.client)), `it reached stage '${followed.stage}' and says so`, followed.summary);
+  const wiped = await withRootfsAWiped(device, path.join(work, 'device-wiped.img'));
+  const failed = await bootCheck({ root, logs, step }, wiped, 'check-raspi3b-rootfs-wiped', 300);
+  check(!failed.ok && failed.stage === 'bootloader' && /the bootloader could not load the kernel \(Mender: cannot boot partition 2\.\)/.test(failed.summary), 'with rootfs A wiped it fails at the bootloader, saying why', failed.summary);
+  await fs.remove(wiped);
 }

@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { readLegacyConfig } from '../config/legacy.js';
 import { registerArtifactCommands } from './artifact.js';
 import { registerSbomCommand } from './sbom.js';
+import { registerBootCommand } from './boot.js';
 import { describeReport, inspect } from '../inspect/inspect.js';
 import { renderEffective, renderMigration } from '../config/render.js';
 import { KNOB_KEYS, KNOBS, type Knob, type KnobKey } from '../config/knobs.js';
@@ -133,6 +134,7 @@ export function buildProgram(): Command {
 
   registerArtifactCommands(program);
   registerSbomCommand(program);
+  registerBootCommand(program);
   return program;
 }
 

@@ -239,6 +239,21 @@ export interface LoadOptions {
   flags?: Partial<Record<KnobKey, { raw: unknown; flag: string }>>;
 }
 
+/** The board configs shipped in configs/ (names without .yaml). */
+function shippedConfigs(): string[] {
+  return fs.readdirSync(path.join(PACKAGE_ROOT, 'configs')).filter((name) => name.endsWith('.yaml') && name !== 'defaults.yaml').map((name) => name.slice(0, -'.yaml'.length)).sort();
+}
+
+/**
+ * A config named without a directory that is no file here (`raspberrypi4_bookworm_64bit`,
+ * `qemux86-64.yaml`) is one of the shipped configs: an installed copy's configs/ is out of sight.
+ */
+export function resolveConfigFile(file: string): string {
+  if (file.includes('/') || fs.existsSync(file)) return file;
+  const shipped = path.join(PACKAGE_ROOT, 'configs', file.endsWith('.yaml') ? file : `${file}.yaml`);
+  return fs.existsSync(shipped) ? shipped : file;
+}
+
 /** A YAML config (after the configs it includes), or an upstream-style shell config (detected by its content). */
 export function loadConfigFile(file: string, including: string[] = []): Layer[] {
   let text: string;
@@ -246,7 +261,7 @@ export function loadConfigFile(file: string, including: string[] = []): Layer[] 
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     throw new UserError(`Cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}.`, {
-      hint: 'Check the path given with --config.',
+      hint: `Check the path given with --config, or name a shipped config: ${shippedConfigs().join(', ')}.`,
     });
   }
   if (isLegacyConfig(file, text)) return [loadLegacyLayer(file)];
@@ -264,7 +279,7 @@ export function loadConfigFile(file: string, including: string[] = []): Layer[] 
 export function loadConfig(options: LoadOptions): EffectiveConfig {
   const layers = [
     loadYamlLayer(DEFAULTS_FILE, 'configs/defaults.yaml'),
-    ...options.configFiles.flatMap((file) => loadConfigFile(file)),
+    ...options.configFiles.flatMap((file) => loadConfigFile(resolveConfigFile(file))),
     environmentLayer(options.env ?? process.env),
     flagLayer(options.flags ?? {}),
   ];

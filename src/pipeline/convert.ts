@@ -3,22 +3,18 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { KnobKey } from '../config/knobs.js';
 import { loadConfig } from '../config/load.js';
-import { COMPRESSOR_TOOL } from '../util/compression.js';
 import { epochFrom } from '../util/epoch.js';
 import { UserError } from '../util/errors.js';
 import { setCancelSignal, setCommandLogger } from '../util/exec.js';
 import { FileLogger } from '../util/log.js';
-import { requireTools } from '../util/tools.js';
-import { configuredHooks } from './hooks.js';
-import { clientIntegration } from './integrations/client/index.js';
-import { BOOTLOADERS } from './integrations/index.js';
 import { OutputSet } from './outputs.js';
 import { printSummary } from './report/summary.js';
 import { writeResults } from './report/results.js';
 import { runStage, StageFailure, type RunOptions } from './runner.js';
-import { extractStage, preflight as extractPreflight } from './stages/extract.js';
-import { modifyStage, preflight as modifyPreflight } from './stages/modify.js';
-import { packageStage, preflight as packagePreflight } from './stages/package.js';
+import { preflight } from './preflight.js';
+import { extractStage } from './stages/extract.js';
+import { modifyStage } from './stages/modify.js';
+import { packageStage } from './stages/package.js';
 import { buildPlan, describePlan, planStage } from './stages/plan.js';
 import { decideTarget } from './stages/target.js';
 import type { RunEnv } from './types.js';
@@ -40,9 +36,6 @@ export interface ConvertOptions {
   json?: boolean;
   env?: NodeJS.ProcessEnv;
 }
-
-/** Tools every conversion runs: e2fsprogs and xfsprogs for the root filesystem, sfdisk, mtools and dosfstools for the boot partition. */
-const CONVERSION_TOOLS = ['debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'xfs_io', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo'];
 
 /** The whole conversion: configuration, the stages, the summary, and cleanup on every exit. */
 export async function convert(options: ConvertOptions): Promise<void> {
@@ -164,28 +157,4 @@ async function configureTools(env: RunEnv): Promise<void> {
   process.env.E2FSCK_CONFIG = path.join(env.runDir, 'e2fsck.conf');
   await fs.writeFile(process.env.E2FSCK_CONFIG, '[options]\n\tbroken_system_clock = 1\n', { mode: 0o600 });
   env.logger.info(`mender-convert: ${env.inputPath} → ${env.outputDir} (run directory ${env.runDir})`);
-}
-
-/**
- * Every check that needs no heavy I/O, before anything is extracted: tools (one message for all
- * that are missing), the input, space, overlays, keys, each integration's own settings and sources,
- * and the hooks.
- */
-async function preflight(env: RunEnv) {
-  const { config } = env;
-  const bootloader = BOOTLOADERS[config['bootloader.type']];
-  const outputTools = [COMPRESSOR_TOOL[config['artifact.compression']], config['image.compression'] === 'auto' ? undefined : COMPRESSOR_TOOL[config['image.compression']]];
-  requireTools([
-    ...CONVERSION_TOOLS,
-    ...clientIntegration.tools(config),
-    ...bootloader.tools(config),
-    ...(config['image.bmap'] ? ['bmaptool'] : []),
-    ...outputTools.filter((tool): tool is string => tool !== undefined),
-  ]);
-  await extractPreflight(env);
-  await modifyPreflight(env);
-  await packagePreflight(env);
-  await clientIntegration.verify(env);
-  await bootloader.verify(env);
-  return configuredHooks(env);
 }

@@ -34,6 +34,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   unzip: 'unzip',
   tar: 'tar',
   gpgv: 'gpgv',
+  gpg: 'gpg',
   'grub-mkimage': 'grub-common',
   'grub-editenv': 'grub-common',
   'grub-script-check': 'grub-common',
@@ -44,6 +45,9 @@ export const TOOL_PACKAGES: Record<string, string> = {
   debootstrap: 'debootstrap',
   bmaptool: 'bmap-tools',
   openssl: 'openssl',
+  'qemu-system-x86_64': 'qemu-system-x86',
+  'qemu-system-aarch64': 'qemu-system-arm',
+  'qemu-img': 'qemu-utils',
 };
 
 // An ordinary user's PATH on Debian lacks the sbin directories where e2fsprogs and fdisk live.

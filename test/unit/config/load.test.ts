@@ -5,23 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { KNOB_KEYS, KNOBS } from '../../../src/config/knobs.js';
 import { environmentLayer, loadConfig, loadYamlLayer, nearestKey, PACKAGE_ROOT } from '../../../src/config/load.js';
 import { renderDefaultsYaml, renderEffective, renderJsonSchema } from '../../../src/config/render.js';
-import { UserError } from '../../../src/util/errors.js';
+import { errorOf } from '../../helpers/errors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
 function writeConfig(name: string, text: string): string {
   const file = path.join(tmp, name);
   fs.writeFileSync(file, text);
   return file;
-}
-
-function errorOf(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(UserError);
-    return error as UserError;
-  }
-  throw new Error('expected a UserError');
 }
 
 describe('config layers', () => {
@@ -44,6 +34,24 @@ describe('config layers', () => {
     expect(fs.existsSync(pi['board.hooks'][0]!)).toBe(true);
     expect(piSources['storage.alignment']).toContain('include/raspberrypi.yaml');
     expect(pi['uboot.source']).toBe('debian:u-boot-rpi/rpi_4');
+  });
+
+  it('a config named without a directory is a shipped one unless a file of that name is here', () => {
+    const cwd = process.cwd();
+    process.chdir(tmp);
+    try {
+      for (const name of ['raspberrypi4_bookworm_64bit', 'raspberrypi4_bookworm_64bit.yaml']) {
+        expect(loadConfig({ configFiles: [name], env: {} }).sources['uboot.source']).toBe(`${path.join(PACKAGE_ROOT, 'configs/raspberrypi4_bookworm_64bit.yaml')}:7`);
+      }
+      writeConfig('qemux86-64.yaml', 'storage:\n  total_size_mb: 1234\n');
+      expect(loadConfig({ configFiles: ['qemux86-64.yaml'], env: {} }).config['storage.total_size_mb']).toBe(1234);
+      const missing = errorOf(() => loadConfig({ configFiles: ['raspberrypi9'], env: {} }));
+      expect(missing.message).toBe('Cannot read the config file raspberrypi9: ENOENT.');
+      expect(missing.hint).toMatch(/name a shipped config: .*generic_x86-64, .*raspberrypi4_bookworm_64bit/);
+      expect(missing.hint).not.toContain('defaults');
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('include: reads other configs first (relative to the including file), later settings win; a cycle is refused', () => {

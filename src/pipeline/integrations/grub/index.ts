@@ -256,7 +256,8 @@ export const grubIntegration: BootloaderIntegration<{ arch: GrubEfiArch }> = {
   // Its environment tools are shell scripts of ours (grub-mender-grubenv-print/-set).
   packages: () => [],
   testsConfig: { feature: 'mender-grub', imageType: 'uefiimg' },
-  tools: () => [],
+  // The standalone loader is built with grub-mkimage; the boot partition's UUID read with blkid.
+  tools: () => ['grub-mkimage', 'blkid'],
   verify: async () => undefined,
 
   decide(_config, facts) {
