@@ -2,17 +2,30 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { buffer } from 'node:stream/consumers';
 import {
   extractUbootDefaultEnv,
   fwEnvConfig,
+  menderBootState,
   menderUbootEnv,
   parseFwEnvConfig,
   ubootEnvCopies,
+  ubootSavesEnvToMmc,
+  ubootScriptBootEnv,
   type UbootEnvStorage,
 } from '../bootloader/uboot/env.js';
-import { generateUbootScript, ubootScriptImage, type UbootArch } from '../bootloader/uboot/script.js';
+import {
+  bootableKernel,
+  firmwareInitramfsName,
+  kernelFlavour,
+  kernelHookConfig,
+  kernelImageVersion,
+  UBOOT_KERNEL_HOOK,
+  UBOOT_KERNEL_HOOK_CONFIG,
+  UBOOT_KERNEL_HOOK_LINKS,
+  ubootKernelHook,
+} from '../bootloader/uboot/kernel.js';
+import { generateUbootScript, ubootScriptImage, type UbootArch, type UbootScriptOptions } from '../bootloader/uboot/script.js';
 import { partitionDevice } from '../mender/devices.js';
 import { UserError } from '../util/errors.js';
 import { run } from '../util/exec.js';
@@ -135,29 +148,56 @@ function envStorage(ctx: ConversionContext, binary: UbootBinary): UbootEnvStorag
   return { kind: 'redundant', device: diskDevice(ctx.config['storage.device_base']), offsets: [alignment, 2 * alignment], size };
 }
 
-async function writeEnvironment(ctx: ConversionContext, binary: UbootBinary): Promise<string> {
+/**
+ * Who keeps the Mender variables at boot: U-Boot's own environment (a file it reads, or raw
+ * copies a build made for them reads), or boot.scr with copies it reads and writes itself.
+ */
+function envAccess(ctx: ConversionContext, binary: UbootBinary, storage: UbootEnvStorage): 'uboot' | 'script' {
+  const configured = ctx.config['uboot.env_access'];
+  if (storage.kind === 'file') {
+    if (configured === 'script') throw new UserError('uboot.env_access: script needs uboot.env_storage: redundant (the boot script keeps two raw copies).');
+    return 'uboot';
+  }
+  if (configured !== 'auto') return configured;
+  return binary.fwEnv || ubootSavesEnvToMmc(binary.data) ? 'uboot' : 'script';
+}
+
+interface WrittenEnvironment {
+  /** For the log and the summary. */
+  description: string;
+  script: UbootScriptOptions['environment'];
+}
+
+async function writeEnvironment(ctx: ConversionContext, binary: UbootBinary): Promise<WrittenEnvironment> {
   const defaultEnv = extractUbootDefaultEnv(binary.data);
   if (!defaultEnv) {
     throw new UserError(`The U-Boot binary (${binary.origin}) holds no default environment (no bootcmd=).`, { hint: 'Check that uboot.source is a U-Boot build (u-boot.bin).' });
   }
   const naming = ctx.naming!;
-  const values = menderUbootEnv({
-    defaultEnv,
-    parts: { a: 2, b: 3 },
-    rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) },
-    bootPartition: 1,
-    scriptPath: SCRIPT_PATH,
-  });
   const storage = envStorage(ctx, binary);
+  const access = envAccess(ctx, binary, storage);
+  const ownEnv = { defaultEnv, bootPartition: 1, scriptPath: SCRIPT_PATH };
+  // Kept by U-Boot, the copies are its whole environment (its defaults included: a stored
+  // environment replaces them); kept by the script, they hold the boot state only.
+  const values = access === 'script'
+    ? menderBootState(2)
+    : menderUbootEnv({ ...ownEnv, parts: { a: 2, b: 3 }, rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) } });
   const copies = ubootEnvCopies(values, storage);
-  if (storage.kind === 'file') {
-    const mountpoint = ctx.bootMountpoint!.replace(/\/$/, '');
-    if (!storage.path.startsWith(`${mountpoint}/`)) {
-      throw new UserError(`The U-Boot environment file ${storage.path} is not on the boot partition (mounted at ${mountpoint}).`, { hint: 'Fix the fw_env.config of the U-Boot archive, or boot.mountpoint.' });
+  const mountpoint = ctx.bootMountpoint!.replace(/\/$/, '');
+  const onBootPartition = (file: string) => {
+    if (!file.startsWith(`${mountpoint}/`)) {
+      throw new UserError(`The U-Boot environment file ${file} is not on the boot partition (mounted at ${mountpoint}).`, { hint: 'Fix the fw_env.config of the U-Boot archive, or boot.mountpoint.' });
     }
-    const onBoot = storage.path.slice(mountpoint.length);
-    await ctx.boot!.mkdir(path.posix.dirname(onBoot));
-    await ctx.boot!.writeFile(onBoot, copies[0]!.data);
+    return file.slice(mountpoint.length);
+  };
+  const writeBootFile = async (file: string, data: Buffer) => {
+    await ctx.boot!.mkdir(path.posix.dirname(file));
+    await ctx.boot!.writeFile(file, data);
+  };
+  let description: string;
+  if (storage.kind === 'file') {
+    await writeBootFile(onBootPartition(storage.path), copies[0]!.data);
+    description = `${storage.path} (${storage.size} bytes), U-Boot's own environment: one copy`;
   } else {
     // The copies live in the reserved blocks before the boot partition (3 × alignment).
     const bootStart = 3 * ctx.config['storage.alignment'];
@@ -169,46 +209,111 @@ async function writeEnvironment(ctx: ConversionContext, binary: UbootBinary): Pr
       }
       ctx.rawWrites.push({ offset: copy.offset, data: copy.data, what: 'U-Boot environment' });
     }
+    const where = `${storage.device} at ${storage.offsets.map((offset) => `0x${offset.toString(16)}`).join(' and ')} (${storage.size} bytes each, redundant)`;
+    if (access === 'uboot') {
+      description = `${where}, U-Boot's own environment`;
+    } else {
+      description = `${where}, read and written by boot.scr`;
+      const file = ctx.config['uboot.env_file'];
+      if (file) {
+        // U-Boot's own environment starts boot.scr; it holds no Mender variable, so whatever
+        // happens to it the boot state is the copies'.
+        const own = ubootEnvCopies(ubootScriptBootEnv(ownEnv), { kind: 'file', path: file, size: ctx.config['uboot.env_size'] });
+        await writeBootFile(file, own[0]!.data);
+        description += `; U-Boot's own environment (its defaults, bootcmd running boot.scr) in ${path.posix.join(mountpoint, file)}`;
+      }
+    }
   }
   await ctx.rootfs!.writeFile('/etc/fw_env.config', fwEnvConfig(storage), { uid: 0, gid: 0, mode: 0o644 });
-  return storage.kind === 'file' ? `${storage.path} (${storage.size} bytes)` : `${storage.device} at ${storage.offsets.join(' and ')} (${storage.size} bytes each)`;
+  const script = access === 'script' && storage.kind === 'redundant' ? { access, offsets: storage.offsets, size: storage.size } as const : { access: 'uboot' } as const;
+  return { description, script };
 }
 
 interface InstalledKernel {
   kernelPath: string;
   bootCommand: 'booti' | 'bootz';
+  /** Where the script loads the initrd from when it is there, or null for none. */
   initrdPath: string | null;
+  /** The kernel's release (uname -r), when known. */
+  release: string | null;
 }
 
-/** The kernel the boot script loads, in the root filesystem (stored decompressed: booti cannot inflate). */
-async function installKernel(ctx: ConversionContext, arch: string): Promise<InstalledKernel | undefined> {
-  const rootfs = ctx.rootfs!;
+/**
+ * The kernel the boot script loads, in the root filesystem (stored decompressed: booti cannot
+ * inflate), and its initrd beside it: the root filesystem's initrd.img-<release>, else the
+ * initramfs the firmware would load beside the boot partition's kernel (Raspberry Pi OS).
+ */
+async function installKernel(ctx: ConversionContext, arch: string): Promise<InstalledKernel> {
+  const { rootfs, boot } = ctx;
+  const root = { uid: 0, gid: 0 };
   const configured = ctx.config['uboot.kernel_image'];
   const kernelPath = configured === 'auto' ? (arch === 'arm64' ? '/boot/Image' : '/boot/zImage') : configured;
   if (!kernelPath.startsWith('/')) throw new UserError(`uboot.kernel_image '${kernelPath}' must be an absolute path in the root filesystem.`);
+  const initrdSetting = ctx.config['uboot.initrd_image'];
+  const initrdPath = initrdSetting === 'auto' ? '/boot/initrd' : initrdSetting || null;
+  if (initrdPath && !initrdPath.startsWith('/')) throw new UserError(`uboot.initrd_image '${initrdPath}' must be an absolute path in the root filesystem.`);
+  const mountpoint = ctx.bootMountpoint!.replace(/\/$/, '');
+  for (const file of [kernelPath, initrdPath]) {
+    if (file?.startsWith(`${mountpoint}/`)) {
+      throw new UserError(`${file} is under ${mountpoint}, where the boot partition is mounted on the device: the kernel packages' hooks would write the boot partition, not the root filesystem boot.scr loads from.`, {
+        hint: 'Mount the boot partition elsewhere (boot.mountpoint, e.g. /boot/firmware or /uboot) or move uboot.kernel_image and uboot.initrd_image.',
+      });
+    }
+  }
   const bootCommand = arch === 'arm64' ? 'booti' : 'bootz';
   const fromBoot = ctx.config['uboot.kernel_source'];
   let data: Buffer;
-  let initrdPath: string | null = null;
+  let release: string | null;
+  let bootInitramfs: string | null = null;
   if (fromBoot) {
     const file = `/${fromBoot.replace(/^\/+/, '')}`;
-    if (!(await ctx.boot!.exists(file))) {
+    if (!(await boot!.exists(file))) {
       throw new UserError(`The boot partition has no ${file} (uboot.kernel_source).`, { hint: 'Check that the image is the one the board configuration is for (32/64-bit, model).' });
     }
-    data = await ctx.boot!.readFile(file);
+    data = bootableKernel(await boot!.readFile(file));
+    release = kernelImageVersion(data);
+    const initramfs = firmwareInitramfsName(file);
+    if (initramfs) bootInitramfs = path.posix.join(path.posix.dirname(file), initramfs);
   } else {
     const kernel = newestKernel(ctx.facts!.rootfsKernels.filter((k) => KERNEL_IMAGE.test(k)));
     if (!kernel) {
       ctx.notes.push('No kernel found in the root filesystem /boot (and uboot.kernel_source is not set): the image will not boot until one is installed.');
-      return undefined;
+      return { kernelPath, bootCommand, initrdPath, release: null };
     }
-    data = await rootfs.readFile(kernel);
-    initrdPath = ctx.facts!.rootfsInitrds.find((i) => i.endsWith(`-${kernelVersion(kernel)}`)) ?? null;
+    data = bootableKernel(await rootfs!.readFile(kernel));
+    release = kernelImageVersion(data) ?? kernelVersion(kernel);
   }
-  if (data[0] === 0x1f && data[1] === 0x8b) data = zlib.gunzipSync(data);
-  await rootfs.mkdir(path.posix.dirname(kernelPath), { uid: 0, gid: 0, mode: 0o755 });
-  await rootfs.writeFile(kernelPath, data, { uid: 0, gid: 0, mode: 0o644 });
-  return { kernelPath, bootCommand, initrdPath };
+  await rootfs!.mkdir(path.posix.dirname(kernelPath), { ...root, mode: 0o755 });
+  await rootfs!.writeFile(kernelPath, data, { ...root, mode: 0o644 });
+
+  if (initrdPath) {
+    const own = release ? ctx.facts!.rootfsInitrds.find((file) => file === `/boot/initrd.img-${release}`) : undefined;
+    const initrd = own ? await rootfs!.readFile(own) : bootInitramfs && (await boot!.exists(bootInitramfs)) ? await boot!.readFile(bootInitramfs) : null;
+    if (initrd) {
+      await rootfs!.mkdir(path.posix.dirname(initrdPath), { ...root, mode: 0o755 });
+      await rootfs!.writeFile(initrdPath, initrd, { ...root, mode: 0o644 });
+      ctx.logger.info(`uboot: initrd ${initrdPath} from ${own ?? `the boot partition's ${bootInitramfs}`}`);
+    } else {
+      ctx.logger.info(`uboot: no initrd for kernel ${release ?? '(release unknown)'}; it boots without one`);
+    }
+  }
+  return { kernelPath, bootCommand, initrdPath, release };
+}
+
+/** The hooks that keep the kernel, initrd and device trees boot.scr loads in step with the kernel packages (apt upgrade). */
+async function installKernelHooks(ctx: ConversionContext, kernel: InstalledKernel): Promise<string> {
+  const rootfs = ctx.rootfs!;
+  const root = { uid: 0, gid: 0 };
+  const configured = ctx.config['uboot.kernel_flavour'];
+  const flavour = configured === 'auto' ? (kernel.release ? kernelFlavour(kernel.release) : '') : configured;
+  await rootfs.mkdir(path.posix.dirname(UBOOT_KERNEL_HOOK), { ...root, mode: 0o755 });
+  await rootfs.writeFile(UBOOT_KERNEL_HOOK, ubootKernelHook(), { ...root, mode: 0o755 });
+  await rootfs.writeFile(UBOOT_KERNEL_HOOK_CONFIG, kernelHookConfig({ kernelImage: kernel.kernelPath, initrd: kernel.initrdPath, flavour, dtbDir: '/boot' }), { ...root, mode: 0o644 });
+  for (const link of UBOOT_KERNEL_HOOK_LINKS) {
+    await rootfs.mkdir(path.posix.dirname(link), { ...root, mode: 0o755 });
+    await rootfs.symlink(link, UBOOT_KERNEL_HOOK, root);
+  }
+  return flavour ? `kernels *-${flavour}` : 'any kernel';
 }
 
 /** The boot partition's device trees (and overlays) copied into the root filesystem's /boot, so that each rootfs carries its own. */
@@ -241,24 +346,30 @@ export const ubootIntegration: Hook = {
     ctx.notes.push(`U-Boot: ${binary.origin} (sha256 ${checksum.slice(0, 16)}…).`);
     await ctx.boot!.writeFile(ctx.config['uboot.install_path'], binary.data);
 
-    const where = await writeEnvironment(ctx, binary);
-    ctx.logger.info(`uboot: environment in ${where}`);
+    const environment = await writeEnvironment(ctx, binary);
+    ctx.logger.info(`uboot: environment in ${environment.description}`);
+    ctx.notes.push(`U-Boot environment: ${environment.description}.`);
 
     const kernel = await installKernel(ctx, arch);
     const trees = await copyDeviceTrees(ctx);
-    ctx.logger.info(`uboot: kernel ${kernel?.kernelPath ?? '(none)'}, ${trees} device tree files copied to the root filesystem's /boot`);
+    ctx.logger.info(`uboot: kernel ${kernel.kernelPath} (${kernel.release ?? 'release unknown'}), ${trees} device tree files copied to the root filesystem's /boot`);
+    if (ctx.config['uboot.kernel_hooks']) {
+      const which = await installKernelHooks(ctx, kernel);
+      ctx.notes.push(`Kernel hooks (${UBOOT_KERNEL_HOOK_LINKS.join(', ')}) keep ${kernel.kernelPath}${kernel.initrdPath ? ` and ${kernel.initrdPath}` : ''} up to date from the newest installed kernel (${which}) when packages change it.`);
+    }
 
     const naming = ctx.naming!;
     const dtb = ctx.config['uboot.dtb'];
     const script = generateUbootScript({
       parts: { a: 2, b: 3 },
       rootDevices: { a: partitionDevice(2, naming), b: partitionDevice(3, naming) },
-      kernelPath: kernel?.kernelPath ?? (arch === 'arm64' ? '/boot/Image' : '/boot/zImage'),
-      bootCommand: kernel?.bootCommand ?? (arch === 'arm64' ? 'booti' : 'bootz'),
-      initrdPath: kernel?.initrdPath ?? null,
+      kernelPath: kernel.kernelPath,
+      bootCommand: kernel.bootCommand,
+      initrdPath: kernel.initrdPath,
       dtb: dtb ? { path: dtb } : 'firmware',
       firmwareBootargs: ctx.config['uboot.firmware_bootargs'],
       kernelArgs: ctx.config['bootloader.kernel_args'] || undefined,
+      environment: environment.script,
     });
     // The source next to the compiled script, for people reading the boot partition.
     await ctx.boot!.writeFile('/boot.cmd', script);
