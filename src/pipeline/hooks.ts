@@ -17,6 +17,8 @@ export interface HookApi {
   config: Readonly<Config>;
   facts: ImageFacts;
   deviceTypes: readonly string[];
+  /** Where the boot partition is mounted on the device (e.g. /boot/firmware). */
+  bootMountpoint: string;
   logger: Logger;
   /** A private scratch directory for this hook. */
   workDir: string;
@@ -61,6 +63,7 @@ async function runModuleHook(ctx: ConversionContext, point: HookPoint, file: str
     config: ctx.config,
     facts: ctx.facts!,
     deviceTypes: ctx.deviceTypes!,
+    bootMountpoint: ctx.bootMountpoint!,
     logger: ctx.logger,
     workDir,
   };
