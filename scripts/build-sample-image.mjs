@@ -3,9 +3,13 @@
 // - board (default): an MBR image laid out the way Raspberry Pi OS images are (FAT at 4 MiB
 //   holding config.txt/cmdline.txt, ext4 root after it, PARTUUID fstab); no kernel.
 // - rpi: a Raspberry Pi OS-like arm64 image: the board layout with what the Pi's firmware reads
-//   on the boot partition (Debian's raspi-firmware, kernel8.img and the Broadcom device trees
-//   from linux-image-arm64) and the kernel's files in the root filesystem. Its packages are
-//   unpacked, not configured (--foreign): enough for the boot tests, which stop at the kernel.
+//   on the boot partition (Debian's raspi-firmware, kernel8.img, initramfs8 and the Broadcom
+//   device trees from linux-image-arm64, config.txt with auto_initramfs=1) and a fully
+//   configured root filesystem (debootstrap's second stage run under qemu-user-static, so the
+//   kernel's and the firmware's maintainer scripts and hooks have run), root logged in on every
+//   serial console. Needs root and qemu-aarch64 registered with binfmt_misc. The packages the
+//   U-Boot boot tier installs on the device are kept beside the image (<image>.debs/): the
+//   golden's raspi-firmware and a newer kernel (bookworm-backports' linux-image-arm64).
 // - pc: a bootable x86-64 UEFI PC image: GPT, an EFI system partition, an ext4 root with
 //   Debian's kernel and initramfs, and root logged in on the serial console (the boot tests
 //   drive the device through it). Needs root: the kernel's packages run their scripts.
@@ -33,7 +37,7 @@ const arch = argv.arch ?? (rpi ? 'arm64' : (await $`dpkg --print-architecture`).
 const suite = argv.suite ?? 'bookworm';
 const mirror = argv.mirror ?? process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 if (pc && (arch !== 'amd64' || process.getuid() !== 0)) throw new Error('the pc flavour is built for amd64, as root (the kernel packages run their scripts)');
-if (rpi && arch !== 'arm64') throw new Error('the rpi flavour is built for arm64');
+if (rpi && (arch !== 'arm64' || process.getuid() !== 0)) throw new Error('the rpi flavour is built for arm64, as root (its packages are configured in a chroot under qemu-user-static)');
 const distroGrub = Boolean(argv.grub);
 if (distroGrub && !pc) throw new Error('--grub is for the pc flavour');
 // What goes into the root filesystem; part of the cache key so a change rebuilds the sample.
@@ -41,14 +45,24 @@ const include = [
   'systemd-sysv', 'udev', 'ca-certificates', 'netbase', 'ifupdown', 'iproute2', 'fdisk',
   ...(pc ? ['linux-image-amd64', 'initramfs-tools', 'kmod', 'procps'] : []),
   ...(distroGrub ? ['grub-efi-amd64', 'grub-efi-amd64-signed', 'shim-signed'] : []),
-  ...(rpi ? ['linux-image-arm64', 'raspi-firmware'] : []),
+  ...(rpi ? ['linux-image-arm64', 'raspi-firmware', 'initramfs-tools', 'kmod', 'procps'] : []),
 ];
-const recipe = createHash('sha256').update([suite, arch, mirror, ...(pc || rpi ? [flavour] : []), ...include].join(' ')).digest('hex').slice(0, 8);
+// The initramfs of the rpi flavour: the modules that mount its root filesystem (the Pi's SD
+// host controllers: sdhost, which holds the card on a Pi 3, and sdhci; ext4)
+// rather than most of the kernel's, so that update-initramfs on the emulated device is quick.
+const rpiInitramfsModules = ['sdhci-iproc', 'bcm2835', 'bcm2835-dma', 'mmc_block', 'ext4'];
+/** What the rpi flavour keeps for the boot tier's step on the device (apt upgrade of the boot chain). */
+const rpiDevicePackages = { suite: 'bookworm-backports', packages: ['linux-image-arm64'] };
+const recipe = createHash('sha256')
+  .update([suite, arch, mirror, ...(pc || rpi ? [flavour] : []), ...include, ...(rpi ? ['second-stage', ...rpiInitramfsModules, rpiDevicePackages.suite, ...rpiDevicePackages.packages] : [])].join(' '))
+  .digest('hex').slice(0, 8);
 const sampleDir = path.join(root, 'work', 'sample');
 const out = path.resolve(argv.out ?? path.join(sampleDir, `debian-${suite}-${arch}-${pc || rpi ? flavour : 'sample'}${distroGrub ? '-grub' : ''}.img`));
 /** The kernel package of the tree, kept for the boot tests (--grub). */
 const kernelDeb = path.join(sampleDir, `linux-image-${suite}-${arch}-${recipe}.deb`);
 const tree = path.join(sampleDir, `rootfs-${suite}-${arch}-${recipe}`);
+/** Packages kept beside the rpi image for the boot tier (see rpiDevicePackages). */
+const debsDir = `${out}.debs`;
 const stampOfImage = `${out}.recipe`;
 const MiB = 1024 * 1024;
 
@@ -62,8 +76,9 @@ async function debootstrap() {
   const stamp = path.join(tree, '.debootstrap-complete');
   if (await fs.pathExists(stamp)) return;
   await fs.remove(tree);
-  // Another architecture's packages cannot run here: debootstrap only unpacks them (--foreign)
-  // and the dpkg database is written from their control files below.
+  // Another architecture's packages cannot run here: debootstrap only unpacks them (--foreign).
+  // The rpi flavour then configures them under qemu-user-static (second stage); the board
+  // flavour writes the dpkg database from their control files instead (no root needed).
   const foreign = arch !== (await $`dpkg --print-architecture`).stdout.trim();
   const args = [
     '--variant=minbase', ...(foreign ? ['--foreign'] : []), `--include=${include.join(',')}`, `--arch=${arch}`,
@@ -79,19 +94,24 @@ async function debootstrap() {
   } else {
     await $`fakechroot fakeroot debootstrap --variant=fakechroot ${args.slice(1)}`;
   }
-  if (rpi) await unpackBootPackages();
-  if (foreign) await recordUnpackedPackages();
+  if (rpi) {
+    await secondStage();
+  } else if (foreign) {
+    await recordUnpackedPackages();
+  }
   if (distroGrub) {
     const archives = path.join(tree, 'var/cache/apt/archives');
     const deb = (await fs.readdir(archives)).find((name) => /^linux-image-\d.*\.deb$/.test(name));
     await fs.copy(path.join(archives, deb), kernelDeb);
   }
   // Trim what a golden image would not carry and what only bloats the sample.
-  await $`rm -rf ${tree}/var/cache/apt/archives/*.deb ${tree}/var/lib/apt/lists/*`.nothrow();
+  await $`rm -rf ${tree}/var/cache/apt/archives/*.deb ${tree}/var/cache/apt/pkgcache.bin ${tree}/var/cache/apt/srcpkgcache.bin ${tree}/var/lib/apt/lists/*`.nothrow();
   if (pc || rpi) {
-    // Drivers a QEMU PC never loads and documentation: halves the root filesystem (and the
-    // Artifacts the boot tests install). The initramfs was built before, with what it needs.
+    // Drivers a QEMU PC or the emulated Pi never loads and documentation: halves the root
+    // filesystem (and the Artifacts the boot tests install). The initramfs was built before,
+    // with what it needs.
     const unused = ['drivers/gpu', 'drivers/net/wireless', 'drivers/net/ethernet', 'drivers/media', 'drivers/infiniband', 'drivers/staging', 'drivers/iio', 'drivers/bluetooth', 'sound', 'net/wireless', 'net/mac80211'];
+    if (rpi) unused.push('drivers/scsi', 'drivers/ata', 'drivers/nvme', 'drivers/hid', 'drivers/input', 'drivers/video', 'drivers/md', 'drivers/net', 'drivers/usb', 'drivers/hwmon', 'drivers/crypto', 'drivers/phy', 'drivers/mtd', 'fs/btrfs', 'fs/xfs', 'fs/ocfs2', 'fs/nfs', 'fs/nfsd', 'fs/smb', 'fs/ceph', 'fs/gfs2', 'fs/f2fs', 'fs/bcachefs', 'fs/ubifs', 'net/netfilter', 'net/ipv4/netfilter', 'net/ipv6/netfilter', 'net/bridge', 'net/sched', 'net/ceph', 'net/sunrpc');
     for (const kernel of await fs.readdir(path.join(tree, 'lib/modules'))) {
       for (const dir of unused) await fs.remove(path.join(tree, 'lib/modules', kernel, 'kernel', dir));
     }
@@ -100,12 +120,41 @@ async function debootstrap() {
   await fs.writeFile(stamp, '');
 }
 
-/** The kernel and the Pi firmware packages unpacked into the tree (a --foreign debootstrap leaves them in the archive). */
-async function unpackBootPackages() {
+/**
+ * debootstrap's second stage in a chroot, the arm64 programs run by qemu-user-static through
+ * binfmt_misc: every maintainer script and hook runs as on a device (the kernel's postinst
+ * builds the initramfs, raspi-firmware's hooks populate /boot/firmware). Then the packages the
+ * boot tier installs on the device are downloaded with the tree's own apt (signatures checked).
+ */
+async function secondStage() {
+  const binfmt = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
+  if (!(await fs.readFile(binfmt, 'utf8').catch(() => '')).startsWith('enabled')) {
+    throw new Error(`qemu-aarch64 is not registered with binfmt_misc (${binfmt}): apt-get install qemu-user-static, then mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc and /usr/lib/systemd/systemd-binfmt if it is still missing`);
+  }
+  await fs.mkdirp(path.join(tree, 'etc/initramfs-tools/conf.d'));
+  await fs.writeFile(path.join(tree, 'etc/initramfs-tools/conf.d/sample.conf'), 'MODULES=list\n');
+  await fs.appendFile(path.join(tree, 'etc/initramfs-tools/modules'), `${rpiInitramfsModules.join('\n')}\n`);
+  // Kept for the boot tier: the golden's own raspi-firmware package.
   const archives = path.join(tree, 'var/cache/apt/archives');
-  const debs = (await fs.readdir(archives)).filter((name) => /^(linux-image-\d[^_]*|raspi-firmware)_.*\.deb$/.test(name));
-  if (debs.length < 2) throw new Error(`the kernel or raspi-firmware package is missing from ${archives}`);
-  for (const deb of debs) await $`dpkg-deb -x ${path.join(archives, deb)} ${tree}`;
+  await fs.emptyDir(debsDir);
+  for (const name of await fs.readdir(archives)) if (/^raspi-firmware_.*\.deb$/.test(name)) await fs.copy(path.join(archives, name), path.join(debsDir, name));
+  console.error('debootstrap second stage under qemu-user-static (several minutes, once)…');
+  await $`chroot ${tree} /debootstrap/debootstrap --second-stage`;
+  const sources = path.join(tree, 'etc/apt/sources.list.d/device-packages.list');
+  await fs.writeFile(sources, `deb ${mirror} ${rpiDevicePackages.suite} main\n`);
+  try {
+    await $`chroot ${tree} apt-get update -q`;
+    const names = (await $`chroot ${tree} apt-get install --print-uris -qq --no-install-recommends -t ${rpiDevicePackages.suite} ${rpiDevicePackages.packages}`).stdout
+      .split('\n').map((line) => /^'[^']+' (\S+\.deb) /.exec(line)?.[1]).filter(Boolean);
+    if (names.length === 0) throw new Error(`${rpiDevicePackages.suite} has nothing newer for ${rpiDevicePackages.packages.join(' ')}`);
+    await $`chroot ${tree} sh -c ${`cd /tmp && apt-get download -q -t ${rpiDevicePackages.suite} ${names.map((name) => name.replace(/_.*/, '')).join(' ')}`}`;
+    for (const name of await fs.readdir(path.join(tree, 'tmp'))) if (name.endsWith('.deb')) await fs.move(path.join(tree, 'tmp', name), path.join(debsDir, name), { overwrite: true });
+  } finally {
+    await fs.remove(sources);
+  }
+  // What the kernel's and raspi-firmware's hooks wrote for a Debian-style boot partition; this
+  // image's boot partition is laid out as Raspberry Pi OS's (stageRaspberryPiBoot).
+  await fs.emptyDir(path.join(tree, 'boot/firmware'));
 }
 
 /** dpkg's status for a --foreign tree: every unpacked package, as dpkg records an installed one. */
@@ -140,9 +189,10 @@ async function configureTree(diskId) {
     await fs.mkdirp(path.join(tree, 'etc/initramfs-tools/conf.d'));
     await fs.writeFile(path.join(tree, 'etc/initramfs-tools/conf.d/modules-dep.conf'), 'MODULES=dep\n');
   }
-  if (pc) {
-    // Root is logged in on the serial console, so the boot tests can drive the device.
-    const dropIn = path.join(tree, 'etc/systemd/system/serial-getty@ttyS0.service.d');
+  if (pc || rpi) {
+    // Root is logged in on the serial console, so the boot tests can drive the device (the Pi:
+    // on every serial console the kernel is given, as its firmware and U-Boot name them).
+    const dropIn = path.join(tree, `etc/systemd/system/serial-getty@${pc ? 'ttyS0' : ''}.service.d`);
     await fs.mkdirp(dropIn);
     await fs.writeFile(
       path.join(dropIn, 'autologin.conf'),
@@ -167,8 +217,11 @@ async function stageRaspberryPiBoot(staging) {
     if (/^(bootcode\.bin|start.*\.elf|fixup.*\.dat)$/.test(name)) await fs.copy(path.join(firmware, name), path.join(staging, name));
   }
   const kernel = (await fs.readdir(path.join(tree, 'boot'))).find((name) => name.startsWith('vmlinuz-'));
+  const version = kernel.slice('vmlinuz-'.length);
   await fs.copy(path.join(tree, 'boot', kernel), path.join(staging, 'kernel8.img'));
-  const trees = path.join(tree, 'usr/lib', `linux-image-${kernel.slice('vmlinuz-'.length)}`, 'broadcom');
+  // Raspberry Pi OS bookworm: the firmware loads initramfs8 beside kernel8.img (auto_initramfs=1).
+  await fs.copy(path.join(tree, 'boot', `initrd.img-${version}`), path.join(staging, 'initramfs8'));
+  const trees = path.join(tree, 'usr/lib', `linux-image-${version}`, 'broadcom');
   for (const name of await fs.readdir(trees)) if (/^bcm2(7|8).*\.dtb$/.test(name)) await fs.copy(path.join(trees, name), path.join(staging, name));
 }
 
@@ -181,7 +234,7 @@ async function buildBootFs(file, diskId) {
     return;
   }
   const staging = await fs.mkdtemp(path.join(sampleDir, 'boot-'));
-  await fs.writeFile(path.join(staging, 'config.txt'), '# Sample board configuration\narm_64bit=1\ndtoverlay=vc4-kms-v3d\n');
+  await fs.writeFile(path.join(staging, 'config.txt'), `# Sample board configuration\n${rpi ? 'auto_initramfs=1\n' : ''}arm_64bit=1\ndtoverlay=vc4-kms-v3d\n`);
   if (rpi) await stageRaspberryPiBoot(staging);
   await fs.writeFile(
     path.join(staging, 'cmdline.txt'),

@@ -142,15 +142,20 @@ export const KNOBS = {
     doc: 'Where U-Boot is written on the boot partition (the board firmware loads it from there).',
   }),
   'uboot.env_storage': enumeration({
-    default: 'file',
-    values: ['file', 'redundant'] as const,
-    doc: "Where this U-Boot keeps its environment: file: a file on the boot partition (uboot.env_file; Debian's builds); redundant: two raw copies at 1 and 2 × storage.alignment on the storage device (upstream Mender builds). An archive source's fw_env.config overrides this.",
+    default: 'redundant',
+    values: ['redundant', 'file'] as const,
+    doc: "Where the Mender variables are kept: redundant: two raw copies in U-Boot's redundant format at 1 and 2 × storage.alignment on the storage device (4 and 8 MiB on a Raspberry Pi, where Mender's own U-Boot keeps them), which survive a write cut short; file: the U-Boot build's own environment file on the boot partition (uboot.env_file), one copy that a write cut short loses. An archive source's fw_env.config overrides this.",
+  }),
+  'uboot.env_access': enumeration({
+    default: 'auto',
+    values: ['auto', 'script', 'uboot'] as const,
+    doc: "Who reads and writes the redundant copies at boot: script: boot.scr itself (mmc read/write, env import/export), so any U-Boot build works unchanged (Debian's keep their own environment in a file or flash); uboot: U-Boot's own environment, for a build that keeps it in these copies (CONFIG_ENV_IS_IN_MMC and CONFIG_SYS_REDUNDAND_ENVIRONMENT, as Mender's builds); auto: uboot for an archive with fw_env.config or a binary that saves its environment to MMC, else script.",
   }),
   'uboot.env_file': string({
     default: '/uboot.env',
-    pattern: /^\/[A-Za-z0-9_.\/-]+$/,
-    patternHint: 'an absolute path on the boot partition',
-    doc: 'The environment file on the boot partition (env_storage: file).',
+    pattern: /^(|\/[A-Za-z0-9_.\/-]+)$/,
+    patternHint: 'an absolute path on the boot partition, or empty',
+    doc: "The U-Boot build's own environment file on the boot partition. With env_storage file it holds the Mender variables; with copies kept by the boot script it holds the build's defaults and a bootcmd that runs boot.scr (empty: not written; U-Boot's built-in boot then has to find boot.scr).",
   }),
   'uboot.env_size': integer({
     default: 16384,
@@ -165,6 +170,20 @@ export const KNOBS = {
   'uboot.kernel_image': string({
     default: 'auto',
     doc: 'The kernel the boot script loads from the selected root filesystem; auto: /boot/Image (booti) on arm64, /boot/zImage (bootz) on 32-bit ARM.',
+  }),
+  'uboot.initrd_image': string({
+    default: 'auto',
+    doc: "The initrd the boot script loads from the selected root filesystem when it is there; auto: /boot/initrd; empty: none. The conversion copies the kernel's initrd there (the root filesystem's initrd.img-<version>, else the boot partition's initramfs file beside uboot.kernel_source).",
+  }),
+  'uboot.kernel_hooks': boolean({
+    default: true,
+    doc: 'Install hooks in /etc/kernel/postinst.d, postrm.d and /etc/initramfs/post-update.d that copy the newest installed kernel (decompressed), its initrd and device trees to uboot.kernel_image, uboot.initrd_image and /boot whenever a kernel package or initramfs changes, so that apt upgrade keeps the kernel the boot script loads up to date.',
+  }),
+  'uboot.kernel_flavour': string({
+    default: 'auto',
+    pattern: /^[A-Za-z0-9_.+-]*$/,
+    patternHint: 'letters, digits and _ . + -',
+    doc: "The kernel hooks take the newest kernel whose release ends in -<flavour> (arm64, v8, 2712: an image can hold kernels for several boards); auto: the flavour of the kernel the conversion installed (what follows the last '-' of its release); empty: any kernel.",
   }),
   'uboot.dtb': string({
     default: '',

@@ -47,6 +47,8 @@ export interface HookApi {
   config: Readonly<Config>;
   facts: ImageFacts;
   deviceTypes: readonly string[];
+  /** Where the boot partition is mounted on the device (e.g. /boot/firmware). */
+  bootMountpoint: string;
   logger: Logger;
   /** A private scratch directory for this hook. */
   workDir: string;
@@ -110,6 +112,7 @@ async function runModuleHook(input: ModifyInput, point: HookPoint, hook: Hook): 
     config: env.config,
     facts: extracted.facts,
     deviceTypes: target.deviceTypes,
+    bootMountpoint: target.bootMountpoint,
     logger: env.logger,
     workDir: hook.workDir,
   };

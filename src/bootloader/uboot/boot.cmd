@@ -6,6 +6,77 @@
 # U-Boot's hush does not expand ${...} next to a single quote inside double quotes: no ' in
 # messages.
 
+# Where the Mender variables live (@@ENV_ACCESS@@):
+# - uboot: in U-Boot's own environment, loaded by U-Boot before this script and saved with
+#   saveenv;
+# - script: in two raw copies on @@ENV_DEVICE@@ at @@ENV_OFFSET_A@@ and @@ENV_OFFSET_B@@, in U-Boot's
+#   redundant format (CRC32 of the data, a flags byte, then name=value entries), which this
+#   script reads and writes itself, as a U-Boot built for them and libubootenv (fw_printenv,
+#   fw_setenv) do: of two valid copies the one with the higher flags is current (0 after 255
+#   counts as higher), a write goes to the other copy with the flags one higher, so a write cut
+#   short leaves the current copy as it was. U-Boot's own environment keeps only its defaults.
+#   This build's env import/export place the data 4 bytes after the CRC (no flags byte), so a
+#   copy is imported from one byte in, after its CRC has been moved next to the data, and a
+#   written copy is exported one byte in, then its CRC moved back before the flags.
+mender_env=uboot
+if test "@@ENV_ACCESS@@" = "script"; then
+    mender_env=none
+    setexpr mender_env_a ${kernel_addr_r} + 0
+    setexpr mender_env_b ${mender_env_a} + @@ENV_SIZE@@
+    setexpr mender_env_w ${mender_env_b} + @@ENV_SIZE@@
+    mender_env_a_read=0
+    mender_env_b_read=0
+    @@ENV_INTERFACE@@ dev @@ENV_DEVNUM@@
+    if @@ENV_INTERFACE@@ read ${mender_env_a} @@ENV_BLOCK_A@@ @@ENV_BLOCKS@@; then
+        mender_env_a_read=1
+    fi
+    if @@ENV_INTERFACE@@ read ${mender_env_b} @@ENV_BLOCK_B@@ @@ENV_BLOCKS@@; then
+        mender_env_b_read=1
+    fi
+    setexpr mender_env_p ${mender_env_a} + 4
+    setexpr.b mender_env_a_flags *${mender_env_p}
+    setexpr mender_env_p ${mender_env_b} + 4
+    setexpr.b mender_env_b_flags *${mender_env_p}
+    # The copy to try first: the newer by its flags; the other if its CRC does not match.
+    mender_env_first=a
+    mender_env_second=b
+    if test 0x${mender_env_a_flags} -eq 0xff && test 0x${mender_env_b_flags} -eq 0; then
+        mender_env_first=b
+    elif test 0x${mender_env_b_flags} -eq 0xff && test 0x${mender_env_a_flags} -eq 0; then
+        mender_env_first=a
+    elif test 0x${mender_env_b_flags} -gt 0x${mender_env_a_flags}; then
+        mender_env_first=b
+    fi
+    if test "${mender_env_first}" = "b"; then
+        mender_env_second=a
+    fi
+    for mender_env_try in ${mender_env_first} ${mender_env_second}; do
+        if test "${mender_env}" = "none" && test "${mender_env_try}" = "a" && test "${mender_env_a_read}" = "1"; then
+            setexpr mender_env_p ${mender_env_a} + 1
+            cp.b ${mender_env_a} ${mender_env_w} 4
+            cp.b ${mender_env_w} ${mender_env_p} 4
+            if env import -c ${mender_env_p} @@ENV_IMPORT_SIZE@@ @@ENV_VARS@@; then
+                mender_env=a
+            fi
+        fi
+        if test "${mender_env}" = "none" && test "${mender_env_try}" = "b" && test "${mender_env_b_read}" = "1"; then
+            setexpr mender_env_p ${mender_env_b} + 1
+            cp.b ${mender_env_b} ${mender_env_w} 4
+            cp.b ${mender_env_w} ${mender_env_p} 4
+            if env import -c ${mender_env_p} @@ENV_IMPORT_SIZE@@ @@ENV_VARS@@; then
+                mender_env=b
+            fi
+        fi
+    done
+    if test "${mender_env}" = "a"; then
+        echo "Mender: environment from copy a (flags 0x${mender_env_a_flags}; copy b flags 0x${mender_env_b_flags})."
+    elif test "${mender_env}" = "b"; then
+        echo "Mender: environment from copy b (flags 0x${mender_env_b_flags}; copy a flags 0x${mender_env_a_flags})."
+    else
+        echo "Mender: neither copy of the environment on @@ENV_DEVICE@@ is valid."
+    fi
+fi
+
 mender_save=0
 if test "${mender_boot_part}" != "@@PART_A@@" && test "${mender_boot_part}" != "@@PART_B@@"; then
     echo "Mender: mender_boot_part=${mender_boot_part} is not valid; using partition @@PART_A@@."
@@ -52,17 +123,64 @@ else
 fi
 setenv mender_uboot_root "@@DEVICE@@:${mender_boot_part_hex}"
 
-if test "${mender_save}" = "1"; then
+if test "${mender_save}" = "1" && test "${mender_env}" = "uboot"; then
     saveenv
 fi
+if test "${mender_save}" = "1" && test "${mender_env}" != "uboot"; then
+    # To the copy that is not current, with flags one higher (copy a with flags 1 when neither
+    # was valid, as a new pair starts).
+    mender_env_to=a
+    setenv mender_env_flags 1
+    if test "${mender_env}" = "a"; then
+        mender_env_to=b
+        setexpr mender_env_flags ${mender_env_a_flags} + 1
+    fi
+    if test "${mender_env}" = "b"; then
+        setexpr mender_env_flags ${mender_env_b_flags} + 1
+    fi
+    setexpr mender_env_flags ${mender_env_flags} % 100
+    mender_env_block=@@ENV_BLOCK_A@@
+    setexpr mender_env_out ${mender_env_a} + 0
+    if test "${mender_env_to}" = "b"; then
+        mender_env_block=@@ENV_BLOCK_B@@
+        setexpr mender_env_out ${mender_env_b} + 0
+    fi
+    setexpr mender_env_p ${mender_env_w} + 1
+    env export -c -s @@ENV_IMPORT_SIZE@@ ${mender_env_p} @@ENV_VARS@@
+    cp.b ${mender_env_p} ${mender_env_out} 4
+    setexpr mender_env_p ${mender_env_out} + 4
+    mw.b ${mender_env_p} ${mender_env_flags}
+    setexpr mender_env_p ${mender_env_w} + 5
+    setexpr mender_env_q ${mender_env_out} + 5
+    cp.b ${mender_env_p} ${mender_env_q} @@ENV_DATA_SIZE@@
+    if @@ENV_INTERFACE@@ write ${mender_env_out} ${mender_env_block} @@ENV_BLOCKS@@; then
+        echo "Mender: environment written to copy ${mender_env_to} (flags 0x${mender_env_flags})."
+    else
+        echo "Mender: writing environment copy ${mender_env_to} failed."
+    fi
+fi
+if test "${mender_env}" != "uboot"; then
+    for mender_env_var in a b w p q out a_flags b_flags flags; do
+        setenv mender_env_${mender_env_var}
+    done
+fi
 
-# The kernel command line: the firmware's (from its device tree, with ${mender_kernel_root}
-# in it expanded by a second pass through run) when asked for, then ours; the last root= counts.
+# The kernel command line: the firmware's (from its device tree: Raspberry Pi cmdline.txt) when
+# asked for, with every root= naming the selected partition (one is added if it has none), then
+# ours. The firmware's text is never parsed as commands again: it may hold ';' (Imager's
+# ds=nocloud;i=...).
 if test "@@FIRMWARE_BOOTARGS@@" = "yes" && fdt addr @@FIRMWARE_FDT@@ && fdt get value mender_fw_bootargs /chosen bootargs; then
-    setenv mender_set_bootargs "setenv bootargs ${mender_fw_bootargs} root=${mender_kernel_root} @@KERNEL_ARGS@@"
-    run mender_set_bootargs
-    setenv mender_set_bootargs
+    setenv bootargs " ${mender_fw_bootargs}"
     setenv mender_fw_bootargs
+    mender_root_set=0
+    if setexpr bootargs gsub " root=[^ ]*" " root=${mender_kernel_root}"; then
+        mender_root_set=1
+    fi
+    if test "${mender_root_set}" = "0"; then
+        setenv bootargs "${bootargs} root=${mender_kernel_root}"
+    fi
+    setexpr bootargs sub "^ " ""
+    setenv bootargs "${bootargs} @@KERNEL_ARGS@@"
 else
     setenv bootargs "root=${mender_kernel_root} @@KERNEL_ARGS@@"
 fi
@@ -72,8 +190,9 @@ mender_ok=0
 if load ${mender_uboot_root} @@KERNEL_ADDR@@ @@KERNEL@@; then
     mender_ok=1
 fi
+# The initrd, when the root filesystem has one (the kernel hooks keep it with the kernel).
 mender_rd=-
-if test "${mender_ok}" = "1" && test -n "@@INITRD@@"; then
+if test "${mender_ok}" = "1" && test -n "@@INITRD@@" && test -e ${mender_uboot_root} @@INITRD@@; then
     if load ${mender_uboot_root} @@RAMDISK_ADDR@@ @@INITRD@@; then
         mender_rd=@@RAMDISK_ADDR@@:${filesize}
     else
@@ -87,6 +206,13 @@ if test "${mender_ok}" = "1" && test -n "@@DTB@@"; then
     else
         mender_ok=0
     fi
+fi
+# Without an initrd of ours, one the firmware may have loaded (from the shared boot partition,
+# for another kernel) must not be passed on through its device tree.
+if test "${mender_ok}" = "1" && test "${mender_rd}" = "-" && test "${mender_fdt}" = "@@FIRMWARE_FDT@@" && fdt addr @@FIRMWARE_FDT@@ && fdt get value mender_fw_initrd /chosen linux,initrd-start; then
+    fdt rm /chosen linux,initrd-start
+    fdt rm /chosen linux,initrd-end
+    setenv mender_fw_initrd
 fi
 if test "${mender_ok}" = "1"; then
     @@BOOT_COMMAND@@ @@KERNEL_ADDR@@ ${mender_rd} ${mender_fdt}

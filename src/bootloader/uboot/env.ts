@@ -150,6 +150,37 @@ export function fwEnvConfig(storage: UbootEnvStorage): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The variables of the Mender boot state: what the boot script reads from and writes to
+ * environment copies it keeps itself, and what the client changes with fw_setenv.
+ */
+export const MENDER_BOOT_VARIABLES = ['mender_boot_part', 'mender_boot_part_hex', 'upgrade_available', 'bootcount'] as const;
+
+/** The boot state of a new device: rootfs A committed, no update pending. */
+export function menderBootState(partA: number): Array<[string, string]> {
+  const values: Record<(typeof MENDER_BOOT_VARIABLES)[number], string> = { mender_boot_part: String(partA), mender_boot_part_hex: partA.toString(16), upgrade_available: '0', bootcount: '0' };
+  return MENDER_BOOT_VARIABLES.map((name) => [name, values[name]]);
+}
+
+/**
+ * U-Boot's own environment when the boot script keeps the Mender variables elsewhere: the
+ * build's defaults with a boot command that runs the script.
+ */
+export function ubootScriptBootEnv(options: Pick<MenderUbootEnvOptions, 'defaultEnv' | 'storage' | 'bootPartition' | 'scriptPath'>): Array<[string, string]> {
+  const bootcmd = scriptBootCommand(options);
+  return [...Object.entries(options.defaultEnv).filter(([name]) => name !== 'bootcmd'), ['bootcmd', bootcmd]];
+}
+
+function scriptBootCommand(options: Pick<MenderUbootEnvOptions, 'defaultEnv' | 'storage' | 'bootPartition' | 'scriptPath'>): string {
+  const storage = options.storage ?? { interface: 'mmc', device: 0 };
+  if (!options.defaultEnv.scriptaddr) {
+    throw new UserError("The U-Boot default environment has no 'scriptaddr', where the boot command loads boot.scr.", {
+      hint: 'Give the default environment of the U-Boot build that is installed (see u-boot-initial-env, or extract it from u-boot.bin).',
+    });
+  }
+  return `load ${storage.interface} ${storage.device}:${(options.bootPartition ?? 1).toString(16)} \${scriptaddr} ${options.scriptPath ?? '/boot.scr'} && source \${scriptaddr}`;
+}
+
 export interface MenderUbootEnvOptions {
   /**
    * The U-Boot build's own default environment (load addresses, board setup). U-Boot replaces
@@ -172,22 +203,14 @@ export interface MenderUbootEnvOptions {
 /** The initial environment: the U-Boot defaults plus the Mender variables and a boot command that runs boot.scr. */
 export function menderUbootEnv(options: MenderUbootEnvOptions): Array<[string, string]> {
   const storage = options.storage ?? { interface: 'mmc', device: 0 };
-  const bootPart = options.bootPartition ?? 1;
   const a = options.parts.a;
-  if (!options.defaultEnv.scriptaddr) {
-    throw new UserError("The U-Boot default environment has no 'scriptaddr', where the boot command loads boot.scr.", {
-      hint: 'Give the default environment of the U-Boot build that is installed (see u-boot-initial-env, or extract it from u-boot.bin).',
-    });
-  }
+  const bootcmd = scriptBootCommand(options);
   const mender: Array<[string, string]> = [
-    ['mender_boot_part', String(a)],
-    ['mender_boot_part_hex', a.toString(16)],
+    ...menderBootState(a),
     ['mender_kernel_root', kernelRootArg(options.rootDevices.a)],
     ['mender_uboot_root', `${storage.interface} ${storage.device}:${a.toString(16)}`],
-    ['upgrade_available', '0'],
-    ['bootcount', '0'],
     ['bootlimit', '1'],
-    ['bootcmd', `load ${storage.interface} ${storage.device}:${bootPart.toString(16)} \${scriptaddr} ${options.scriptPath ?? '/boot.scr'} && source \${scriptaddr}`],
+    ['bootcmd', bootcmd],
   ];
   const ours = new Set(mender.map(([name]) => name));
   return [...Object.entries(options.defaultEnv).filter(([name]) => !ours.has(name)), ...mender];
@@ -269,4 +292,13 @@ export function parseFwEnvConfig(text: string): UbootEnvStorage {
     return { kind: 'redundant', device: lines[0]![0]!, offsets: [number(lines[0]![1], 'offset'), number(lines[1]![1], 'offset')], size };
   }
   throw new UserError(`fw_env.config has ${lines.length} environment lines; one (a file) or two on one device (redundant copies) are supported.`);
+}
+
+/**
+ * Whether a U-Boot binary saves its own environment to MMC (CONFIG_ENV_IS_IN_MMC), as Mender's
+ * builds do with their two raw copies: its MMC environment driver's message is in it. Debian's
+ * builds keep theirs in a FAT file or flash.
+ */
+export function ubootSavesEnvToMmc(binary: Uint8Array): boolean {
+  return Buffer.from(binary.buffer, binary.byteOffset, binary.byteLength).includes('Writing to %sMMC(%d)');
 }

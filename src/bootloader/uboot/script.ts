@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../util/errors.js';
+import { MENDER_BOOT_VARIABLES } from './env.js';
 import { checkKernelArgs, kernelRootArg } from '../grub/config.js';
 
 /** The boot script's text, with @@NAME@@ placeholders for its parameters. */
@@ -30,6 +31,12 @@ export interface UbootScriptOptions {
   kernelArgs?: string;
   /** Load addresses (U-Boot's standard variables by default). */
   addresses?: { kernel?: string; ramdisk?: string; fdt?: string; firmwareFdt?: string };
+  /**
+   * Where the Mender variables are kept: in U-Boot's own environment (saved with saveenv), the
+   * default; or in two raw redundant copies on the storage device, at byte offsets, which the
+   * script reads and writes itself (see boot.cmd).
+   */
+  environment?: { access: 'uboot' } | { access: 'script'; offsets: readonly [number, number]; size: number };
 }
 
 function checkRootfsPath(value: string, what: string): string {
@@ -42,6 +49,39 @@ function checkRootfsPath(value: string, what: string): string {
 function checkWord(value: string, what: string): string {
   if (!/^[A-Za-z0-9_${}:x]+$/.test(value)) throw new UserError(`The ${what} '${value}' is not a U-Boot address or variable.`);
   return value;
+}
+
+const SECTOR = 512;
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** The placeholders of the environment part of the script. */
+function scriptEnvironment(environment: NonNullable<UbootScriptOptions['environment']>): Record<string, string> {
+  if (environment.access === 'uboot') {
+    // The script's copy handling is skipped in this mode; its placeholders still get values.
+    const unused = ['ENV_OFFSET_A', 'ENV_OFFSET_B', 'ENV_SIZE', 'ENV_IMPORT_SIZE', 'ENV_DATA_SIZE', 'ENV_BLOCK_A', 'ENV_BLOCK_B', 'ENV_BLOCKS'];
+    return { ENV_ACCESS: 'uboot', ENV_VARS: MENDER_BOOT_VARIABLES.join(' '), ...Object.fromEntries(unused.map((name) => [name, '0'])) };
+  }
+  const { offsets, size } = environment;
+  for (const value of [...offsets, size]) {
+    if (!Number.isInteger(value) || value < 0 || value % SECTOR !== 0) {
+      throw new UserError(`The boot script reads the environment copies in ${SECTOR}-byte blocks: ${value} is not a multiple of ${SECTOR}.`, { hint: 'Check storage.alignment and uboot.env_size.' });
+    }
+  }
+  if (size < 2 * SECTOR) throw new UserError(`A U-Boot environment of ${size} bytes is too small for the boot script's copies.`);
+  if (Math.abs(offsets[0] - offsets[1]) < size) throw new UserError(`The U-Boot environment copies at ${offsets[0]} and ${offsets[1]} overlap (size ${size}).`);
+  return {
+    ENV_ACCESS: 'script',
+    ENV_OFFSET_A: hex(offsets[0]),
+    ENV_OFFSET_B: hex(offsets[1]),
+    ENV_SIZE: hex(size),
+    // Imported and exported one byte in (past the flags byte, see boot.cmd); the data area.
+    ENV_IMPORT_SIZE: hex(size - 1),
+    ENV_DATA_SIZE: hex(size - 5),
+    ENV_BLOCK_A: hex(offsets[0] / SECTOR),
+    ENV_BLOCK_B: hex(offsets[1] / SECTOR),
+    ENV_BLOCKS: hex(size / SECTOR),
+    ENV_VARS: MENDER_BOOT_VARIABLES.join(' '),
+  };
 }
 
 /** The boot script text for U-Boot's hush shell. */
@@ -61,7 +101,9 @@ export function generateUbootScript(options: UbootScriptOptions): string {
     fdt: checkWord(options.addresses?.fdt ?? '${fdt_addr_r}', 'device tree load address'),
     firmwareFdt: checkWord(options.addresses?.firmwareFdt ?? '${fdt_addr}', 'firmware device tree address'),
   };
+  const environment = scriptEnvironment(options.environment ?? { access: 'uboot' });
   const values: Record<string, string> = {
+    ...environment,
     PART_A: String(a),
     PART_B: String(b),
     PART_A_HEX: a.toString(16),
@@ -69,6 +111,9 @@ export function generateUbootScript(options: UbootScriptOptions): string {
     ROOT_A: checkKernelArgs(kernelRootArg(options.rootDevices.a), 'root device'),
     ROOT_B: checkKernelArgs(kernelRootArg(options.rootDevices.b), 'root device'),
     DEVICE: `${storage.interface} ${storage.device}`,
+    ENV_INTERFACE: storage.interface,
+    ENV_DEVNUM: String(storage.device),
+    ENV_DEVICE: `${storage.interface} ${storage.device}`,
     FIRMWARE_BOOTARGS: options.firmwareBootargs ? 'yes' : 'no',
     KERNEL_ARGS: checkKernelArgs(options.kernelArgs ?? ''),
     KERNEL: checkRootfsPath(options.kernelPath, 'kernel path'),

@@ -288,6 +288,6 @@ describe.skipIf(!qemuAvailable)('boot script and environment in U-Boot (QEMU vir
     ]);
     expect(output).toContain('Mender: booting partition 3 (virtio 0:3) with root=PARTUUID=c0ffee01-03');
     expect(output).toMatch(/25 bytes read/);
-    expect(output).toContain('bootargs=console=ttyAMA0 root=PARTUUID=c0ffee01-03 quiet root=PARTUUID=c0ffee01-03 console=ttyAMA0 rootwait\n');
+    expect(output).toContain('bootargs=console=ttyAMA0 root=PARTUUID=c0ffee01-03 quiet console=ttyAMA0 rootwait\n');
   });
 });

@@ -48,8 +48,10 @@ const BOARDS: Board[] = [
 
 const CONFIG_TXT = '# from the golden image\ndtparam=audio=on\n[pi4]\narm_boost=1\n[all]\nkernel=kernel8.img\n';
 const CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=c0ffee01-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n';
-/** A kernel stand-in: ARM64 Image header magic at 56, so it looks like what booti loads. */
-const KERNEL = Buffer.concat([Buffer.alloc(56), Buffer.from('ARM\x64'), Buffer.alloc(200, 0x5a)]);
+/** A kernel stand-in: ARM64 Image header magic at 56, so it looks like what booti loads, and the banner that names its release. */
+const KERNEL = Buffer.concat([Buffer.alloc(56), Buffer.from('ARM\x64'), Buffer.alloc(200, 0x5a), Buffer.from('Linux version 6.6.51+rpt-rpi-v8 (serge@raspberrypi.com) #1 SMP\n\0')]);
+/** The initramfs Raspberry Pi OS keeps beside the kernel file (auto_initramfs=1). */
+const INITRAMFS = 'initramfs stand-in\n';
 
 async function convert(board: Board, imageArch = board.arch) {
   const dir = path.join(base, `${board.config}-${imageArch}`);
@@ -66,6 +68,7 @@ async function convert(board: Board, imageArch = board.arch) {
       'overlays/vc4-kms-v3d.dtbo': 'overlay\n',
     },
     files: {
+      'etc/default/raspi-firmware': '# from the package\n#KERNEL="auto"\n',
       'etc/init.d/resize2fs_once': '#!/bin/sh\n',
       'etc/rc3.d/S01resize2fs_once': '#!/bin/sh\n',
     },
@@ -75,6 +78,9 @@ async function convert(board: Board, imageArch = board.arch) {
   const staged = path.join(dir, board.kernel);
   fs.writeFileSync(staged, kernel);
   await tool('mcopy', ['-i', `${golden.image}@@${4 * 1024 * 1024}`, staged, `::/${board.kernel}`]);
+  const initramfs = path.join(dir, board.kernel.replace(/^kernel(.*)\.img$/, 'initramfs$1'));
+  fs.writeFileSync(initramfs, INITRAMFS);
+  await tool('mcopy', ['-i', `${golden.image}@@${4 * 1024 * 1024}`, initramfs, `::/${path.basename(initramfs)}`]);
   const small = path.join(dir, 'small.yaml');
   fs.writeFileSync(small, SMALL);
   const deploy = path.join(dir, 'deploy');
@@ -104,8 +110,7 @@ describe.each(BOARDS)('$config', (board) => {
 
     const configTxt = await bootFile('config.txt');
     expect(configTxt.startsWith(CONFIG_TXT)).toBe(true);
-    expect(configTxt).toMatch(/\n\[all\]\nkernel=u-boot\.bin\nenable_uart=1\narm_64bit=(\d)\n$/);
-    expect(configTxt.endsWith(`arm_64bit=${board.arch === 'arm64' ? 1 : 0}\n`)).toBe(true);
+    expect(configTxt.endsWith(`\n[all]\nkernel=u-boot.bin\nenable_uart=1\narm_64bit=${board.arch === 'arm64' ? 1 : 0}\n# mender-convert: end\n`)).toBe(true);
     const cmdline = await bootFile('cmdline.txt');
     expect(cmdline).toBe('console=serial0,115200 console=tty1 root=${mender_kernel_root} rootfstype=ext4 fsck.repair=yes rootwait quiet\n');
 
@@ -121,27 +126,43 @@ describe.each(BOARDS)('$config', (board) => {
     expect(script).toContain(board.arch === 'arm64' ? 'booti ${kernel_addr_r}' : 'bootz ${kernel_addr_r}');
     expect(script).toContain(board.arch === 'arm64' ? '/boot/Image' : '/boot/zImage');
 
-    // The environment, read by libubootenv from a copy of the boot file, as the device's
-    // fw_env.config describes it (the path moved to where the copy is).
-    await tool('mcopy', ['-i', fat, '::/uboot.env', path.join(dir, 'uboot.env')]);
+    // The Mender variables: two raw copies at 4 and 8 MiB, as Mender's own U-Boot for the Pi
+    // keeps them, read by libubootenv through the device's fw_env.config (the device name
+    // pointed at the image).
     const rootfs = path.join(dir, 'rootfs.ext4');
     await tool('dd', [`if=${image}`, `of=${rootfs}`, 'bs=1M', `skip=${rootA!.start / 1024 / 1024}`, `count=${rootA!.size / 1024 / 1024}`, 'status=none']);
     const debugfs = async (command: string) => (await tool('debugfs', ['-R', command, rootfs])).stdout;
     const fwEnv = await debugfs('cat /etc/fw_env.config');
-    expect(fwEnv).toMatch(/^\/boot\/firmware\/uboot\.env 0x0 0x4000$/m);
-    fs.writeFileSync(path.join(dir, 'fw_env.config'), fwEnv.replace('/boot/firmware/uboot.env', path.join(dir, 'uboot.env')));
+    expect(fwEnv).toMatch(/^\/dev\/mmcblk0 0x400000 0x4000\n\/dev\/mmcblk0 0x800000 0x4000\n$/m);
+    fs.writeFileSync(path.join(dir, 'fw_env.config'), fwEnv.replaceAll('/dev/mmcblk0', image));
     const env = (await tool('fw_printenv', ['-c', path.join(dir, 'fw_env.config')])).stdout;
-    expect(env).toMatch(/^mender_boot_part=2$/m);
-    expect(env).toMatch(/^mender_kernel_root=\/dev\/mmcblk0p2$/m);
-    expect(env).toMatch(/^upgrade_available=0$/m);
-    expect(env).toMatch(/^bootcount=0$/m);
-    expect(env).toMatch(/^bootcmd=load mmc 0:1 \$\{scriptaddr\} \/boot\.scr && source \$\{scriptaddr\}$/m);
-    // The build's own defaults are kept: without them U-Boot would not know its load addresses.
-    expect(env).toMatch(/^kernel_addr_r=0x[0-9a-f]+$/m);
+    expect(env).toBe('bootcount=0\nmender_boot_part=2\nmender_boot_part_hex=2\nupgrade_available=0\n');
+    // U-Boot's own environment (uboot.env, Debian's build reads it): the build's defaults and a
+    // bootcmd that runs boot.scr, no Mender variable (those are the copies').
+    await tool('mcopy', ['-i', fat, '::/uboot.env', path.join(dir, 'uboot.env')]);
+    fs.writeFileSync(path.join(dir, 'fw_env-own.config'), `${path.join(dir, 'uboot.env')} 0x0 0x4000\n`);
+    const own = (await tool('fw_printenv', ['-c', path.join(dir, 'fw_env-own.config')])).stdout;
+    expect(own).toMatch(/^bootcmd=load mmc 0:1 \$\{scriptaddr\} \/boot\.scr && source \$\{scriptaddr\}$/m);
+    expect(own).toMatch(/^kernel_addr_r=0x[0-9a-f]+$/m);
+    expect(own).not.toMatch(/^(mender_boot_part|upgrade_available|bootcount)=/m);
+    expect(script).toContain('if mmc read ${mender_env_a} 0x2000 0x20; then');
+
+    // What keeps the boot chain through apt upgrade: the kernel hooks and the firmware's settings.
+    expect(await debugfs('cat /etc/default/mender-uboot')).toContain(`MENDER_KERNEL_IMAGE=${board.arch === 'arm64' ? '/boot/Image' : '/boot/zImage'}\nMENDER_INITRD=/boot/initrd\n`);
+    for (const link of ['/etc/kernel/postinst.d/zz-mender-uboot', '/etc/kernel/postrm.d/zz-mender-uboot', '/etc/initramfs/post-update.d/zz-mender-uboot']) {
+      expect(await debugfs(`stat ${link}`)).toContain('Fast link dest: "/usr/lib/mender-convert/uboot-kernel-hook"');
+    }
+    expect(await debugfs('stat /etc/kernel/postinst.d/zz-mender-raspberrypi')).toContain('Fast link dest: "/usr/lib/mender-convert/raspberrypi-boot-files"');
+    expect(await debugfs('cat /etc/default/mender-raspberrypi')).toContain(`MENDER_BOOT_MOUNT=/boot/firmware\nMENDER_UBOOT_FILE=u-boot.bin\nMENDER_ARM_64BIT=${board.arch === 'arm64' ? 1 : 0}\n`);
+    expect(await debugfs('cat /etc/apt/apt.conf.d/90mender-raspberrypi')).toContain('raspberrypi-boot-files --config-only');
+    expect(await debugfs('stat /etc/systemd/system/sysinit.target.wants/mender-imager-firstrun.service')).toContain('Fast link dest: "/etc/systemd/system/mender-imager-firstrun.service"');
 
     // The kernel is in the root filesystem, decompressed; the device trees and overlays too.
     await tool('debugfs', ['-R', `dump ${board.arch === 'arm64' ? '/boot/Image' : '/boot/zImage'} ${path.join(dir, 'kernel')}`, rootfs]);
     expect(fs.readFileSync(path.join(dir, 'kernel')).equals(KERNEL)).toBe(true);
+    expect(await debugfs('cat /boot/initrd')).toBe(INITRAMFS);
+    expect(await debugfs('cat /etc/default/mender-uboot')).toContain('MENDER_KERNEL_FLAVOUR=v8\n');
+    expect(await debugfs('cat /etc/default/raspi-firmware')).toMatch(/^# from the package\n#KERNEL="auto"\n\n# mender-convert[^\n]*\nKERNEL=u-boot\.bin\nINITRAMFS=no\nROOTPART='\$\{mender_kernel_root\}'\n/);
     expect(await debugfs('ls -p /boot')).toContain('/bcm2711-rpi-4-b.dtb/');
     expect(await debugfs('ls -p /boot/overlays')).toContain('/vc4-kms-v3d.dtbo/');
     expect(await debugfs('stat /etc/systemd/system/udisks2.service')).toContain('Fast link dest: "/dev/null"');

@@ -50,10 +50,10 @@ data:
 `;
 
 describe('U-Boot sources and environment storages', () => {
-  it('a u-boot.bin file; the environment as redundant copies at 1 and 2 × alignment; the kernel and initrd from the root filesystem', async () => {
+  it('a u-boot.bin file keeping its own environment as redundant copies at 1 and 2 × alignment; the kernel and initrd from the root filesystem', async () => {
     const uboot = path.join(base, 'u-boot.bin');
     fakeUboot(uboot);
-    const { dir, image, output, bootStart, debugfs } = await convert('file', `${COMMON}uboot:\n  source: ${uboot}\n  env_storage: redundant\n  env_size: 8192\n`);
+    const { dir, image, output, bootStart, debugfs } = await convert('file', `${COMMON}uboot:\n  source: ${uboot}\n  env_storage: redundant\n  env_access: uboot\n  env_size: 8192\n`);
     expect(output).toContain(`U-Boot: file ${uboot} (sha256`);
     expect(bootStart).toBe(12 * MiB);
     const fwEnv = await debugfs('cat /etc/fw_env.config');
@@ -68,11 +68,12 @@ describe('U-Boot sources and environment storages', () => {
     // fw_setenv writes the other copy; fw_printenv then reads the new value from it.
     await tool('fw_setenv', ['-c', config, 'upgrade_available', '1']);
     expect((await tool('fw_printenv', ['-c', config, 'upgrade_available'])).stdout).toBe('upgrade_available=1\n');
-    // The golden rootfs kernel (not gzip-compressed) is stored as the script's /boot/Image, its initrd is loaded as it is.
+    // The golden rootfs kernel (not gzip-compressed) is stored as the script's /boot/Image, its initrd as /boot/initrd.
     expect(await debugfs('cat /boot/Image')).toBe('not a real kernel\n');
+    expect(await debugfs('cat /boot/initrd')).toBe(await debugfs('cat /boot/initrd.img-6.1.0-test'));
     const fat = `${image}@@${bootStart}`;
     const script = (await tool('mtype', ['-i', fat, '::/boot.cmd'])).stdout;
-    expect(script).toContain('load ${mender_uboot_root} ${ramdisk_addr_r} /boot/initrd.img-6.1.0-test');
+    expect(script).toContain('load ${mender_uboot_root} ${ramdisk_addr_r} /boot/initrd');
     expect((await tool('mtype', ['-i', fat, '::/u-boot.bin'])).stdout).toContain('U-Boot 2099.01');
   });
 

@@ -157,8 +157,26 @@ describe('U-Boot boot script', () => {
   it('can use the firmware device tree and command line, and no initrd', () => {
     const text = generateUbootScript({ ...options, dtb: 'firmware', initrdPath: null, firmwareBootargs: true, addresses: { kernel: '0x80000' } });
     expect(text).toContain('if test "yes" = "yes" && fdt addr ${fdt_addr}');
-    expect(text).toContain('test -n ""; then\n    if load ${mender_uboot_root} ${ramdisk_addr_r}');
+    expect(text).toContain('test -n "" && test -e ${mender_uboot_root} ; then\n    if load ${mender_uboot_root} ${ramdisk_addr_r}');
     expect(text).toContain('if load ${mender_uboot_root} 0x80000 /boot/zImage; then');
+  });
+
+  it('keeps the environment itself in two raw copies, or leaves it to U-Boot', () => {
+    const own = generateUbootScript(options);
+    expect(own).toContain('if test "uboot" = "script"; then');
+    expect(own).toContain('if test "${mender_save}" = "1" && test "${mender_env}" = "uboot"; then\n    saveenv');
+    const kept = generateUbootScript({ ...options, environment: { access: 'script', offsets: [0x400000, 0x800000], size: 0x4000 } });
+    expect(kept).not.toMatch(/@@/);
+    expect(kept).toContain('if test "script" = "script"; then');
+    // Blocks of 512 bytes: 4 MiB and 8 MiB, 16 KiB each.
+    expect(kept).toContain('if mmc read ${mender_env_a} 0x2000 0x20; then');
+    expect(kept).toContain('if mmc read ${mender_env_b} 0x4000 0x20; then');
+    expect(kept).toContain('env import -c ${mender_env_p} 0x3fff mender_boot_part mender_boot_part_hex upgrade_available bootcount');
+    expect(kept).toContain('env export -c -s 0x3fff ${mender_env_p} mender_boot_part mender_boot_part_hex upgrade_available bootcount');
+    expect(kept).toContain('cp.b ${mender_env_p} ${mender_env_q} 0x3ffb');
+    expect(kept).toContain('if mmc write ${mender_env_out} ${mender_env_block} 0x20; then');
+    expect(() => generateUbootScript({ ...options, environment: { access: 'script', offsets: [0x400000, 0x400100], size: 0x4000 } })).toThrow(/multiple of 512|overlap/);
+    expect(() => generateUbootScript({ ...options, environment: { access: 'script', offsets: [0x400000, 0x402000], size: 0x4000 } })).toThrow(/overlap/);
   });
 
   it('refuses values that would break the script', () => {

@@ -2,17 +2,30 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { buffer } from 'node:stream/consumers';
 import {
   extractUbootDefaultEnv,
   fwEnvConfig,
+  menderBootState,
   menderUbootEnv,
   parseFwEnvConfig,
   ubootEnvCopies,
+  ubootSavesEnvToMmc,
+  ubootScriptBootEnv,
   type UbootEnvStorage,
 } from '../../../bootloader/uboot/env.js';
-import { generateUbootScript, ubootScriptImage, type UbootArch } from '../../../bootloader/uboot/script.js';
+import {
+  bootableKernel,
+  firmwareInitramfsName,
+  kernelFlavour,
+  kernelHookConfig,
+  kernelImageVersion,
+  UBOOT_KERNEL_HOOK,
+  UBOOT_KERNEL_HOOK_CONFIG,
+  UBOOT_KERNEL_HOOK_LINKS,
+  ubootKernelHook,
+} from '../../../bootloader/uboot/kernel.js';
+import { generateUbootScript, ubootScriptImage, type UbootArch, type UbootScriptOptions } from '../../../bootloader/uboot/script.js';
 import type { Config } from '../../../config/knobs.js';
 import { KERNEL_IMAGE, kernelVersion, newestKernel, type ImageFacts } from '../../../image/probe.js';
 import { partitionDevice } from '../../../mender/devices.js';
@@ -41,8 +54,9 @@ const URL_SOURCE = /^https?:\/\//;
 /** What the integration decided for the image before anything is changed. */
 interface UbootDecision {
   ubootArch: UbootArch;
-  /** Where the boot script loads the kernel from in the root filesystem, and how it boots it. */
+  /** Where the boot script loads the kernel (and its initrd, null: none) from in the root filesystem, and how it boots it. */
   kernelPath: string;
+  initrdPath: string | null;
   bootCommand: 'booti' | 'bootz';
 }
 
@@ -159,30 +173,58 @@ function envStorage(input: ModifyInput, binary: UbootBinary): UbootEnvStorage {
   return { kind: 'redundant', device: diskDevice(config['storage.device_base']), offsets: [alignment, 2 * alignment], size };
 }
 
-async function writeEnvironment(input: ModifyInput, binary: UbootBinary): Promise<{ where: string; rawWrites: RawWrite[] }> {
-  const { extracted, target } = input;
+/**
+ * Who keeps the Mender variables at boot: U-Boot's own environment (a file it reads, or raw
+ * copies a build made for them reads), or boot.scr with copies it reads and writes itself.
+ */
+function envAccess(input: ModifyInput, binary: UbootBinary, storage: UbootEnvStorage): 'uboot' | 'script' {
+  const configured = input.env.config['uboot.env_access'];
+  if (storage.kind === 'file') {
+    if (configured === 'script') throw new UserError('uboot.env_access: script needs uboot.env_storage: redundant (the boot script keeps two raw copies).');
+    return 'uboot';
+  }
+  if (configured !== 'auto') return configured;
+  return binary.fwEnv || ubootSavesEnvToMmc(binary.data) ? 'uboot' : 'script';
+}
+
+interface WrittenEnvironment {
+  /** For the log and the summary. */
+  description: string;
+  script: UbootScriptOptions['environment'];
+  rawWrites: RawWrite[];
+}
+
+async function writeEnvironment(input: ModifyInput, binary: UbootBinary): Promise<WrittenEnvironment> {
+  const { env, extracted, target } = input;
   const defaultEnv = extractUbootDefaultEnv(binary.data);
   if (!defaultEnv) {
     throw new UserError(`The U-Boot binary (${binary.origin}) holds no default environment (no bootcmd=).`, { hint: 'Check that uboot.source is a U-Boot build (u-boot.bin).' });
   }
-  const values = menderUbootEnv({
-    defaultEnv,
-    parts: { a: 2, b: 3 },
-    rootDevices: { a: partitionDevice(2, target.naming), b: partitionDevice(3, target.naming) },
-    bootPartition: 1,
-    scriptPath: SCRIPT_PATH,
-  });
   const storage = envStorage(input, binary);
+  const access = envAccess(input, binary, storage);
+  const ownEnv = { defaultEnv, bootPartition: 1, scriptPath: SCRIPT_PATH };
+  // Kept by U-Boot, the copies are its whole environment (its defaults included: a stored
+  // environment replaces them); kept by the script, they hold the boot state only.
+  const values = access === 'script'
+    ? menderBootState(2)
+    : menderUbootEnv({ ...ownEnv, parts: { a: 2, b: 3 }, rootDevices: { a: partitionDevice(2, target.naming), b: partitionDevice(3, target.naming) } });
   const copies = ubootEnvCopies(values, storage);
-  const rawWrites: RawWrite[] = [];
-  if (storage.kind === 'file') {
-    const mountpoint = target.bootMountpoint.replace(/\/$/, '');
-    if (!storage.path.startsWith(`${mountpoint}/`)) {
-      throw new UserError(`The U-Boot environment file ${storage.path} is not on the boot partition (mounted at ${mountpoint}).`, { hint: 'Fix the fw_env.config of the U-Boot archive, or boot.mountpoint.' });
+  const mountpoint = target.bootMountpoint.replace(/\/$/, '');
+  const onBootPartition = (file: string) => {
+    if (!file.startsWith(`${mountpoint}/`)) {
+      throw new UserError(`The U-Boot environment file ${file} is not on the boot partition (mounted at ${mountpoint}).`, { hint: 'Fix the fw_env.config of the U-Boot archive, or boot.mountpoint.' });
     }
-    const onBoot = storage.path.slice(mountpoint.length);
-    await extracted.boot.mkdir(path.posix.dirname(onBoot));
-    await extracted.boot.writeFile(onBoot, copies[0]!.data);
+    return file.slice(mountpoint.length);
+  };
+  const writeBootFile = async (file: string, data: Buffer) => {
+    await extracted.boot.mkdir(path.posix.dirname(file));
+    await extracted.boot.writeFile(file, data);
+  };
+  const rawWrites: RawWrite[] = [];
+  let description: string;
+  if (storage.kind === 'file') {
+    await writeBootFile(onBootPartition(storage.path), copies[0]!.data);
+    description = `${storage.path} (${storage.size} bytes), U-Boot's own environment: one copy`;
   } else {
     // The copies live in the blocks the layout reserves before the boot partition.
     const bootStart = target.layout.boot.start;
@@ -194,38 +236,100 @@ async function writeEnvironment(input: ModifyInput, binary: UbootBinary): Promis
       }
       rawWrites.push({ offset: copy.offset, data: copy.data, what: 'U-Boot environment' });
     }
+    const where = `${storage.device} at ${storage.offsets.map((offset) => `0x${offset.toString(16)}`).join(' and ')} (${storage.size} bytes each, redundant)`;
+    if (access === 'uboot') {
+      description = `${where}, U-Boot's own environment`;
+    } else {
+      description = `${where}, read and written by boot.scr`;
+      const file = env.config['uboot.env_file'];
+      if (file) {
+        // U-Boot's own environment starts boot.scr; it holds no Mender variable, so whatever
+        // happens to it the boot state is the copies'.
+        const own = ubootEnvCopies(ubootScriptBootEnv(ownEnv), { kind: 'file', path: file, size: env.config['uboot.env_size'] });
+        await writeBootFile(file, own[0]!.data);
+        description += `; U-Boot's own environment (its defaults, bootcmd running boot.scr) in ${path.posix.join(mountpoint, file)}`;
+      }
+    }
   }
   await extracted.rootfs.writeFile('/etc/fw_env.config', fwEnvConfig(storage), { uid: 0, gid: 0, mode: 0o644 });
-  const where = storage.kind === 'file' ? `${storage.path} (${storage.size} bytes)` : `${storage.device} at ${storage.offsets.join(' and ')} (${storage.size} bytes each)`;
-  return { where, rawWrites };
+  const script = access === 'script' && storage.kind === 'redundant' ? { access, offsets: storage.offsets, size: storage.size } as const : { access: 'uboot' } as const;
+  return { description, script, rawWrites };
 }
 
-/** The kernel the boot script loads, in the root filesystem (stored decompressed: booti cannot inflate); its initrd. */
-async function installKernel(input: ModifyInput, decision: UbootDecision): Promise<{ initrdPath: string | null } | undefined> {
-  const { env, extracted } = input;
+/**
+ * The kernel the boot script loads, in the root filesystem (stored decompressed: booti cannot
+ * inflate), and its initrd beside it: the root filesystem's initrd.img-<release>, else the
+ * initramfs the firmware would load beside the boot partition's kernel (Raspberry Pi OS).
+ * Returns the kernel's release (uname -r) when known.
+ */
+async function installKernel(input: ModifyInput, decision: UbootDecision): Promise<string | null> {
+  const { env, extracted, target } = input;
   const { rootfs, boot, facts } = extracted;
+  const { kernelPath, initrdPath } = decision;
+  const root = { uid: 0, gid: 0 };
+  const mountpoint = target.bootMountpoint.replace(/\/$/, '');
+  for (const file of [kernelPath, initrdPath]) {
+    if (file?.startsWith(`${mountpoint}/`)) {
+      throw new UserError(`${file} is under ${mountpoint}, where the boot partition is mounted on the device: the kernel packages' hooks would write the boot partition, not the root filesystem boot.scr loads from.`, {
+        hint: 'Mount the boot partition elsewhere (boot.mountpoint, e.g. /boot/firmware or /uboot) or move uboot.kernel_image and uboot.initrd_image.',
+      });
+    }
+  }
   const fromBoot = env.config['uboot.kernel_source'];
   let data: Buffer;
-  let initrdPath: string | null = null;
+  let release: string | null;
+  let bootInitramfs: string | null = null;
   if (fromBoot) {
     const file = `/${fromBoot.replace(/^\/+/, '')}`;
     if (!(await boot.exists(file))) {
       throw new UserError(`The boot partition has no ${file} (uboot.kernel_source).`, { hint: 'Check that the image is the one the board configuration is for (32/64-bit, model).' });
     }
-    data = await boot.readFile(file);
+    data = bootableKernel(await boot.readFile(file));
+    release = kernelImageVersion(data);
+    const initramfs = firmwareInitramfsName(file);
+    if (initramfs) bootInitramfs = path.posix.join(path.posix.dirname(file), initramfs);
   } else {
     const kernel = newestKernel(facts.rootfsKernels.filter((k) => KERNEL_IMAGE.test(k)));
     if (!kernel) {
       env.notes.push('No kernel found in the root filesystem /boot (and uboot.kernel_source is not set): the image will not boot until one is installed.');
-      return undefined;
+      return null;
     }
-    data = await rootfs.readFile(kernel);
-    initrdPath = facts.rootfsInitrds.find((i) => i.endsWith(`-${kernelVersion(kernel)}`)) ?? null;
+    data = bootableKernel(await rootfs.readFile(kernel));
+    release = kernelImageVersion(data) ?? kernelVersion(kernel);
   }
-  if (data[0] === 0x1f && data[1] === 0x8b) data = zlib.gunzipSync(data);
-  await rootfs.mkdir(path.posix.dirname(decision.kernelPath), { uid: 0, gid: 0, mode: 0o755 });
-  await rootfs.writeFile(decision.kernelPath, data, { uid: 0, gid: 0, mode: 0o644 });
-  return { initrdPath };
+  await rootfs.mkdir(path.posix.dirname(kernelPath), { ...root, mode: 0o755 });
+  await rootfs.writeFile(kernelPath, data, { ...root, mode: 0o644 });
+
+  if (initrdPath) {
+    const own = release ? facts.rootfsInitrds.find((file) => file === `/boot/initrd.img-${release}`) : undefined;
+    const initrd = own ? await rootfs.readFile(own) : bootInitramfs && (await boot.exists(bootInitramfs)) ? await boot.readFile(bootInitramfs) : null;
+    if (initrd) {
+      await rootfs.mkdir(path.posix.dirname(initrdPath), { ...root, mode: 0o755 });
+      await rootfs.writeFile(initrdPath, initrd, { ...root, mode: 0o644 });
+      env.logger.info(`uboot: initrd ${initrdPath} from ${own ?? `the boot partition's ${bootInitramfs}`}`);
+    } else {
+      env.logger.info(`uboot: no initrd for kernel ${release ?? '(release unknown)'}; it boots without one`);
+    }
+  }
+  return release;
+}
+
+/** The hooks that keep the kernel, initrd and device trees boot.scr loads in step with the kernel packages (apt upgrade). */
+async function installKernelHooks(input: ModifyInput, decision: UbootDecision, release: string | null): Promise<string> {
+  const { env, extracted } = input;
+  const { rootfs } = extracted;
+  const root = { uid: 0, gid: 0 };
+  const configured = env.config['uboot.kernel_flavour'];
+  const flavour = configured === 'auto' ? (release ? kernelFlavour(release) : '') : configured;
+  await rootfs.mkdir(path.posix.dirname(UBOOT_KERNEL_HOOK), { ...root, mode: 0o755 });
+  await rootfs.writeFile(UBOOT_KERNEL_HOOK, ubootKernelHook(), { ...root, mode: 0o755 });
+  await rootfs.mkdir(path.posix.dirname(UBOOT_KERNEL_HOOK_CONFIG), { ...root, mode: 0o755 });
+  await rootfs.writeFile(UBOOT_KERNEL_HOOK_CONFIG, kernelHookConfig({ kernelImage: decision.kernelPath, initrd: decision.initrdPath, flavour, dtbDir: '/boot' }), { ...root, mode: 0o644 });
+  for (const link of UBOOT_KERNEL_HOOK_LINKS) {
+    await rootfs.mkdir(path.posix.dirname(link), { ...root, mode: 0o755 });
+    await rootfs.symlink(link, UBOOT_KERNEL_HOOK, root);
+  }
+  return flavour ? `kernels *-${flavour}` : 'any kernel';
 }
 
 export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
@@ -246,7 +350,10 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
     const configured = config['uboot.kernel_image'];
     const kernelPath = configured === 'auto' ? (facts.arch === 'arm64' ? '/boot/Image' : '/boot/zImage') : configured;
     if (!kernelPath.startsWith('/')) throw new UserError(`uboot.kernel_image '${kernelPath}' must be an absolute path in the root filesystem.`);
-    return { ubootArch, kernelPath, bootCommand: facts.arch === 'arm64' ? 'booti' : 'bootz' };
+    const initrdSetting = config['uboot.initrd_image'];
+    const initrdPath = initrdSetting === 'auto' ? '/boot/initrd' : initrdSetting || null;
+    if (initrdPath && !initrdPath.startsWith('/')) throw new UserError(`uboot.initrd_image '${initrdPath}' must be an absolute path in the root filesystem.`);
+    return { ubootArch, kernelPath, initrdPath, bootCommand: facts.arch === 'arm64' ? 'booti' : 'bootz' };
   },
 
   async apply(input, decision) {
@@ -257,11 +364,16 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
     env.notes.push(`U-Boot: ${binary.origin} (sha256 ${checksum.slice(0, 16)}…).`);
     await extracted.boot.writeFile(env.config['uboot.install_path'], binary.data);
 
-    const { where, rawWrites } = await writeEnvironment(input, binary);
-    env.logger.info(`uboot: environment in ${where}`);
+    const environment = await writeEnvironment(input, binary);
+    env.logger.info(`uboot: environment in ${environment.description}`);
+    env.notes.push(`U-Boot environment: ${environment.description}.`);
 
-    const kernel = await installKernel(input, decision);
-    env.logger.info(`uboot: kernel ${kernel ? decision.kernelPath : '(none)'}`);
+    const release = await installKernel(input, decision);
+    env.logger.info(`uboot: kernel ${decision.kernelPath} (${release ?? 'release unknown'})`);
+    if (env.config['uboot.kernel_hooks']) {
+      const which = await installKernelHooks(input, decision, release);
+      env.notes.push(`Kernel hooks (${UBOOT_KERNEL_HOOK_LINKS.join(', ')}) keep ${decision.kernelPath}${decision.initrdPath ? ` and ${decision.initrdPath}` : ''} up to date from the newest installed kernel (${which}) when packages change it.`);
+    }
 
     const dtb = env.config['uboot.dtb'];
     const script = generateUbootScript({
@@ -269,16 +381,17 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
       rootDevices: { a: partitionDevice(2, target.naming), b: partitionDevice(3, target.naming) },
       kernelPath: decision.kernelPath,
       bootCommand: decision.bootCommand,
-      initrdPath: kernel?.initrdPath ?? null,
+      initrdPath: decision.initrdPath,
       dtb: dtb ? { path: dtb } : 'firmware',
       firmwareBootargs: env.config['uboot.firmware_bootargs'],
       kernelArgs: env.config['bootloader.kernel_args'] || undefined,
+      environment: environment.script,
     });
     // The source next to the compiled script, for people reading the boot partition.
     await extracted.boot.writeFile('/boot.cmd', script);
     await extracted.boot.writeFile(SCRIPT_PATH, ubootScriptImage(script, { name: 'Mender A/B boot script', timestamp: env.epoch, arch: decision.ubootArch }));
     await extracted.boot.flush();
     await extracted.rootfs.flush();
-    return { rawWrites };
+    return { rawWrites: environment.rawWrites };
   },
 };
