@@ -21,15 +21,20 @@ export async function writeAndWait(out: Writable, chunk: Uint8Array): Promise<vo
 
 async function writeOne(out: Writable, piece: Uint8Array): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const done = (error?: Error | null) => {
-      out.off('error', done);
+    const closed = () => reject(new Error('the output closed early'));
+    // A failed write calls back with its error and then emits it as an 'error' event: the
+    // listener stays until that event has come, or the event would be unhandled and fatal.
+    const failed = (error: Error) => {
       out.off('close', closed);
-      if (error) reject(error);
-      else resolve();
+      reject(error);
     };
-    const closed = () => done(new Error('the output closed early'));
-    out.on('error', done);
-    out.on('close', closed);
-    out.write(piece, done);
+    out.once('error', failed);
+    out.once('close', closed);
+    out.write(piece, (error) => {
+      out.off('close', closed);
+      if (error) return reject(error);
+      out.off('error', failed);
+      resolve();
+    });
   });
 }
