@@ -71,10 +71,20 @@ if ((await fs.pathExists(out)) && (await fs.readFile(stampOfImage, 'utf8').catch
   process.exit(0);
 }
 await fs.mkdirp(sampleDir);
+// Test files build the same sample at once on a fresh machine: one build per tree and per image
+// at a time (flock on lock files beside them); whoever waited finds the result cached.
+if (!process.env.SAMPLE_BUILD_LOCKED) {
+  const rerun = [process.execPath, ...process.argv.slice(1)];
+  const locked = await $({ stdio: 'inherit', env: { ...process.env, SAMPLE_BUILD_LOCKED: '1' } })`flock ${`${tree}.lock`} flock ${`${out}.lock`} ${rerun}`.nothrow();
+  process.exit(locked.exitCode ?? 1);
+}
 
 async function debootstrap() {
   const stamp = path.join(tree, '.debootstrap-complete');
   if (await fs.pathExists(stamp)) return;
+  // An interrupted debootstrap as root can leave /proc and /sys mounted in the tree.
+  const mounts = (await $`findmnt -rn -o TARGET`.nothrow()).stdout.split('\n').filter((target) => target.startsWith(`${tree}/`));
+  for (const target of mounts.reverse()) await $`umount -l ${target}`.nothrow();
   await fs.remove(tree);
   // Another architecture's packages cannot run here: debootstrap only unpacks them (--foreign).
   // The rpi flavour then configures them under qemu-user-static (second stage); the board
