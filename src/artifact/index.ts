@@ -12,11 +12,13 @@ export { readArtifact, type ArtifactInfo, type PayloadFileInfo, type PayloadInfo
 export { checkScriptName } from './scripts.js';
 export { defaultMtime, writeArtifact, type ArtifactResult, type ArtifactSpec, type PayloadSource, type StateScript } from './writer.js';
 
+/** The header fields every convenience writer takes as they are. */
+type SharedHeaderFields = Pick<HeaderFields,
+  'artifactName' | 'deviceTypes' | 'artifactGroup' | 'dependsArtifactNames' | 'dependsGroups' | 'depends' | 'provides' | 'clearsProvides' | 'defaultClearsProvides'>;
+
 /** What the convenience writers share; see ArtifactSpec for the full set. */
-export interface CommonOptions {
+export interface CommonOptions extends SharedHeaderFields {
   output: string;
-  artifactName: string;
-  deviceTypes: string[];
   /** An algorithm name (with `level` beside it) or { algorithm, level }. */
   compression: Compression | ArtifactCompression;
   level?: number;
@@ -24,13 +26,6 @@ export interface CommonOptions {
   signingKey?: string;
   /** Seconds since the epoch for every timestamp; default SOURCE_DATE_EPOCH, else now. */
   mtime?: number;
-  artifactGroup?: string;
-  dependsArtifactNames?: string[];
-  dependsGroups?: string[];
-  depends?: Record<string, string>;
-  provides?: Record<string, string>;
-  clearsProvides?: string[];
-  defaultClearsProvides?: boolean;
   scripts?: StateScript[];
   onProgress?: (done: number, total: number) => void;
   logger?: Logger;
