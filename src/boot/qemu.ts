@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { UserError } from '../util/errors.js';
+import { spawn } from '../util/exec.js';
 import type { BoardFamily, DiskBus } from './board.js';
 import { parseDeviceTree, propertyStrings } from './fdt.js';
 
@@ -41,16 +42,37 @@ export const QEMU_BINARY: Record<BoardFamily, string> = {
 
 /** The host architecture (process.arch) that runs a family natively under KVM. */
 const NATIVE_ARCH: Partial<Record<BoardFamily, string>> = { 'x86-64': 'x64', 'arm64-virt': 'arm64' };
+/** The machine each natively run family boots on (what the KVM probe starts). */
+const KVM_MACHINE: Partial<Record<BoardFamily, string>> = { 'x86-64': 'q35', 'arm64-virt': 'virt' };
 
-/** KVM when /dev/kvm is usable and the guest is the host's architecture (never for an emulated board). */
-export function chooseAccel(family: BoardFamily, host = { arch: process.arch, kvm: '/dev/kvm' }): 'kvm' | 'tcg' {
-  if (NATIVE_ARCH[family] !== host.arch) return 'tcg';
+export interface AccelChoice {
+  accel: 'kvm' | 'tcg';
+  /** Why not KVM, for a family the host could run natively. */
+  whyNotKvm?: string;
+}
+
+/** Starts the family's machine under KVM, paused, and quits it: whether KVM really runs a CPU here. */
+export type KvmProbe = (family: BoardFamily) => Promise<{ ok: boolean; message: string }>;
+
+const probeKvm: KvmProbe = async (family) => {
+  // A /dev/kvm that opens is not enough: nested under some hypervisors the first vCPU reset fails
+  // (e.g. "failed to set MSR 0x10a") and QEMU aborts; a paused machine shows it in milliseconds.
+  const args = ['-machine', KVM_MACHINE[family]!, '-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-display', 'none', '-serial', 'none', '-S', '-monitor', 'stdio'];
+  const result = await spawn(QEMU_BINARY[family], args, { input: 'quit\n', buffer: true, stdout: 'ignore', reject: false, timeout: 30_000 });
+  const message = String(result.stderr ?? '').split('\n').map((line: string) => line.trim()).find((line: string) => /error|failed|assert/i.test(line)) ?? `QEMU exited with ${result.exitCode ?? result.signal}`;
+  return { ok: result.exitCode === 0, message };
+};
+
+/** KVM when /dev/kvm is usable and really runs the guest's CPU, which must be the host's architecture (never for an emulated board). */
+export async function chooseAccel(family: BoardFamily, host: { arch: string; kvm: string; probe?: KvmProbe } = { arch: process.arch, kvm: '/dev/kvm' }): Promise<AccelChoice> {
+  if (NATIVE_ARCH[family] !== host.arch) return { accel: 'tcg' };
   try {
     fs.accessSync(host.kvm, fs.constants.R_OK | fs.constants.W_OK);
-    return 'kvm';
   } catch {
-    return 'tcg';
+    return { accel: 'tcg', whyNotKvm: `no usable ${host.kvm}` };
   }
+  const probe = await (host.probe ?? probeKvm)(family);
+  return probe.ok ? { accel: 'kvm' } : { accel: 'tcg', whyNotKvm: `KVM does not start a CPU here: ${probe.message}` };
 }
 
 /**

@@ -40,6 +40,8 @@ export interface PreparedBoot {
   /** The serial console's file (unattended boots). */
   serialLog?: string;
   accel: 'kvm' | 'tcg';
+  /** Why TCG where the host could have run the guest under KVM. */
+  whyNotKvm?: string;
   /** What the guest's disk is: an overlay over the image, or a decompressed copy. */
   disk: 'overlay' | 'decompressed copy';
   command: { tool: string; args: string[] };
@@ -76,12 +78,12 @@ export async function prepareBoot(request: BootRequest, options: { console: 'ter
       fs.writeFileSync(deviceTree, await fat.readFile(`/${target.raspberryPi.deviceTree}`));
       raspberryPi = { kernel, deviceTree, bootargs: raspberryPiBootArgs(target.raspberryPi.cmdline, fs.readFileSync(deviceTree)) };
     }
-    const accel = chooseAccel(target.family);
+    const { accel, whyNotKvm } = await chooseAccel(target.family);
     const serialLog = options.console === 'file' ? (options.serialLog ?? path.join(dir, 'serial.log')) : undefined;
     const console = serialLog ? { file: serialLog } : ({ terminal: true } as const);
     if (serialLog) fs.writeFileSync(serialLog, '');
     const command = qemuCommand({ family: target.family, disk: { file: disk.file, format: disk.format, bus: target.bus }, accel, firmware, raspberryPi, console, reboot: options.reboot });
-    return { target, accel, serialLog, disk: disk.format === 'qcow2' ? 'overlay' : 'decompressed copy', command, cleanup };
+    return { target, accel, whyNotKvm, serialLog, disk: disk.format === 'qcow2' ? 'overlay' : 'decompressed copy', command, cleanup };
   } catch (error) {
     await cleanup();
     throw error;
@@ -90,7 +92,7 @@ export async function prepareBoot(request: BootRequest, options: { console: 'ter
 
 /** One line on what boots: the machine, the accelerator, the disk. */
 export function describeBoot(image: string, boot: PreparedBoot): string {
-  const accel = boot.accel === 'kvm' ? 'KVM' : `TCG (emulated${boot.target.family === 'raspi3b' ? '' : ': no usable /dev/kvm'})`;
+  const accel = boot.accel === 'kvm' ? 'KVM' : `TCG (emulated${boot.whyNotKvm ? `: ${boot.whyNotKvm}` : ''})`;
   const disk = boot.disk === 'overlay' ? 'a copy-on-write overlay' : 'a decompressed temporary copy';
   return `Booting ${image}: ${BOARD_FAMILIES[boot.target.family]}, ${accel}, on ${disk} (the image is not changed).`;
 }

@@ -122,16 +122,39 @@ describe('what the image says', () => {
 });
 
 describe('the host', () => {
-  it('KVM only for a guest of the host\'s architecture, with a usable /dev/kvm', () => {
+  it('KVM only for a guest of the host\'s architecture, with a usable /dev/kvm that starts a CPU', async () => {
     const kvm = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-')), 'kvm');
     fs.writeFileSync(kvm, '');
-    expect(chooseAccel('x86-64', { arch: 'x64', kvm })).toBe('kvm');
-    expect(chooseAccel('arm64-virt', { arch: 'arm64', kvm })).toBe('kvm');
-    expect(chooseAccel('arm64-virt', { arch: 'x64', kvm })).toBe('tcg');
-    expect(chooseAccel('raspi3b', { arch: 'arm64', kvm })).toBe('tcg');
-    expect(chooseAccel('x86-64', { arch: 'x64', kvm: `${kvm}-missing` })).toBe('tcg');
+    const works = async () => ({ ok: true, message: '' });
+    expect(await chooseAccel('x86-64', { arch: 'x64', kvm, probe: works })).toEqual({ accel: 'kvm' });
+    expect(await chooseAccel('arm64-virt', { arch: 'arm64', kvm, probe: works })).toEqual({ accel: 'kvm' });
+    expect(await chooseAccel('arm64-virt', { arch: 'x64', kvm, probe: works })).toEqual({ accel: 'tcg' });
+    expect(await chooseAccel('raspi3b', { arch: 'arm64', kvm, probe: works })).toEqual({ accel: 'tcg' });
+    expect(await chooseAccel('x86-64', { arch: 'x64', kvm: `${kvm}-missing`, probe: works })).toEqual({ accel: 'tcg', whyNotKvm: `no usable ${kvm}-missing` });
+    const fails = async () => ({ ok: false, message: 'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' });
+    expect(await chooseAccel('x86-64', { arch: 'x64', kvm, probe: fails })).toEqual({ accel: 'tcg', whyNotKvm: 'KVM does not start a CPU here: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' });
     fs.chmodSync(kvm, 0o400);
-    if (process.getuid?.() !== 0) expect(chooseAccel('x86-64', { arch: 'x64', kvm })).toBe('tcg');
+    if (process.getuid?.() !== 0) expect((await chooseAccel('x86-64', { arch: 'x64', kvm, probe: works })).accel).toBe('tcg');
+  });
+
+  it('probes KVM by starting the machine paused: a QEMU that aborts at the first vCPU reset means TCG, with its message', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-probe-'));
+    const kvm = path.join(dir, 'kvm');
+    fs.writeFileSync(kvm, '');
+    const qemu = path.join(dir, 'qemu-system-x86_64');
+    const seen = path.join(dir, 'args');
+    // What QEMU does on a nested host whose KVM cannot set the CPU's MSRs.
+    fs.writeFileSync(qemu, `#!/bin/sh\necho "$@" > ${seen}\ncat > /dev/null\necho "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69" >&2\necho "kvm_buf_set_msrs: Assertion failed." >&2\nkill -ABRT $$\n`, { mode: 0o755 });
+    const saved = process.env.PATH;
+    process.env.PATH = `${dir}:${saved}`;
+    try {
+      expect(await chooseAccel('x86-64', { arch: 'x64', kvm })).toEqual({ accel: 'tcg', whyNotKvm: 'KVM does not start a CPU here: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' });
+      expect(fs.readFileSync(seen, 'utf8').trim()).toBe('-machine q35 -accel kvm -cpu host -nodefaults -display none -serial none -S -monitor stdio');
+      fs.writeFileSync(qemu, '#!/bin/sh\nread command\n[ "$command" = quit ] && exit 0\nexit 1\n', { mode: 0o755 });
+      expect(await chooseAccel('x86-64', { arch: 'x64', kvm })).toEqual({ accel: 'kvm' });
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 
   it('finds the UEFI firmware, or names its Debian package', () => {
