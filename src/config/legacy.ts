@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { KEY_OF_LEGACY } from './knobs.js';
-import { coerce, nearestKey, type Layer } from './load.js';
+import { coerce, nearestKey, problemsError, type Layer } from './load.js';
 
 /**
  * Upstream mender-convert config files (bash: VAR=value lines, `source`, functions), read
@@ -250,9 +250,7 @@ export function loadLegacyLayer(file: string): Layer {
   const { layer, problems } = readLegacyConfig(file);
   if (problems.length > 0) {
     const lines = problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
-    throw new UserError(lines.length === 1 ? lines[0]! : `The upstream-style config cannot be used as it is:\n  ${lines.join('\n  ')}`, {
-      hint: `\`mender-convert config --migrate ${file}\` prints the equivalent YAML for what is supported.`,
-    });
+    throw problemsError('The upstream-style config cannot be used as it is:', lines, `\`mender-convert config --migrate ${file}\` prints the equivalent YAML for what is supported.`);
   }
   return layer;
 }

@@ -36,6 +36,23 @@ describe('config layers', () => {
     expect(pi['uboot.source']).toBe('debian:u-boot-rpi/rpi_4');
   });
 
+  it('a setting given twice in one mapping is named at both lines, nested ones too', () => {
+    const file = writeConfig('twice.yaml', 'artifact:\n  name: one\n  name: two\nstorage:\n  total_size_mb: 2048\nstorage:\n  alignment: 1048576\n');
+    expect(errorOf(() => loadYamlLayer(file, 'twice.yaml')).message).toBe(
+      "Invalid config:\n  twice.yaml:3: 'artifact.name' is set again (first at line 2); set it once\n  twice.yaml:6: 'storage' is set again (first at line 4); set it once",
+    );
+  });
+
+  it('a config of 40 000 unknown keys lists the first 20 of them and how many more', () => {
+    const file = writeConfig('many.yaml', Array.from({ length: 40_000 }, (_, i) => `unknown_key_${i}: ${i}\n`).join(''));
+    const error = errorOf(() => loadYamlLayer(file, 'many.yaml'));
+    const lines = error.message.split('\n');
+    expect(lines).toHaveLength(22);
+    expect(lines[1]).toMatch(/^ {2}many\.yaml:1: unknown setting 'unknown_key_0'; did you mean '[a-z_.]+'\?$/);
+    expect(lines[20]).toMatch(/^ {2}many\.yaml:20: unknown setting 'unknown_key_19'/);
+    expect(lines[21]).toBe('  … and 39980 more (40000 in all)');
+  });
+
   it('a config named without a directory is a shipped one unless a file of that name is here', () => {
     const cwd = process.cwd();
     process.chdir(tmp);
