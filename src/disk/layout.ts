@@ -8,6 +8,8 @@ import { UserError } from '../util/errors.js';
 export const MiB = 1024 * 1024;
 
 export interface LayoutInput {
+  /** The partition table: an MBR addresses 2^32 sectors (2 TiB) at most. */
+  scheme?: 'dos' | 'gpt';
   /** Bytes kept free before the first partition beyond its first alignment block (a bootloader's environment). */
   reservedBytes: number;
   totalSizeMb: number;
@@ -65,8 +67,16 @@ export function computeLayout(input: LayoutInput): Layout {
       { hint: `Raise storage.total_size_mb (MENDER_STORAGE_TOTAL_SIZE_MB) above ${Math.ceil(needed / MiB)}, or lower boot.size_mb / data.size_mb.` },
     );
   }
+  if (input.scheme === 'dos' && end > MBR_LIMIT_BYTES) {
+    throw new UserError(`The storage of ${mib(totalBytes)} is larger than an MBR (dos) partition table can address (2 TiB).`, {
+      hint: `Lower storage.total_size_mb (MENDER_STORAGE_TOTAL_SIZE_MB) to ${MBR_LIMIT_BYTES / MiB} or less, or convert to GPT (storage.partition_scheme: gpt).`,
+    });
+  }
   return { alignment, totalBytes, overheadBytes, boot, rootfsA, rootfsB, data };
 }
+
+/** The end of the last sector an MBR's 32-bit sector numbers reach. */
+const MBR_LIMIT_BYTES = 2 ** 32 * 512;
 
 export interface RootfsSizeInput {
   /** Bytes in use in the root filesystem (content size). */

@@ -14,6 +14,12 @@ export function partialPath(finalPath: string, tag = String(process.pid)): strin
   return `${finalPath}${PARTIAL_MARKER}${tag}`;
 }
 
+/** The final name a partial one stands for (a name that is not partial stands for itself). */
+export function finalPathOf(file: string): string {
+  const at = file.lastIndexOf(PARTIAL_MARKER);
+  return at === -1 ? file : file.slice(0, at);
+}
+
 /** Run `write` on a partial name, then give the result its final name; on any failure, leave nothing behind. */
 export async function writeAtomically<T>(finalPath: string, write: (partial: string) => Promise<T>): Promise<T> {
   const partial = partialPath(finalPath);

@@ -22,7 +22,9 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
   const mountpoint = config['boot.mountpoint'];
   const bootMountpoint = mountpoint !== 'auto' ? mountpoint : (extracted.facts.bootMountpoint ?? bootloader.integration.defaultBootMountpoint);
   const imageCompression: Compression = config['image.compression'] === 'auto' ? extracted.compression : config['image.compression'];
+  const naming = deviceNaming(env, extracted);
   const layout = computeLayout({
+    scheme: naming.scheme,
     reservedBytes: bootloader.integration.reservedBytes(config['storage.alignment']),
     totalSizeMb: config['storage.total_size_mb'],
     alignment: config['storage.alignment'],
@@ -34,7 +36,7 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
   return {
     deviceTypes,
     bootMountpoint,
-    naming: deviceNaming(env, extracted),
+    naming,
     layout,
     imageCompression,
     outputs: outputNames(env, deviceTypes, imageCompression),

@@ -37,6 +37,13 @@ describe('partition layout (contract numbers)', () => {
       expect((error as { hint: string }).hint).toMatch(/storage\.total_size_mb \(MENDER_STORAGE_TOTAL_SIZE_MB\) above \d+/);
     }
   });
+
+  it('refuses more storage than an MBR addresses, and takes it on GPT', () => {
+    const big = { reservedBytes: 0, totalSizeMb: 100_000_000, alignment: 8 * MiB, bootSizeMb: 40, dataSizeMb: 128, inputBootBytes: 0 };
+    expect(() => computeLayout({ ...big, scheme: 'dos' })).toThrow('The storage of 100000000 MiB is larger than an MBR (dos) partition table can address (2 TiB).');
+    expect(() => computeLayout({ ...big, scheme: 'dos', totalSizeMb: 2 * 1024 * 1024 })).not.toThrow();
+    expect(computeLayout({ ...big, scheme: 'gpt' }).data.start + 128 * MiB).toBeLessThanOrEqual(100_000_000 * MiB);
+  });
 });
 
 describe('root filesystem size', () => {
