@@ -55,6 +55,17 @@ const number = (k: Omit<NumberKnob, 'type'>): NumberKnob => ({ type: 'number', .
 const boolean = (k: Omit<BooleanKnob, 'type'>): BooleanKnob => ({ type: 'boolean', ...k });
 const list = (k: Omit<ListKnob, 'type'>): ListKnob => ({ type: 'list', ...k });
 
+/** The device one partition of the layout is pinned to (upstream's MENDER_BOOT_PART …). */
+function partitionPin(name: string, number: number, legacy: string): StringKnob {
+  return string({
+    default: '',
+    legacy,
+    pattern: /^(|\/dev\/\S+)$/,
+    patternHint: 'a device path (/dev/…)',
+    doc: `The ${name} partition's device as the devices in the field name it: with storage.partuuid, /dev/disk/by-partuuid/<its PARTUUID> pins that identity (on MBR, <disk identifier>-0${number}); without, it must be storage.device_base + ${number}. Empty: derived from storage.identity_seed.`,
+  });
+}
+
 /** Groups, in the order they appear in defaults.yaml, with a line of documentation each. */
 export const GROUPS: Record<string, string> = {
   artifact: 'The Mender Artifact written next to the disk image, and the name the device reports.',
@@ -249,6 +260,20 @@ export const KNOBS = {
     legacy: 'MENDER_ENABLE_PARTUUID',
     doc: 'Name partitions by PARTUUID (/dev/disk/by-partuuid/…) instead of device base + number.',
   }),
+  'storage.identity_seed': string({
+    default: '',
+    doc: "What the disk identifier, the partitions' UUIDs and the data filesystem's UUID are derived from. The same seed gives the same identities for every release and every golden image, so release N+1's fstab and boot configuration name the partitions that devices flashed with release N have. Empty: the device types (changing device.types changes the identities: set this first).",
+  }),
+  'storage.disk_id': string({
+    default: '',
+    pattern: /^(|(0x)?[0-9A-Fa-f]{8}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$/,
+    patternHint: 'an MBR disk identifier (0x + 8 hex digits) or a GPT disk GUID',
+    doc: "The disk's identifier, pinned to what the devices in the field carry (sfdisk --disk-id DISK prints it): an MBR disk identifier (0x1a2b3c4d) or a GPT disk GUID. Empty: derived from storage.identity_seed.",
+  }),
+  'storage.boot_part': partitionPin('boot', 1, 'MENDER_BOOT_PART'),
+  'storage.rootfs_a_part': partitionPin('rootfs A', 2, 'MENDER_ROOTFS_PART_A'),
+  'storage.rootfs_b_part': partitionPin('rootfs B', 3, 'MENDER_ROOTFS_PART_B'),
+  'storage.data_part': partitionPin('data', 4, 'MENDER_DATA_PART'),
   'storage.copy_boot_gap': boolean({
     default: true,
     legacy: 'MENDER_COPY_BOOT_GAP',

@@ -12,7 +12,7 @@ import { coerce, nearestKey, problemsError, type Layer } from './load.js';
 
 /** Upstream variables that describe what this tool always does: accepted at these values. */
 const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
-  MENDER_BOOT_PART_NUMBER: { values: ['1'], why: 'the boot partition is always number 1' },
+  MENDER_BOOT_PART_NUMBER: { values: ['1'], why: 'the boot partition is always number 1 (upstream too writes the partitions as 1 to 4 whatever this says)' },
   MENDER_ROOTFS_PART_A_NUMBER: { values: ['2'], why: 'rootfs A is always number 2' },
   MENDER_ROOTFS_PART_B_NUMBER: { values: ['3'], why: 'rootfs B is always number 3' },
   MENDER_DATA_PART_NUMBER: { values: ['4'], why: 'the data partition is always number 4' },
@@ -22,10 +22,6 @@ const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
   MENDER_CLIENT_DATA_DIR_SERVICE_URL: { values: 'any', why: 'the data-dir unit ships with mender-convert' },
   MENDER_STORAGE_URL: { values: 'any', why: 'nothing is downloaded from it' },
   MENDER_GITHUB_ORG: { values: 'any', why: 'nothing is downloaded from it' },
-  MENDER_BOOT_PART: { values: [''], why: 'device names follow storage.device_base / storage.partuuid' },
-  MENDER_ROOTFS_PART_A: { values: [''], why: 'device names follow storage.device_base / storage.partuuid' },
-  MENDER_ROOTFS_PART_B: { values: [''], why: 'device names follow storage.device_base / storage.partuuid' },
-  MENDER_DATA_PART: { values: [''], why: 'device names follow storage.device_base / storage.partuuid' },
   MENDER_FLASH_VERSION: { values: ['latest', 'auto'], why: 'mender-flash comes with the client packages' },
   MENDER_SETUP_INSTALL: { values: ['auto', 'n'], why: 'mender-setup comes with the client packages' },
   MENDER_SETUP_VERSION: { values: 'any', why: 'mender-setup comes with the client packages' },

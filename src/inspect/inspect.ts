@@ -7,6 +7,7 @@ import { Ext4Editor } from '../fs/ext4.js';
 import { FatEditor } from '../fs/fat.js';
 import { probeFilesystem, type FilesystemType } from '../fs/identify.js';
 import { isMenderRootfs } from '../mender/detect.js';
+import { PARTITION_ROLES } from '../mender/identities.js';
 import { parseGrubEnv } from '../bootloader/grub/env.js';
 import { probeImage, type ImageFacts } from '../image/probe.js';
 import { UserError } from '../util/errors.js';
@@ -31,6 +32,8 @@ export interface ImageReport {
     rootfsPartA?: string;
     rootfsPartB?: string;
     bootEnvironment?: Record<string, string>;
+    /** The config settings that give later releases this device's identities (storage.*). */
+    identityPins?: Record<string, string | boolean>;
   };
 }
 
@@ -105,6 +108,7 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
         report.mender.rootfsPartA = parsed.RootfsPartA;
         report.mender.rootfsPartB = parsed.RootfsPartB;
       }
+      report.mender.identityPins = identityPins(report);
       if (await editor.exists('/mender/bootstrap.mender')) {
         const bootstrap = path.join(scratch, 'bootstrap.mender');
         await fs.writeFile(bootstrap, await editor.readFile('/mender/bootstrap.mender'));
@@ -118,6 +122,26 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a config must say so that release N+1 names this device's partitions as it does:
+ * the disk identifier always, and with PARTUUID names each partition's.
+ */
+function identityPins(report: ImageReport): Record<string, string | boolean> {
+  const pins: Record<string, string | boolean> = {};
+  const id = report.table.id?.toLowerCase();
+  if (id) pins['storage.disk_id'] = report.table.label === 'dos' && !id.startsWith('0x') ? `0x${id}` : id;
+  if (report.mender.rootfsPartA?.startsWith('/dev/disk/by-partuuid/')) {
+    pins['storage.partuuid'] = true;
+    for (const { number, knob } of PARTITION_ROLES) {
+      const partition = report.table.partitions.find((p) => p.number === number);
+      if (partition?.partuuid) pins[knob] = `/dev/disk/by-partuuid/${partition.partuuid.toLowerCase()}`;
+    }
+  } else if (report.mender.rootfsPartA) {
+    pins['storage.device_base'] = report.mender.rootfsPartA.replace(/2$/, '');
+  }
+  return pins;
 }
 
 export function describeReport(report: ImageReport | ArtifactReport): string {
@@ -134,6 +158,10 @@ export function describeReport(report: ImageReport | ArtifactReport): string {
   if (report.mender.converted) {
     lines.push(`  device types: ${report.mender.deviceTypes?.join(' ') ?? '?'}`, `  artifact: ${report.mender.artifactName ?? '?'}`, `  rootfs A/B: ${report.mender.rootfsPartA} ${report.mender.rootfsPartB}`);
     if (report.mender.bootEnvironment) lines.push(`  boot environment: ${Object.entries(report.mender.bootEnvironment).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    const pins = Object.entries(report.mender.identityPins ?? {});
+    if (pins.length) {
+      lines.push('  to keep these identities in later releases, convert them with:', '    storage:', ...pins.map(([knob, value]) => `      ${knob.replace(/^storage\./, '')}: ${JSON.stringify(value)}`));
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -3,6 +3,7 @@ import type { Layout } from '../disk/layout.js';
 import type { RecordingEditor } from '../fs/recording.js';
 import type { ImageFacts } from '../image/probe.js';
 import type { DeviceNaming } from '../mender/devices.js';
+import type { Identities } from '../mender/identities.js';
 import type { SbomFormat } from '../sbom/index.js';
 import type { Compression } from '../util/compression.js';
 import type { Logger } from '../util/log.js';
@@ -58,18 +59,15 @@ export interface Extracted {
   };
   /** How the input file was compressed. */
   readonly compression: Compression;
+  /** The input's partition table (its identities are not the fleet's: they are never kept). */
   readonly table: {
     readonly scheme: 'dos' | 'gpt';
-    /** MBR disk identifier (8 hex digits) or GPT disk GUID. */
-    readonly diskId?: string;
   };
   /** The input file's checksum; a raw input's is computed alongside the conversion. */
   readonly sha256: Promise<string>;
   /** Partition numbers the boot and root filesystems came from (no boot number: it was created). */
   readonly bootPartition?: number;
   readonly rootPartition: number;
-  /** GPT PARTUUID of the input's boot partition. */
-  readonly bootPartUuid?: string;
   /** Size of the boot filesystem: the output's boot partition grows to hold it. */
   readonly bootBytes: number;
   /** Editors of the two filesystems, recording every change (for the plan and the SBOM). */
@@ -101,6 +99,8 @@ export interface Target {
   readonly bootMountpoint: string;
   /** Device names and identities; `naming.scheme` is the output's partition table. */
   readonly naming: DeviceNaming;
+  /** The fleet's identities (stable across releases), including the data filesystem's. */
+  readonly identities: Identities;
   readonly layout: Layout;
   readonly imageCompression: Compression;
   readonly outputs: OutputNames;

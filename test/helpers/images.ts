@@ -36,6 +36,8 @@ export interface GoldenOptions {
   arch?: 'host' | 'arm64' | 'armhf';
   /** VERSION_CODENAME in os-release (default bookworm). */
   codename?: string;
+  /** MBR disk identifier, 8 hex digits (default c0ffee01); GPT identities are sfdisk's random ones. */
+  diskId?: string;
 }
 
 export interface Golden {
@@ -95,7 +97,7 @@ export async function buildRootTree(dir: string, options: GoldenOptions, diskId:
 export async function buildGoldenImage(options: GoldenOptions): Promise<Golden> {
   const { dir } = options;
   fs.mkdirSync(dir, { recursive: true });
-  const diskId = 'c0ffee01';
+  const diskId = options.diskId ?? 'c0ffee01';
   const tree = await buildRootTree(dir, options, diskId);
   const rootFs = path.join(dir, 'root.ext4');
   const bootFs = path.join(dir, 'boot.vfat');

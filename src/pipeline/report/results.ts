@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KNOB_KEYS, KNOBS, type Knob } from '../../config/knobs.js';
 import { PACKAGE_ROOT } from '../../config/load.js';
-import { partitionDevice } from '../../mender/devices.js';
+import { diskIdentifier, partitionDevice, partitionUuid } from '../../mender/devices.js';
 import { writeAtomically } from '../../util/atomic.js';
 import { sha256File } from '../../util/hash.js';
 import type { Extracted, Modified, Outputs, RunEnv, Target } from '../types.js';
@@ -23,7 +23,9 @@ export interface ConversionResult {
     totalBytes: number;
     alignment: number;
     rootfsFilesystemBytes: number;
-    partitions: { number: number; role: string; start: number; size: number; device: string }[];
+    /** MBR disk identifier (0x…) or GPT disk GUID: the fleet's, like the PARTUUIDs. */
+    diskId: string;
+    partitions: { number: number; role: string; start: number; size: number; device: string; partuuid: string }[];
   };
   packages: { name: string; version: string; architecture: string }[];
   outputs: { kind: string; path: string; bytes: number; sha256: string }[];
@@ -67,7 +69,11 @@ export async function writeResults({ env, extracted, target, modified, outputs, 
       totalBytes: layout.totalBytes,
       alignment: layout.alignment,
       rootfsFilesystemBytes: outputs.rootfsBytes,
-      partitions: roles.map(([role, extent]) => ({ number: extent.number, role, start: extent.start, size: extent.size, device: partitionDevice(extent.number, target.naming) })),
+      diskId: diskIdentifier(target.naming),
+      partitions: roles.map(([role, extent]) => ({
+        number: extent.number, role, start: extent.start, size: extent.size,
+        device: partitionDevice(extent.number, target.naming), partuuid: partitionUuid(extent.number, target.naming),
+      })),
     },
     packages: [...modified.packages],
     outputs: files,

@@ -163,11 +163,10 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
   return {
     files: { boot: bootFile, rootfs: rootFile, bootGap },
     compression: extracted.format === 'raw' || extracted.format === 'zip' ? 'none' : extracted.format,
-    table: { scheme: extracted.table.label, diskId: extracted.table.id },
+    table: { scheme: extracted.table.label },
     sha256: extracted.sha256!,
     bootPartition: boot?.partition.number,
     rootPartition: root.partition.number,
-    bootPartUuid: boot?.partition.partuuid,
     bootBytes,
   };
 }

@@ -10,7 +10,6 @@ import { runHooks, type Hooks } from '../hooks.js';
 import { clientIntegration } from '../integrations/client/index.js';
 import { Stage } from '../runner.js';
 import type { BootloaderResult, Modified, ModifyInput, RunEnv } from '../types.js';
-import { derivedUuid } from './identity.js';
 
 /**
  * Modify: the Mender layout applied to the root filesystem, then, in this order, the client
@@ -61,14 +60,14 @@ async function applyOverlays({ env, extracted }: ModifyInput, report: (status: s
 }
 
 /** The data partition's filesystem, with the root filesystem's /data moved into it. */
-async function moveData({ env, extracted }: ModifyInput): Promise<string> {
+async function moveData({ env, extracted, target }: ModifyInput): Promise<string> {
   const { config } = env;
   const file = `${env.runDir}/data.ext4`;
   const dataBytes = alignUp(config['data.size_mb'] * MiB, config['storage.alignment']);
   await makeExt4(file, dataBytes, {
     label: 'data',
-    uuid: derivedUuid(env, 'data-filesystem'),
-    hashSeed: derivedUuid(env, 'data-hash-seed'),
+    uuid: target.identities.dataFsUuid,
+    hashSeed: target.identities.dataHashSeed,
     extraOptions: config['data.mkfs_opts'].split(/\s+/).filter(Boolean),
     timestamp: env.epoch,
   });

@@ -8,7 +8,7 @@ import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4, stampSuperblock } f
 import { parseTuneOptions, tuneExt4 } from '../../fs/tune.js';
 import { Ext4Editor } from '../../fs/ext4.js';
 import { applyDataContract } from '../../mender/data.js';
-import { partitionDevice } from '../../mender/devices.js';
+import { diskIdentifier, partitionDevice } from '../../mender/devices.js';
 import { UserError } from '../../util/errors.js';
 import { dataRanges } from '../../util/extents.js';
 import { sha256Segments, sparseSegments, type FollowingHash } from '../../util/hash.js';
@@ -63,7 +63,7 @@ function tableSpec(target: Target): TableSpec {
   const linux = gpt ? '0FC63DAF-8483-4772-8E79-3D69D8477DE4' : '83';
   return {
     label: naming.scheme,
-    id: gpt ? naming.partUuids?.[0] : `0x${naming.diskId}`,
+    id: diskIdentifier(naming),
     partitions: [
       part(layout.boot, gpt ? 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B' : 'c', 'boot'),
       part(layout.rootfsA, linux, 'rootfsa'),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Change } from '../../fs/recording.js';
-import { layoutTable, size } from '../report/summary.js';
+import { layoutHeading, layoutTable } from '../report/summary.js';
 import { Stage } from '../runner.js';
 import type { Extracted, InstalledPackageInfo, Modified, RunEnv, Target } from '../types.js';
 import { rootfsTargetSize, type PackageInput } from './package.js';
@@ -57,7 +57,7 @@ export function describePlan(env: RunEnv, plan: Plan, target: Target, rootfsByte
   return [
     '',
     `Plan for ${path.basename(plan.input)} (${plan.os}, ${plan.arch}) → ${plan.deviceTypes.join(', ')}, artifact ${plan.artifactName}:`,
-    `${plan.scheme === 'gpt' ? 'GPT' : 'MBR'} layout on ${size(target.layout.totalBytes)} of storage:`,
+    layoutHeading(env, target),
     layoutTable(env, target, rootfsBytes),
     `Root filesystem changes (${plan.changes.rootfs.length}):`,
     ...plan.changes.rootfs.map(change),

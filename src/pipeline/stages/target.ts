@@ -1,12 +1,13 @@
 import path from 'node:path';
 import { computeLayout, type Layout } from '../../disk/layout.js';
 import type { DeviceNaming } from '../../mender/devices.js';
+import { decideIdentities, defaultIdentitySeed, PARTITION_ROLES, type Identities, type PartitionKnob } from '../../mender/identities.js';
+import type { KnobKey } from '../../config/knobs.js';
 import { sbomFormats, SUFFIX } from '../../sbom/index.js';
 import { COMPRESSION_SUFFIX, type Compression } from '../../util/compression.js';
 import { UserError } from '../../util/errors.js';
 import { chooseBootloader } from '../integrations/index.js';
 import type { Extracted, OutputNames, RunEnv, Target } from '../types.js';
-import { derivedUuid } from './identity.js';
 
 /**
  * What the conversion makes of this input, decided once, before anything is changed: the device
@@ -22,7 +23,7 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
   const mountpoint = config['boot.mountpoint'];
   const bootMountpoint = mountpoint !== 'auto' ? mountpoint : (extracted.facts.bootMountpoint ?? bootloader.integration.defaultBootMountpoint);
   const imageCompression: Compression = config['image.compression'] === 'auto' ? extracted.compression : config['image.compression'];
-  const naming = deviceNaming(env, extracted);
+  const { naming, identities } = deviceNaming(env, extracted, deviceTypes);
   const layout = computeLayout({
     scheme: naming.scheme,
     reservedBytes: bootloader.integration.reservedBytes(config['storage.alignment']),
@@ -37,6 +38,7 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
     deviceTypes,
     bootMountpoint,
     naming,
+    identities,
     layout,
     imageCompression,
     outputs: outputNames(env, deviceTypes, imageCompression),
@@ -44,19 +46,21 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
   };
 }
 
-/** Device names: fstab, mender.conf and the boot configurations all embed them. */
-function deviceNaming(env: RunEnv, extracted: Extracted): DeviceNaming {
+/** Device names and the fleet's identities: fstab, mender.conf and the boot configurations embed them. */
+function deviceNaming(env: RunEnv, extracted: Extracted, deviceTypes: readonly string[]): { naming: DeviceNaming; identities: Identities } {
   const { config } = env;
-  const input = extracted.table;
-  const scheme = config['storage.partition_scheme'] === 'keep' ? input.scheme : config['storage.partition_scheme'];
-  const diskId = scheme === 'dos'
-    ? (input.scheme === 'dos' && input.diskId ? input.diskId : derivedUuid(env, 'disk-id').slice(0, 8))
-    : undefined;
-  const partUuids: Record<number, string> = {};
-  // Entry 0 is the GPT disk GUID.
-  for (const number of [0, 1, 2, 3, 4]) partUuids[number] = derivedUuid(env, number === 0 ? 'disk-guid' : `partition-${number}`);
-  if (scheme === 'gpt' && input.scheme === 'gpt' && extracted.bootPartUuid) partUuids[1] = extracted.bootPartUuid.toLowerCase();
-  return { deviceBase: config['storage.device_base'], partuuid: config['storage.partuuid'], scheme, diskId, partUuids };
+  const scheme = config['storage.partition_scheme'] === 'keep' ? extracted.table.scheme : config['storage.partition_scheme'];
+  const identities = decideIdentities({
+    seed: config['storage.identity_seed'] || defaultIdentitySeed(deviceTypes),
+    scheme,
+    partuuid: config['storage.partuuid'],
+    deviceBase: config['storage.device_base'],
+    diskId: config['storage.disk_id'],
+    parts: Object.fromEntries(PARTITION_ROLES.map(({ knob }) => [knob, config[knob]])) as Record<PartitionKnob, string>,
+    sourceOf: (knob) => env.sources[knob as KnobKey],
+  });
+  const naming = { deviceBase: config['storage.device_base'], partuuid: config['storage.partuuid'], scheme, diskId: identities.diskId, partUuids: identities.partUuids };
+  return { naming, identities };
 }
 
 /** The input's boot gap must end before the first partition. */

@@ -170,11 +170,11 @@ describe('conversion of an MBR image', () => {
 });
 
 describe('other input shapes', () => {
-  it('converts a GPT image and keeps the boot partition PARTUUID', async () => {
+  it("converts a GPT image; its boot partition's PARTUUID is the fleet's, not the input's", async () => {
     const c = await convertGolden('gpt', { scheme: 'gpt' });
     expect(c.table.label).toBe('gpt');
     expect(c.table.partitions[0]!.type).toBe('C12A7328-F81F-11D2-BA4B-00A0C93EC93B');
-    expect(c.table.partitions[0]!.uuid).toBe(c.inputTable.partitions[0]!.uuid);
+    expect(c.table.partitions[0]!.uuid).not.toBe(c.inputTable.partitions[0]!.uuid);
   });
 
   it('converts partitions numbered out of disk order', async () => {
@@ -232,31 +232,55 @@ describe('as an ordinary user', () => {
 });
 
 describe('layout options', () => {
-  it('PARTUUID mode (MBR) names partitions by disk id everywhere', async () => {
-    const c = await convertGolden('partuuid-dos', {}, [], SMALL.replace('storage:\n', 'storage:\n  partuuid: true\n'));
-    expect(c.table.id).toBe('0xc0ffee01');
-    const rootfs = await partitionFile(c, 2);
-    const fstab = await debugfs(rootfs, 'cat /etc/fstab');
-    expect(fstab).toContain('/dev/disk/by-partuuid/c0ffee01-01\t/boot/firmware');
-    expect(fstab).toContain('/dev/disk/by-partuuid/c0ffee01-04\t/data');
-    const data = await partitionFile(c, 4);
+  it("PARTUUID mode (MBR) names partitions by the fleet's disk identifier everywhere, the same for a rebuilt golden image", async () => {
+    const config = SMALL.replace('storage:\n', 'storage:\n  partuuid: true\n');
+    const first = await convertGolden('partuuid-dos', {}, [], config);
+    const rebuilt = await convertGolden('partuuid-dos-rebuilt', { diskId: '0badf00d' }, ['--artifact-name', 'release-2'], config);
+    const id = first.table.id;
+    expect(id).toMatch(/^0x[0-9a-f]{8}$/);
+    expect(id).not.toBe('0xc0ffee01');
+    expect(rebuilt.table.id).toBe(id);
+    const diskId = id.slice(2);
+    for (const c of [first, rebuilt]) {
+      const fstab = await debugfs(await partitionFile(c, 2), 'cat /etc/fstab');
+      expect(fstab).toContain(`/dev/disk/by-partuuid/${diskId}-01\t/boot/firmware`);
+      expect(fstab).toContain(`/dev/disk/by-partuuid/${diskId}-04\t/data`);
+    }
+    const data = await partitionFile(first, 4);
     expect(JSON.parse(await debugfs(data, 'cat /mender/mender.conf'))).toEqual({
-      RootfsPartA: '/dev/disk/by-partuuid/c0ffee01-02',
-      RootfsPartB: '/dev/disk/by-partuuid/c0ffee01-03',
+      RootfsPartA: `/dev/disk/by-partuuid/${diskId}-02`,
+      RootfsPartB: `/dev/disk/by-partuuid/${diskId}-03`,
     });
+    expect(first.stdout).toContain(`disk identifier ${id} (derived from the device types)`);
   });
 
-  it('PARTUUID mode (GPT) writes the partition GUIDs it announces', async () => {
-    const c = await convertGolden('partuuid-gpt', { scheme: 'gpt' }, [], SMALL.replace('storage:\n', 'storage:\n  partuuid: true\n'));
-    const uuids = c.table.partitions.map((p) => p.uuid!.toLowerCase());
+  it('PARTUUID mode (GPT) writes the fleet\'s GUIDs, not the golden image\'s, and the same ones for every release; pins win', async () => {
+    const config = SMALL.replace('storage:\n', 'storage:\n  partuuid: true\n');
+    const first = await convertGolden('partuuid-gpt', { scheme: 'gpt' }, [], config);
+    const rebuilt = await convertGolden('partuuid-gpt-rebuilt', { scheme: 'gpt' }, ['--artifact-name', 'release-2'], config);
+    const uuids = first.table.partitions.map((p) => p.uuid!.toLowerCase());
     expect(new Set(uuids).size).toBe(4);
-    const data = await partitionFile(c, 4);
+    expect(rebuilt.inputTable.partitions[0]!.uuid).not.toBe(first.inputTable.partitions[0]!.uuid);
+    expect(uuids).not.toContain(first.inputTable.partitions[0]!.uuid!.toLowerCase());
+    expect(rebuilt.table.partitions.map((p) => p.uuid!.toLowerCase())).toEqual(uuids);
+    expect(rebuilt.table.id).toBe(first.table.id);
+    const data = await partitionFile(first, 4);
     expect(JSON.parse(await debugfs(data, 'cat /mender/mender.conf'))).toEqual({
       RootfsPartA: `/dev/disk/by-partuuid/${uuids[1]}`,
       RootfsPartB: `/dev/disk/by-partuuid/${uuids[2]}`,
     });
-    const fstab = await debugfs(await partitionFile(c, 2), 'cat /etc/fstab');
+    const fstab = await debugfs(await partitionFile(rebuilt, 2), 'cat /etc/fstab');
     expect(fstab).toContain(`/dev/disk/by-partuuid/${uuids[3]}\t/data`);
+    const results = JSON.parse(fs.readFileSync(path.join(first.deploy, fs.readdirSync(first.deploy).find((f) => f.endsWith('-mender.json'))!), 'utf8'));
+    expect(results.layout.diskId).toBe(first.table.id.toLowerCase());
+    expect(results.layout.partitions.map((p: { partuuid: string }) => p.partuuid)).toEqual(uuids);
+
+    const pinnedData = 'da7a0000-1111-4222-8333-444455556666';
+    const pinned = await convertGolden('partuuid-gpt-pinned', { scheme: 'gpt' }, [], config.replace('storage:\n', `storage:\n  disk_id: 0B0B0B0B-1111-4222-8333-444455556666\n  data_part: /dev/disk/by-partuuid/${pinnedData}\n`));
+    expect(pinned.table.id.toLowerCase()).toBe('0b0b0b0b-1111-4222-8333-444455556666');
+    expect(pinned.table.partitions.map((p) => p.uuid!.toLowerCase())).toEqual([...uuids.slice(0, 3), pinnedData]);
+    expect(await debugfs(await partitionFile(pinned, 2), 'cat /etc/fstab')).toContain(`/dev/disk/by-partuuid/${pinnedData}\t/data`);
+    expect(pinned.stdout).toContain('pinned by storage.disk_id, storage.data_part; the rest from the device types');
   });
 
   it('forces a GPT table on an MBR input when asked', async () => {

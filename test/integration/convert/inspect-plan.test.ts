@@ -76,6 +76,37 @@ describe('inspect', () => {
     expect(report.sha256).toBe(results.outputs.find((o: { kind: string }) => o.kind === 'image')!.sha256);
   });
 
+  it("tells the pins that keep a converted device's identities, and a release converted with them has them", async () => {
+    const convertAs = async (name: string, storage: string, input: string) => {
+      const file = path.join(base, `${name}.yaml`);
+      fs.writeFileSync(file, SMALL.replace('storage:\n', `storage:\n${storage.replace(/^storage:\n/, '')}`));
+      const out = path.join(base, `deploy-${name}`);
+      const result = await runCli(['--disk-image', input, '--config', file, '-n', name, '--output-dir', out, '--work-dir', path.join(base, `work-${name}`)]);
+      expect(result.exitCode, result.all).toBe(0);
+      return path.join(out, 'golden-board-a+board-b-mender.img');
+    };
+    // The device in the field: converted with another fleet's seed, names its partitions by PARTUUID.
+    const field = await convertAs('field-1', 'storage:\n  partuuid: true\n  identity_seed: an-older-conversion\n', golden);
+    const report = JSON.parse(String((await runCli(['inspect', '--json', field])).stdout));
+    const table = report.table as { id: string; partitions: { number: number; partuuid: string }[] };
+    expect(report.mender.identityPins).toEqual({
+      'storage.disk_id': `0x${table.id}`,
+      'storage.partuuid': true,
+      ...Object.fromEntries(['boot', 'rootfs_a', 'rootfs_b', 'data'].map((role, i) => [`storage.${role}_part`, `/dev/disk/by-partuuid/${table.partitions[i]!.partuuid}`])),
+    });
+    const text = String((await runCli(['inspect', field])).stdout);
+    expect(text).toContain(`to keep these identities in later releases, convert them with:\n    storage:\n      disk_id: "0x${table.id}"\n      partuuid: true\n`);
+
+    // Release 2 from a rebuilt golden image (another disk identifier), its pins from the report.
+    const rebuilt = (await buildGoldenImage({ dir: path.join(base, 'golden-rebuilt'), name: 'golden.img', diskId: '0badf00d' })).image;
+    const pins = `${text.slice(text.indexOf('    storage:\n')).replace(/^ {4}/gm, '').trimEnd()}\n`;
+    const next = await convertAs('field-2', pins, rebuilt);
+    const again = JSON.parse(String((await runCli(['inspect', '--json', next])).stdout));
+    expect(again.table.id).toBe(table.id);
+    expect(again.table.partitions.map((p: { partuuid: string }) => p.partuuid)).toEqual(table.partitions.map((p) => p.partuuid));
+    expect(again.mender.rootfsPartA).toBe(report.mender.rootfsPartA);
+  });
+
   it('reports an unconverted golden image and an Artifact', async () => {
     const golden_ = JSON.parse(String((await runCli(['inspect', '--json', golden])).stdout));
     expect(golden_).toMatchObject({ kind: 'disk-image', arch: 'amd64', hostname: 'testhost', mender: { converted: false } });

@@ -62,6 +62,22 @@ describe('upstream-style shell configs', () => {
     expect(fromLegacy['storage.total_size_mb']).toBe(4096);
   });
 
+  it("carry upstream's partition pins (MENDER_*_PART with MENDER_ENABLE_PARTUUID) into the identity knobs", () => {
+    const legacy = write('partuuid_config', [
+      'MENDER_ENABLE_PARTUUID="y"',
+      'MENDER_BOOT_PART="/dev/disk/by-partuuid/26445670-f37c-408b-be2c-3ef419866620"',
+      'MENDER_ROOTFS_PART_A="/dev/disk/by-partuuid/26445670-f37c-408b-be2c-3ef419866621"',
+      'MENDER_ROOTFS_PART_B="/dev/disk/by-partuuid/26445670-f37c-408b-be2c-3ef419866622"',
+      'MENDER_DATA_PART="/dev/disk/by-partuuid/26445670-f37c-408b-be2c-3ef419866623"',
+      '',
+    ].join('\n'));
+    const { config } = loadConfig({ configFiles: [legacy], env: {} });
+    expect(config['storage.partuuid']).toBe(true);
+    expect(config['storage.boot_part']).toBe('/dev/disk/by-partuuid/26445670-f37c-408b-be2c-3ef419866620');
+    expect(config['storage.data_part']).toBe('/dev/disk/by-partuuid/26445670-f37c-408b-be2c-3ef419866623');
+    expect(() => loadConfig({ configFiles: [write('bad_part_config', 'MENDER_DATA_PART="mmcblk0p4"\n')], env: {} })).toThrow(/MENDER_DATA_PART|storage.data_part/);
+  });
+
   it('report functions, unsupported variables and commands with their line numbers', () => {
     const file = write(
       'bad_config',

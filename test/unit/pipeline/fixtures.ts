@@ -55,7 +55,7 @@ export function extractedWith(parts: Partial<Extracted> = {}): Extracted {
   return {
     files: { boot: '/run/boot.vfat', rootfs: '/run/rootfs.ext4' },
     compression: 'xz',
-    table: { scheme: 'dos', diskId: '1a2b3c4d' },
+    table: { scheme: 'dos' },
     sha256: Promise.resolve('0'.repeat(64)),
     bootPartition: 1,
     rootPartition: 2,

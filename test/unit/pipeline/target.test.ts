@@ -2,7 +2,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MiB } from '../../../src/disk/layout.js';
 import { partitionDevice } from '../../../src/mender/devices.js';
+import { seededUuid } from '../../../src/mender/identities.js';
 import { decideTarget } from '../../../src/pipeline/stages/target.js';
+import type { RunEnv } from '../../../src/pipeline/types.js';
 import { envWith, extractedWith, factsWith } from './fixtures.js';
 
 const arm = factsWith({ arch: 'arm64' });
@@ -63,16 +65,37 @@ describe('decideTarget', () => {
     expect(() => decideTarget(envWith('storage:\n  alignment: 8388608\n'), extractedWith({ files: { boot: 'b', rootfs: 'r', bootGap: gap } }))).not.toThrow();
   });
 
-  it('keeps the input scheme and its GPT boot partition UUID; names devices by PARTUUID when asked', () => {
-    const gpt = extractedWith({ table: { scheme: 'gpt' }, bootPartUuid: 'ABCDEF00-1111-2222-3333-444455556666' });
-    const { naming } = decideTarget(envWith('storage:\n  partuuid: true\n'), gpt);
+  it("keeps the input scheme; names devices by PARTUUID from the fleet's identities, never the input's", () => {
+    const gpt = extractedWith({ table: { scheme: 'gpt' } });
+    const { naming } = decideTarget(envWith('device:\n  types: [pc]\nstorage:\n  partuuid: true\n'), gpt);
     expect(naming.scheme).toBe('gpt');
-    expect(partitionDevice(1, naming)).toBe('/dev/disk/by-partuuid/abcdef00-1111-2222-3333-444455556666');
-    const dos = decideTarget(envWith('storage:\n  partuuid: true\n'), extractedWith()).naming;
-    expect(partitionDevice(4, dos)).toBe('/dev/disk/by-partuuid/1a2b3c4d-04');
+    expect(partitionDevice(1, naming)).toBe(`/dev/disk/by-partuuid/${seededUuid('device-types:pc', 'gpt-partition-1')}`);
+    const dos = decideTarget(envWith('device:\n  types: [pc]\nstorage:\n  partuuid: true\n'), extractedWith()).naming;
+    expect(partitionDevice(4, dos)).toMatch(/^\/dev\/disk\/by-partuuid\/[0-9a-f]{8}-04$/);
     expect(decideTarget(envWith('storage:\n  partition_scheme: gpt\n'), extractedWith()).naming.scheme).toBe('gpt');
   });
 
+  it('gives every release the same identities: they follow the fleet seed, not the artifact name, the input or the epoch', () => {
+    const identities = (yaml: string, env: Partial<RunEnv> = {}) => decideTarget(envWith(`device:\n  types: [pc, pc2]\n${yaml}`, env), extractedWith({ table: { scheme: 'gpt' } })).identities;
+    const first = identities('artifact:\n  name: release-1\n');
+    expect(identities('artifact:\n  name: release-2\n', { inputPath: '/golden/rebuilt.img', epoch: 1234 })).toEqual(first);
+    expect(decideTarget(envWith('device:\n  types: [pc2, pc]\n'), extractedWith({ table: { scheme: 'gpt' } })).identities).toEqual(first);
+    const otherFleet = identities('storage:\n  identity_seed: other-fleet\n');
+    expect(otherFleet).not.toEqual(first);
+    expect(otherFleet.partUuids[2]).toBe(seededUuid('other-fleet', 'gpt-partition-2'));
+  });
+
+  it('takes pinned identities from storage.disk_id and the partition devices (upstream MENDER_*_PART)', () => {
+    const pinned = decideTarget(envWith([
+      'storage:', '  partuuid: true', '  partition_scheme: gpt', '  disk_id: 0B0B0B0B-1111-4222-8333-444455556666',
+      '  data_part: /dev/disk/by-partuuid/DA7A0000-1111-4222-8333-444455556666', '',
+    ].join('\n')), extractedWith()).naming;
+    expect(partitionDevice(4, pinned)).toBe('/dev/disk/by-partuuid/da7a0000-1111-4222-8333-444455556666');
+    expect(pinned.partUuids?.[0]).toBe('0b0b0b0b-1111-4222-8333-444455556666');
+    const dos = decideTarget(envWith('storage:\n  partuuid: true\n  rootfs_a_part: /dev/disk/by-partuuid/cafe0001-02\n'), extractedWith()).naming;
+    expect(dos.diskId).toBe('cafe0001');
+    expect(partitionDevice(3, dos)).toBe('/dev/disk/by-partuuid/cafe0001-03');
+  });
   it('asks the bootloader for its decisions before anything changes: U-Boot refuses an x86 image', () => {
     expect(() => decideTarget(envWith('bootloader:\n  type: uboot\n'), extractedWith())).toThrow(/U-Boot integration supports ARM images/);
     expect(() => decideTarget(envWith('bootloader:\n  type: uboot\nuboot:\n  kernel_image: boot/Image\n'), extractedWith({ facts: arm }))).toThrow(/must be an absolute path/);
