@@ -18,7 +18,12 @@
 //   .deb is kept beside the image (for the boot tests' kernel reinstall).
 // Cached under work/sample/: the debootstrap tree and the image are built once per recipe.
 //
-// usage: zx scripts/build-sample-image.mjs [--flavour board|pc|rpi] [--grub] [--arch amd64] [--suite bookworm] [--out FILE]
+// A rebuilt golden image (the boot tests' second release) takes other packages and identities:
+// --extra-packages a,b and --disk-id 8HEXDIGITS (the MBR disk identifier, or the stem of the GPT
+// disk and partition GUIDs), with --out naming it apart.
+//
+// usage: zx scripts/build-sample-image.mjs [--flavour board|pc|rpi] [--grub] [--arch amd64] [--suite bookworm]
+//   [--extra-packages a,b] [--disk-id 5e3da3da] [--out FILE]
 // debootstrap needs root (or fakeroot + fakechroot, used automatically for an ordinary user);
 // everything after it (mke2fs -d, mkfs.vfat, mtools, sfdisk) runs as an ordinary user.
 import { createHash } from 'node:crypto';
@@ -46,6 +51,7 @@ const include = [
   ...(pc ? ['linux-image-amd64', 'initramfs-tools', 'kmod', 'procps'] : []),
   ...(distroGrub ? ['grub-efi-amd64', 'grub-efi-amd64-signed', 'shim-signed'] : []),
   ...(rpi ? ['linux-image-arm64', 'raspi-firmware', 'initramfs-tools', 'kmod', 'procps'] : []),
+  ...String(argv['extra-packages'] ?? '').split(',').filter(Boolean),
 ];
 // The initramfs of the rpi flavour: the modules that mount its root filesystem (the Pi's SD
 // host controllers: sdhost, which holds the card on a Pi 3, and sdhci; ext4)
@@ -64,9 +70,13 @@ const tree = path.join(sampleDir, `rootfs-${suite}-${arch}-${recipe}`);
 /** Packages kept beside the rpi image for the boot tier (see rpiDevicePackages). */
 const debsDir = `${out}.debs`;
 const stampOfImage = `${out}.recipe`;
+const diskId = String(argv['disk-id'] ?? '5e3da3da').toLowerCase();
+if (!/^[0-9a-f]{8}$/.test(diskId)) throw new Error(`--disk-id ${diskId}: 8 hex digits`);
+/** The image is rebuilt when its tree or its identities change. */
+const imageRecipe = diskId === '5e3da3da' ? recipe : `${recipe}-${diskId}`;
 const MiB = 1024 * 1024;
 
-if ((await fs.pathExists(out)) && (await fs.readFile(stampOfImage, 'utf8').catch(() => '')) === recipe) {
+if ((await fs.pathExists(out)) && (await fs.readFile(stampOfImage, 'utf8').catch(() => '')) === imageRecipe) {
   console.log(out);
   process.exit(0);
 }
@@ -301,7 +311,6 @@ async function buildRootFs(file) {
 const bootStart = (pc ? 1 : 4) * MiB;
 const bootBytes = (pc ? 128 : 256) * MiB;
 await debootstrap();
-const diskId = (argv['disk-id'] ?? '5e3da3da').toLowerCase();
 await configureTree(diskId);
 const bootFile = `${out}.boot.vfat`;
 const rootFile = `${out}.root.ext4`;
@@ -337,5 +346,5 @@ await $`dd if=${rootFile} of=${partial} bs=1M seek=${rootStart / MiB} conv=notru
 await fs.remove(bootFile);
 await fs.remove(rootFile);
 await fs.rename(partial, out);
-await fs.writeFile(stampOfImage, recipe);
+await fs.writeFile(stampOfImage, imageRecipe);
 console.log(out);

@@ -18,7 +18,11 @@
 // The U-Boot tier (scripts/lib/uboot-boot-tier.mjs) then boots a converted Raspberry Pi OS-like
 // image in QEMU's raspi3b through U-Boot: A/B selection, an update tried, and its rollback.
 //
-// usage: zx scripts/test-boot.mjs [--keep] [--tier grub,grubd,uboot]
+// The identity tier installs release-2, converted from a rebuilt golden image (other packages, other
+// disk and partition GUIDs), on a device flashed with release-1, PARTUUID names on: it boots with
+// the device's /data and commits.
+//
+// usage: zx scripts/test-boot.mjs [--keep] [--tier grub,grubd,identity,uboot]
 //   --keep: leave the converted images in work/boot; --tier: run only these tiers
 import { spawn } from 'node:child_process';
 import { $, argv, fs, path } from 'zx';
@@ -195,12 +199,12 @@ async function expectShown(device, artifact) {
 }
 
 /** A conversion with Debian's mender-client; `standalone`: its daemon masked by the overlay (see prepareDevice). */
-async function convert(image, name, tag = 'grub', { standalone = true } = {}) {
+async function convert(image, name, tag = 'grub', { standalone = true, config = path.join(dir, 'boot-test.yaml') } = {}) {
   const out = path.join(dir, `deploy-${tag}-${name}`);
   await fs.remove(out);
   step(`convert ${path.basename(image)} as ${name}${standalone ? '' : ' (the client\'s daemon enabled)'}`);
   const overlay = standalone ? ['--overlay', path.join(dir, 'overlay')] : [];
-  await $({ env: { ...process.env, MENDER_CLIENT_INSTALL: 'y' } })`node ${path.join(root, 'bin/mender-convert.js')} --disk-image ${image} --config ${path.join(root, 'configs/qemux86-64.yaml')} --config ${path.join(dir, 'boot-test.yaml')} ${overlay} --artifact-name ${name} --output-dir ${out} --work-dir ${path.join(dir, 'work')}`;
+  await $({ env: { ...process.env, MENDER_CLIENT_INSTALL: 'y' } })`node ${path.join(root, 'bin/mender-convert.js')} --disk-image ${image} --config ${path.join(root, 'configs/qemux86-64.yaml')} --config ${config} ${overlay} --artifact-name ${name} --output-dir ${out} --work-dir ${path.join(dir, 'work')}`;
   const files = await fs.readdir(out);
   return {
     image: path.join(out, files.find((f) => f.endsWith('-mender.img'))),
@@ -350,13 +354,75 @@ async function grubDTier() {
   await qemu.shutdown();
 }
 
+/**
+ * The identity tier: release-1 converted from the golden image, release-2 from a rebuilt one
+ * (another package installed, other disk and partition GUIDs), PARTUUID names on. Release-2 must
+ * install from the device, boot with the /data the device has, and commit: the identities its
+ * fstab, mender.conf and GRUB configuration name are the fleet's, not its golden image's.
+ */
+async function identityTier() {
+  step('golden images: the PC sample, and a rebuilt one (less installed, disk id 0badf00d)');
+  const sample = path.join(root, 'scripts/build-sample-image.mjs');
+  const golden = (await $`zx ${sample} --flavour pc`).stdout.trim();
+  const rebuilt = (await $`zx ${sample} --flavour pc --extra-packages less --disk-id 0badf00d --out ${path.join(root, 'work/sample/debian-bookworm-amd64-pc-rebuilt.img')}`).stdout.trim();
+  const guids = async (image) => JSON.parse((await $`sfdisk --json ${image}`).stdout).partitiontable;
+  const [goldenTable, rebuiltTable] = [await guids(golden), await guids(rebuilt)];
+  check(goldenTable.id !== rebuiltTable.id && goldenTable.partitions[0].uuid !== rebuiltTable.partitions[0].uuid, `the golden images differ in identities (${goldenTable.id} / ${rebuiltTable.id})`);
+
+  await fs.remove(path.join(dir, 'overlay'));
+  await fs.mkdirp(path.join(dir, 'overlay/etc/systemd/system'));
+  await fs.symlink('/dev/null', path.join(dir, 'overlay/etc/systemd/system/mender-client.service'));
+  const config = path.join(dir, 'identity-test.yaml');
+  await fs.writeFile(config, 'storage:\n  total_size_mb: 3072\n  partuuid: true\nartifact:\n  compression: none\nimage:\n  compression: none\n');
+  const release1 = await convert(golden, 'release-1', 'identity', { config });
+  const release2 = await convert(rebuilt, 'release-2', 'identity', { config });
+  const [table1, table2] = [await guids(release1.image), await guids(release2.image)];
+  check(table1.id === table2.id && table1.partitions.every((p, i) => p.uuid === table2.partitions[i].uuid), `both releases carry the fleet's identities (disk ${table1.id})`);
+  const uuidOf = (number) => table1.partitions[number - 1].uuid.toLowerCase();
+
+  const device = path.join(dir, 'device-identity.img');
+  await $`cp --sparse=always ${release1.image} ${device}`;
+  const artifacts = path.join(dir, 'artifacts-identity.vfat');
+  await fs.remove(artifacts);
+  await $`truncate -s ${Math.ceil((await fs.stat(release2.artifact)).size / 1048576) + 64}M ${artifacts}`;
+  await $`mkfs.vfat -F 32 -n ARTIFACTS ${artifacts}`;
+  await $`mcopy -i ${artifacts} ${release2.artifact} ::/release-2.mender`;
+  if (!argv.keep) for (const release of [release1, release2]) await fs.remove(path.dirname(release.image));
+
+  step('identity a. first boot of release-1 (PARTUUID names)');
+  const qemu = await boot('identity-a-first-boot', [device, artifacts]);
+  await expectRunning(qemu, { part: 2, artifact: 'release-1' });
+  const cmdline = await qemu.must('cat /proc/cmdline');
+  check(cmdline.includes(`root=PARTUUID=${uuidOf(2)}`), `the kernel was given root=PARTUUID=${uuidOf(2)}`, cmdline);
+  const data1 = await qemu.must('findmnt -n -o SOURCE /data');
+  check(data1 === '/dev/sda4', '/data is mounted from partition 4', data1);
+  await qemu.must('echo kept-across-releases > /data/identity-marker');
+
+  step('identity b. install release-2 (converted from the rebuilt golden image), reboot, commit');
+  qemu.logTo('identity-b-install-release-2');
+  await installAndReboot(qemu, 'release-2');
+  await expectRunning(qemu, { part: 3, artifact: 'release-2' });
+  const fstab = await qemu.must(`awk '$2 == "/data" { print $1 }' /etc/fstab`);
+  check(fstab === `/dev/disk/by-partuuid/${uuidOf(4)}`, "release-2's fstab names the device's data partition by its PARTUUID", fstab);
+  const data2 = await qemu.must('findmnt -n -o SOURCE /data && cat /data/identity-marker');
+  check(data2 === '/dev/sda4\nkept-across-releases', "/data is the device's data partition, its content kept", data2);
+  const less = await qemu.must("dpkg-query -W -f '${Status}' less");
+  check(less === 'install ok installed', 'release-2 is the rebuilt golden image (less is installed)', less);
+  await qemu.must('mender commit');
+  const committed = await qemu.must('grub-mender-grubenv-print upgrade_available mender_boot_part');
+  check(committed.includes('upgrade_available=0') && committed.includes('mender_boot_part=3'), 'committed: upgrade_available=0 on partition 3', committed);
+  await expectShown(qemu, 'release-2');
+  await qemu.shutdown();
+}
+
 if (!OVMF) throw new Error('OVMF is not installed (apt-get install ovmf)');
 await fs.mkdirp(logs);
 await fs.emptyDir(logs);
-const tiers = String(argv.tier ?? 'grub,grubd,uboot').split(',');
+const tiers = String(argv.tier ?? 'grub,grubd,identity,uboot').split(',');
 try {
   if (tiers.includes('grub')) await grubTier();
   if (tiers.includes('grubd')) await grubDTier();
+  if (tiers.includes('identity')) await identityTier();
   if (tiers.includes('uboot')) await ubootTier({ root, dir, logs, step, check, running });
 } catch (error) {
   console.error(`\n${error.message}\nserial logs: ${logs}`);
