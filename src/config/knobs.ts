@@ -44,6 +44,8 @@ export interface ListKnob extends KnobBase<string[]> {
   type: 'list';
   /** Items are paths, relative to the config file that names them. */
   paths?: boolean;
+  itemPattern?: RegExp;
+  itemPatternHint?: string;
 }
 
 export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob;
@@ -120,6 +122,9 @@ export const KNOBS = {
   'device.types': list({
     default: [],
     legacy: 'MENDER_DEVICE_TYPE',
+    // A device type is a word of /data/mender/device_type and part of every output's file name.
+    itemPattern: /^[A-Za-z0-9_][A-Za-z0-9_.:+-]*$/,
+    itemPatternHint: 'device types made of letters, digits and _ . : + - (no / or spaces)',
     doc: 'Device types the image and Artifact are compatible with; empty: the image\'s /etc/hostname, else "default".',
   }),
   'bootloader.type': enumeration({
@@ -473,6 +478,9 @@ export const KNOBS = {
   'image.name': string({
     default: '',
     legacy: 'DEPLOY_IMAGE_NAME',
+    // A file name in the output directory, never a path out of it.
+    pattern: /^(?!\.{1,2}$)[^/\x00-\x1f\x7f]*$/,
+    patternHint: 'a file name without / (outputs are written into --output-dir)',
     doc: 'Base name of the outputs; empty: <input name>-<device types joined by +>-mender.',
   }),
   'image.compression': enumeration({

@@ -85,11 +85,13 @@ export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: 
       return wrong('true or false');
     }
     case 'list': {
-      if (typeof raw === 'string') return { value: raw.split(/\s+/).filter(Boolean) };
-      if (Array.isArray(raw) && raw.every((item) => typeof item === 'string' || typeof item === 'number')) {
-        return { value: raw.map(String) };
-      }
-      return wrong();
+      const items = typeof raw === 'string'
+        ? raw.split(/\s+/).filter(Boolean)
+        : Array.isArray(raw) && raw.every((item) => typeof item === 'string' || typeof item === 'number') ? raw.map(String) : undefined;
+      if (!items) return wrong();
+      const bad = k.itemPattern ? items.find((item) => !k.itemPattern!.test(item)) : undefined;
+      if (bad !== undefined) return { problem: `'${key}' must be ${k.itemPatternHint ?? 'a list of valid items'}, not ${JSON.stringify(bad)}` };
+      return { value: items };
     }
   }
 }

@@ -80,7 +80,7 @@ function knobSchema(k: Knob): Record<string, unknown> {
     case 'boolean':
       return { type: 'boolean', ...base };
     case 'list':
-      return { oneOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }], ...base };
+      return { oneOf: [{ type: 'array', items: { type: 'string', ...(k.itemPattern ? { pattern: k.itemPattern.source } : {}) } }, { type: 'string' }], ...base };
   }
 }
 

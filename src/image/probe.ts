@@ -1,3 +1,4 @@
+import { readConfigFile } from '../fs/config-file.js';
 import type { FsEditor } from '../fs/editor.js';
 import { compareVersions } from '../deb/version.js';
 import { UserError } from '../util/errors.js';
@@ -15,7 +16,9 @@ export interface ImageFacts {
   os: OsRelease;
   /** Debian architecture name (amd64, arm64, armhf, armel, i386, riscv64). */
   arch: string;
+  /** /etc/hostname's name; '' when absent or not a valid hostname (then `hostnameInvalid`). */
   hostname: string;
+  hostnameInvalid?: boolean;
   /** Kernel and initrd files in the root filesystem's /boot. */
   rootfsKernels: string[];
   rootfsInitrds: string[];
@@ -105,23 +108,40 @@ async function namesIn(editor: FsEditor, dir: string, pattern: RegExp): Promise<
   return entries.filter((entry) => entry.type !== 'dir' && pattern.test(entry.name)).map((entry) => entry.path);
 }
 
+async function readTextOrEmpty(editor: FsEditor, file: string): Promise<string> {
+  const read = await readConfigFile(editor, file, { followSymlinks: true });
+  return read.found ? read.text : '';
+}
+
+/**
+ * The hostname, when it is one (RFC 1123 labels): it becomes the default device type and part
+ * of every output's file name, so anything else ('../../x', a line of /etc/shadow through a
+ * symlink) is not taken.
+ */
+export function validHostname(name: string): string {
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name) ? name : '';
+}
+
 export async function probeImage(rootfs: FsEditor, boot: FsEditor | undefined): Promise<ImageFacts> {
   if (!(await rootfs.exists('/etc/os-release')) && !(await rootfs.exists('/usr/lib/os-release'))) {
     throw new UserError('The root filesystem has no /etc/os-release: this does not look like a Linux distribution image.');
   }
-  const osText = (await rootfs.exists('/etc/os-release')) ? await rootfs.readText('/etc/os-release') : await rootfs.readText('/usr/lib/os-release');
+  const osRelease = await readConfigFile(rootfs, '/etc/os-release', { followSymlinks: true });
+  const osText = osRelease.found ? osRelease.text : await readTextOrEmpty(rootfs, '/usr/lib/os-release');
   let arch: string;
   try {
     arch = elfArchitecture((await rootfs.readFile('/bin/sh')).subarray(0, 64));
   } catch (error) {
     throw new UserError(`Cannot tell the image's architecture: /bin/sh is missing or not an ELF executable (${(error as Error).message}).`);
   }
-  const hostname = (await rootfs.exists('/etc/hostname')) ? (await rootfs.readText('/etc/hostname')).trim().split(/\s+/)[0] ?? '' : '';
-  const fstab = (await rootfs.exists('/etc/fstab')) ? await rootfs.readText('/etc/fstab') : '';
+  const rawHostname = (await readTextOrEmpty(rootfs, '/etc/hostname')).trim().split(/\s+/)[0] ?? '';
+  const hostname = validHostname(rawHostname);
+  const fstab = await readTextOrEmpty(rootfs, '/etc/fstab');
   return {
     os: parseOsRelease(osText),
     arch,
     hostname,
+    ...(rawHostname && !hostname ? { hostnameInvalid: true } : {}),
     rootfsKernels: await namesIn(rootfs, '/boot', KERNEL_NAME),
     rootfsInitrds: await namesIn(rootfs, '/boot', INITRD_NAME),
     bootKernels: boot ? await namesIn(boot, '/', KERNEL_NAME) : [],

@@ -1,3 +1,4 @@
+import { readConfigFile } from '../fs/config-file.js';
 import type { FsEditor } from '../fs/editor.js';
 import { rewriteFstab, type FstabInput } from './fstab.js';
 import {
@@ -27,6 +28,8 @@ export interface RootfsContractResult {
   fstab: string;
   /** Tools the grow unit can use that the image lacks (reported to the user). */
   growToolMissing: boolean;
+  /** What was found in the image's way and replaced, for the user (a symlinked /data or /etc/fstab). */
+  replaced: string[];
 }
 
 function dirname(path: string): string {
@@ -37,6 +40,14 @@ function dirname(path: string): string {
 export async function applyRootfsContract(input: RootfsContractInput): Promise<RootfsContractResult> {
   const { rootfs } = input;
   const root = { uid: 0, gid: 0 };
+  const replaced: string[] = [];
+  // /data becomes the data partition's mount point. A symlink there (/data -> /etc) is never
+  // followed: what it points at stays where it is, and the link makes way for the directory.
+  const data = await rootfs.stat('/data');
+  if (data && data.type !== 'dir') {
+    replaced.push(`/data was a ${data.type === 'symlink' ? `symlink to ${data.target}` : 'file'}; it is now the data partition's mount point and nothing was moved from it.`);
+    await rootfs.remove('/data');
+  }
   await rootfs.mkdir('/data', { ...root, mode: 0o755 });
   await rootfs.mkdir(input.bootMountpoint, { ...root, mode: 0o755 });
   await rootfs.mkdir('/var/lib', { ...root, mode: 0o755 });
@@ -72,8 +83,13 @@ export async function applyRootfsContract(input: RootfsContractInput): Promise<R
     }
   }
 
-  const original = (await rootfs.exists('/etc/fstab')) ? await rootfs.readText('/etc/fstab') : '';
-  const fstab = rewriteFstab({ ...input, original });
+  // The rewritten fstab is world-readable: only a regular /etc/fstab's own lines are kept in it.
+  const original = await readConfigFile(rootfs, '/etc/fstab', { followSymlinks: false });
+  if (!original.found && original.reason) {
+    replaced.push(`${original.reason}: replaced by a regular file; none of its lines were kept.`);
+    await rootfs.remove('/etc/fstab', { recursive: true });
+  }
+  const fstab = rewriteFstab({ ...input, original: original.found ? original.text : '' });
   await rootfs.writeFile('/etc/fstab', fstab, { ...root, mode: 0o644 });
-  return { fstab, growToolMissing };
+  return { fstab, growToolMissing, replaced };
 }

@@ -18,7 +18,7 @@ import { packageStage } from './stages/package.js';
 import { buildPlan, describePlan, planStage } from './stages/plan.js';
 import { decideTarget } from './stages/target.js';
 import type { RunEnv } from './types.js';
-import { lockWorkDir } from './work-dir.js';
+import { KEPT_RUN_MARKER, lockWorkDir } from './work-dir.js';
 
 export interface ConvertOptions {
   diskImage: string;
@@ -54,7 +54,10 @@ export async function convert(options: ConvertOptions): Promise<void> {
     const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));
     await fs.chmod(runDir, 0o700);
     const logPath = path.join(workDir, 'convert.log');
-    await fs.writeFile(logPath, '', { mode: 0o600 });
+    // Created anew, never opened through whatever is at that name (a symlink would be followed
+    // and its target truncated).
+    await fs.rm(logPath, { force: true });
+    await fs.writeFile(logPath, '', { mode: 0o600, flag: 'wx' });
     const logger = new FileLogger(logPath);
     const cleanups: (() => void | Promise<void>)[] = [];
     const outputDir = path.resolve(options.outputDir);
@@ -92,7 +95,8 @@ export async function convert(options: ConvertOptions): Promise<void> {
     } finally {
       abort.release();
       for (const cleanup of cleanups) await cleanup();
-      if (!options.keepWork) await fs.rm(runDir, { recursive: true, force: true });
+      if (options.keepWork) await fs.writeFile(path.join(runDir, KEPT_RUN_MARKER), '');
+      else await fs.rm(runDir, { recursive: true, force: true });
       logger.info(`finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
       logger.close();
     }

@@ -25,6 +25,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'mkfs.vfat': 'dosfstools',
   'fsck.vfat': 'dosfstools',
   blkid: 'util-linux',
+  flock: 'util-linux',
   xz: 'xz-utils',
   zstd: 'zstd',
   gzip: 'gzip',

@@ -36,6 +36,8 @@ export interface GoldenOptions {
   arch?: 'host' | 'arm64' | 'armhf';
   /** VERSION_CODENAME in os-release (default bookworm). */
   codename?: string;
+  /** Last changes to the root tree before mke2fs reads it (symlinks, sparse files …). */
+  editTree?: (tree: string) => void;
   /** MBR disk identifier, 8 hex digits (default c0ffee01); GPT identities are sfdisk's random ones. */
   diskId?: string;
 }
@@ -90,6 +92,7 @@ export async function buildRootTree(dir: string, options: GoldenOptions, diskId:
   fs.symlinkSync('usr/bin', path.join(tree, 'bin'));
   fs.symlinkSync('dash', path.join(tree, 'usr/bin/sh'));
   fs.mkdirSync(path.join(tree, 'boot/firmware'), { recursive: true });
+  options.editTree?.(tree);
   return tree;
 }
 

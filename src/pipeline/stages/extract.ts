@@ -189,6 +189,10 @@ async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
   const boot = new RecordingEditor(bootEditor);
   const facts = await probeImage(rootfs, boot);
   checkBoard(env, facts);
+  if (facts.hostnameInvalid && env.config['device.types'].length === 0) {
+    // Its content is not repeated: it may be anything (a symlink to /etc/shadow).
+    env.notes.push("The image's /etc/hostname does not hold a valid hostname, so the device type is 'default': set device.types.");
+  }
   env.logger.info(`probe: ${facts.os.prettyName}, ${facts.arch}, hostname '${facts.hostname}', kernels ${[...facts.rootfsKernels, ...facts.bootKernels].join(' ') || '(none)'}`);
   return { ...input, rootfs, boot, facts };
 }

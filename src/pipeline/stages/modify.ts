@@ -45,6 +45,7 @@ async function applyLayout({ env, extracted, target }: ModifyInput): Promise<voi
     dataOptions: config['data.fstab_opts'],
     growData: config['data.growfs'],
   });
+  env.notes.push(...result.replaced);
   if (result.growToolMissing) {
     env.notes.push('The image has neither sfdisk nor parted: the data partition will not grow on first boot (install fdisk in the image).');
   }
@@ -73,6 +74,12 @@ async function moveData({ env, extracted, target }: ModifyInput): Promise<string
   });
   const data = await Ext4Editor.open(file, { logger: env.logger, clock: () => env.epoch });
   const { rootfs } = extracted;
+  const mountpoint = await rootfs.stat('/data');
+  if (mountpoint?.type !== 'dir') {
+    throw new UserError(`/data in the root filesystem is ${mountpoint ? `a ${mountpoint.type}${mountpoint.target ? ` to ${mountpoint.target}` : ''}` : 'missing'} after the hooks and overlays ran; it must stay the data partition's mount point.`, {
+      hint: 'Leave /data a directory in hooks and overlays: what a device keeps there goes into the overlay\'s data/ directory.',
+    });
+  }
   const moved = await copyTree(rootfs, '/data', data, '/', {
     onSpecial: (entry) => {
       throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);

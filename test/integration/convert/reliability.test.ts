@@ -46,20 +46,56 @@ describe('work directory lock', () => {
   it('a second conversion in a busy work directory refuses; separate work directories run side by side', async () => {
     const work = path.join(base, 'shared-work');
     fs.mkdirSync(work, { recursive: true });
-    // A live process owns the lock (this test's own process).
-    fs.writeFileSync(path.join(work, '.lock'), `${process.pid}\n`);
+    // Another process holds the kernel lock on the work directory.
+    const holder = execa('flock', ['--no-fork', path.join(work, '.lock'), 'sh', '-c', 'echo held; exec sleep 60'], { reject: false });
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     const refused = await runCli(['--disk-image', golden, '--config', config, '-n', 'l-1', '--output-dir', path.join(base, 'locked'), '--work-dir', work]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(/Another conversion \(process \d+\) is using the work directory/);
-    // A stale lock (its owner is gone) is taken over.
-    fs.writeFileSync(path.join(work, '.lock'), '999999\n');
+    expect(refused.stderr).toMatch(/Another conversion .*is using the work directory/);
+    expect(fs.existsSync(path.join(base, 'locked')) ? fs.readdirSync(path.join(base, 'locked')) : []).toEqual([]);
+    holder.kill('SIGKILL');
+    await holder;
+    // A PID left in the lock file means nothing: the lock went with its holder.
+    fs.writeFileSync(path.join(work, '.lock'), `${process.pid}\n`);
     const parallel = await Promise.all(
       ['p1', 'p2'].map((name) =>
         runCli(['--disk-image', golden, '--config', config, '-n', name, '--output-dir', path.join(base, `par-${name}`), '--work-dir', name === 'p1' ? work : path.join(base, 'work-p2')]),
       ),
     );
     for (const result of parallel) expect(result.exitCode, result.all).toBe(0);
-    expect(fs.existsSync(path.join(work, '.lock'))).toBe(false);
+  });
+
+  it('stays usable after a conversion is killed with SIGKILL: the next run converts and removes what the killed one left', async () => {
+    const work = path.join(base, 'killed-work');
+    const deploy = path.join(base, 'killed-deploy');
+    const child = execa('node', [CLI, '--disk-image', golden, '--config', config, '-n', 'k-1', '--output-dir', deploy, '--work-dir', work], {
+      reject: false, all: true, env: { CI: 'true', MENDER_CLIENT_INSTALL: 'n' },
+    });
+    await new Promise<void>((resolve) => {
+      child.all!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('Apply the Mender root filesystem layout')) resolve();
+      });
+    });
+    child.kill('SIGKILL');
+    await child;
+    const abandoned = fs.readdirSync(work).filter((name) => name.startsWith('run-'));
+    expect(abandoned).toHaveLength(1);
+    const next = await runCli(['--disk-image', golden, '--config', config, '-n', 'k-2', '--output-dir', deploy, '--work-dir', work]);
+    expect(next.exitCode, next.all).toBe(0);
+    expect(fs.readdirSync(work).filter((name) => name.startsWith('run-'))).toEqual([]);
+    expect(fs.readdirSync(deploy).some((name) => name.endsWith('-mender.img.gz'))).toBe(true);
+  });
+
+  it('never writes through a convert.log that is a symlink', async () => {
+    const work = path.join(base, 'symlinked-log');
+    fs.mkdirSync(work, { recursive: true });
+    const victim = path.join(base, 'victim.txt');
+    fs.writeFileSync(victim, 'precious\n');
+    fs.symlinkSync(victim, path.join(work, 'convert.log'));
+    const result = await runCli(['--disk-image', golden, '--config', config, '-n', 's-1', '--output-dir', path.join(base, 'symlinked-deploy'), '--work-dir', work]);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(fs.lstatSync(path.join(work, 'convert.log')).isFile()).toBe(true);
   });
 });
 
@@ -87,7 +123,6 @@ describe('interruption', () => {
     expect(result.stderr, `${result.all}\nsignal: ${result.signal}`).toMatch(new RegExp(`Interrupted by ${signal}( during ".*")?; no output was written`));
     expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
     expect(fs.readdirSync(work).filter((name) => name.startsWith('run-'))).toEqual([]);
-    expect(fs.existsSync(path.join(work, '.lock'))).toBe(false);
     expect({ sha: sha256(golden), mtime: fs.statSync(golden).mtimeMs }).toEqual(before);
   });
 });

@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../helpers/cli.js';
+import { buildGoldenImage, tool, type GoldenOptions } from '../../helpers/images.js';
+
+/**
+ * Golden images that try to make the conversion read or write what it must not: every case
+ * ends in a correct conversion with a note, or one error line, nothing under the output
+ * directory and the input unchanged.
+ */
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'hostile-'));
+const SMALL = 'storage:\n  total_size_mb: 160\n  alignment: 4194304\ndata:\n  size_mb: 16\nimage:\n  compression: none\nartifact:\n  sbom: none\n';
+const SHADOW = 'root:$y$j9T$SECRETSALT$SECRETHASHSECRETHASH:19000:0:99999:7:::\n';
+
+async function convert(name: string, golden: Omit<GoldenOptions, 'dir'>, config = SMALL) {
+  const dir = path.join(base, name);
+  const built = await buildGoldenImage({ dir, ...golden });
+  const configFile = path.join(dir, 'c.yaml');
+  fs.writeFileSync(configFile, config);
+  const deploy = path.join(dir, 'deploy');
+  const before = fs.readFileSync(built.image);
+  const result = await runCli(['--disk-image', built.image, '--config', configFile, '-n', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')]);
+  expect(fs.readFileSync(built.image).equals(before), 'the input is unchanged').toBe(true);
+  const outputs = fs.existsSync(deploy) ? fs.readdirSync(deploy) : [];
+  const rootfs = outputs.find((f) => f.endsWith('.ext4'));
+  const cat = async (file: string) => (await tool('debugfs', ['-R', `cat ${file}`, path.join(deploy, rootfs!)])).stdout;
+  const stat = async (file: string) => (await tool('debugfs', ['-R', `stat ${file}`, path.join(deploy, rootfs!)])).stdout;
+  return { result, deploy, outputs, cat, stat, dir };
+}
+
+function expectRefused(result: Awaited<ReturnType<typeof convert>>, message: RegExp): void {
+  expect(result.result.exitCode, result.result.all).toBe(1);
+  expect(result.result.stderr).toMatch(message);
+  expect(result.result.stderr).not.toMatch(/\n\s+at /);
+  expect(result.outputs).toEqual([]);
+}
+
+describe('hostile golden images', () => {
+  it('an /etc/fstab linked to /etc/shadow: replaced by a regular fstab, none of the target copied', async () => {
+    const c = await convert('fstab-shadow', {
+      files: { 'etc/shadow': SHADOW },
+      editTree: (tree) => {
+        fs.rmSync(path.join(tree, 'etc/fstab'));
+        fs.symlinkSync('/../../../etc/shadow', path.join(tree, 'etc/fstab'));
+      },
+    });
+    expect(c.result.exitCode, c.result.all).toBe(0);
+    const fstab = await c.cat('/etc/fstab');
+    expect(fstab).toContain('/data');
+    expect(fstab).not.toContain('SECRET');
+    expect(await c.stat('/etc/fstab')).toMatch(/Type: regular/);
+    expect(await c.cat('/etc/shadow')).toBe(SHADOW);
+    expect(c.result.all).toContain('/etc/fstab is a symlink (to /../../../etc/shadow): replaced by a regular file');
+    expect(fs.readFileSync(path.join(c.dir, 'work', 'convert.log'), 'utf8')).not.toContain('SECRET');
+  });
+
+  it('a hostname that is a path, or a link to /etc/shadow: not a device type, outputs stay in the output directory', async () => {
+    for (const [name, edit] of [
+      ['hostname-path', { hostname: '../../../../x' }],
+      ['hostname-shadow', {
+        files: { 'etc/shadow': SHADOW },
+        editTree: (tree: string) => {
+          fs.rmSync(path.join(tree, 'etc/hostname'));
+          fs.symlinkSync('shadow', path.join(tree, 'etc/hostname'));
+        },
+      }],
+    ] as const) {
+      const c = await convert(name, edit);
+      expect(c.result.exitCode, c.result.all).toBe(0);
+      expect(c.outputs).toContain('golden-default-mender.img');
+      expect(fs.readdirSync(c.dir).sort()).toEqual(['bootfiles', 'c.yaml', 'deploy', 'golden.img', 'tree', 'work']);
+      expect(c.result.all).toContain("/etc/hostname does not hold a valid hostname, so the device type is 'default'");
+      expect(c.result.all).not.toContain('SECRET');
+    }
+  });
+
+  it('a /data that links to /etc: the link makes way for the mount point, /etc stays in the root filesystem', async () => {
+    const c = await convert('data-etc', {
+      editTree: (tree) => fs.symlinkSync('/etc', path.join(tree, 'data')),
+    });
+    expect(c.result.exitCode, c.result.all).toBe(0);
+    expect(await c.cat('/etc/os-release')).toContain('Debian');
+    expect(await c.stat('/data')).toMatch(/Type: directory/);
+    expect(c.result.all).toContain("/data was a symlink to /etc; it is now the data partition's mount point and nothing was moved from it");
+  });
+
+  it('a 2 GiB sparse /etc/fstab: one message naming the file, no output', async () => {
+    const c = await convert('huge-fstab', {
+      rootMiB: 32,
+      editTree: (tree) => fs.truncateSync(path.join(tree, 'etc/fstab'), 2 * 1024 ** 3),
+    });
+    expectRefused(c, /error: \/etc\/fstab in the image is 2147483648 bytes; a file of its kind holds a few lines/);
+  });
+
+  it('device types and image names that are paths are refused where they enter', async () => {
+    const types = await convert('types-path', {}, `${SMALL}device:\n  types: [../../x]\n`);
+    expectRefused(types, /'device.types' must be device types made of letters, digits and _ \. : \+ - \(no \/ or spaces\), not "\.\.\/\.\.\/x"/);
+    const name = await convert('name-path', {}, SMALL.replace('image:\n', 'image:\n  name: ../../../x\n'));
+    expectRefused(name, /'image.name' must be a file name without \//);
+  });
+});
