@@ -13,6 +13,7 @@ import { writeAndWait } from '../util/streams.js';
 import { checkArtifactLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, type ArtifactCompression } from './compress.js';
 import { gzipParallel } from './gzip.js';
 import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
+import type { StateScript } from './scripts.js';
 import { loadSigningKey, type SigningKey } from './sign.js';
 import { BLOCK, END_OF_ARCHIVE, fileEntry, fileHeader, paddedFileHeader, paddedSize, paddingAfter, smallTar } from './tar.js';
 
@@ -31,13 +32,6 @@ import { BLOCK, END_OF_ARCHIVE, fileEntry, fileHeader, paddedFileHeader, paddedS
 export type PayloadSource =
   | { /** Name inside the Artifact (data/0000/<name>). */ name: string; path: string }
   | { name: string; size: number; stream: Readable | AsyncIterable<Uint8Array> };
-
-export interface StateScript {
-  /** File to read; its base name is the script name unless `name` is given. */
-  path: string;
-  /** e.g. ArtifactInstall_Enter_00_migrate */
-  name?: string;
-}
 
 export interface ArtifactSpec extends HeaderFields {
   /** The Artifact file; written under a temporary name in the same directory, then renamed. */
