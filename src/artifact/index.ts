@@ -8,7 +8,7 @@ import type { StateScript } from './scripts.js';
 import { writeArtifact, type ArtifactResult, type PayloadSource } from './writer.js';
 
 export type { ArtifactCompression } from './compress.js';
-export type { ArtifactKind, HeaderFields, SoftwareVersion } from './header.js';
+export { softwareVersionKey, type ArtifactKind, type HeaderFields, type SoftwareVersion } from './header.js';
 export { readArtifact, type ArtifactInfo, type PayloadFileInfo, type PayloadInfo, type ReadOptions } from './reader.js';
 export { checkScriptName, stateScriptsIn, type StateScript } from './scripts.js';
 export { defaultMtime, writeArtifact, type ArtifactResult, type ArtifactSpec, type PayloadSource } from './writer.js';

@@ -54,6 +54,8 @@ export interface ArtifactResult {
   bytes: number;
   /** sha256 (hex) of each payload file, by name. */
   payloadSha256: Record<string, string>;
+  /** What the Artifact's type-info provides (the software version, the checksum, the extra ones). */
+  provides: Record<string, string>;
   signed: boolean;
 }
 
@@ -272,7 +274,7 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
     await fs.rename(temporary, spec.output);
     const bytes = front + paddedSize(dataSize) + END_OF_ARCHIVE.length;
     logger.debug(`artifact: ${spec.output}: ${bytes} bytes`);
-    return { output: spec.output, bytes, payloadSha256: sums, signed: signing !== undefined };
+    return { output: spec.output, bytes, payloadSha256: sums, provides: typeInfo(spec, sums).artifact_provides ?? {}, signed: signing !== undefined };
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await fs.rm(temporary, { force: true });
