@@ -96,7 +96,13 @@ export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: 
     case 'map': {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return wrong();
       const entries = Object.entries(raw);
-      if (entries.some(([name, value]) => !/^\S+$/.test(name) || !['string', 'number', 'boolean'].includes(typeof value))) return wrong('a mapping of names (no spaces) to values');
+      const badName = entries.find(([name]) => !/^\S+$/.test(name));
+      if (badName) return { problem: `'${key}' names ${JSON.stringify(badName[0])}: a name has no spaces` };
+      const badValue = entries.find(([, value]) => !['string', 'number', 'boolean'].includes(typeof value));
+      if (badValue) {
+        const what = badValue[1] === null ? 'has no value' : Array.isArray(badValue[1]) ? 'is a list' : 'is a mapping';
+        return { problem: `'${key}': '${badValue[0]}' ${what}; each value must be text` };
+      }
       return { value: Object.fromEntries(entries.map(([name, value]) => [name, String(value)])) };
     }
   }

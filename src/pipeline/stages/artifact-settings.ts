@@ -1,5 +1,6 @@
 import { softwareVersionKey, stateScriptsIn, type HeaderFields, type StateScript } from '../../artifact/index.js';
 import { problemsError } from '../../config/load.js';
+import { isUserError } from '../../util/errors.js';
 import type { RunEnv } from '../types.js';
 
 /**
@@ -43,8 +44,15 @@ export async function checkArtifactSettings(env: RunEnv): Promise<void> {
   for (const pattern of config['artifact.clears_provides']) {
     if (!/^\S+$/.test(pattern)) problems.push(`artifact.clears_provides: ${JSON.stringify(pattern)} is not a provide name or pattern (${sources['artifact.clears_provides']})`);
   }
-  if (problems.length > 0) throw problemsError('The Artifact settings cannot be used as they are:', problems, 'Leave those names out: each line says what gives it instead (configs/defaults.yaml documents every artifact.* setting).');
-  await stateScripts(env);
+  let scriptsHint = '';
+  try {
+    await stateScripts(env);
+  } catch (error) {
+    if (!isUserError(error) || problems.length === 0) throw error;
+    problems.push(error.message.replace(/\n/g, '\n  '));
+    scriptsHint = `${error.hint ?? ''} `;
+  }
+  if (problems.length > 0) throw problemsError('The Artifact settings cannot be used as they are:', problems, `${scriptsHint}configs/defaults.yaml documents every artifact.* setting.`);
 }
 
 function stateScripts(env: RunEnv): Promise<StateScript[]> {
