@@ -96,7 +96,7 @@ export function checkFields(fields: HeaderFields, payloadNames: string[], script
 }
 
 /** The provide key of the software version, or undefined when there is none. */
-function softwareKey(fields: HeaderFields): string | undefined {
+export function softwareVersionKey(fields: Pick<HeaderFields, 'kind' | 'software' | 'moduleType'>): string | undefined {
   if (fields.kind === 'bootstrap' || fields.software === false) return undefined;
   const software = fields.software ?? {};
   const base = software.filesystem ?? 'rootfs-image';
@@ -105,7 +105,7 @@ function softwareKey(fields: HeaderFields): string | undefined {
 }
 
 function defaultClears(fields: HeaderFields): string[] {
-  const key = softwareKey(fields);
+  const key = softwareVersionKey(fields);
   if (fields.defaultClearsProvides === false || !key) return [];
   const software = fields.software || {};
   if (fields.kind === 'rootfs-image' && !software.name && !software.filesystem) return ['artifact_group', 'rootfs_image_checksum', 'rootfs-image.*'];
@@ -125,13 +125,20 @@ export function headerInfo(fields: HeaderFields): Record<string, unknown> {
   };
 }
 
+export interface TypeInfo {
+  type: string | null;
+  artifact_depends?: Record<string, string>;
+  artifact_provides?: Record<string, string>;
+  clears_artifact_provides?: string[];
+}
+
 /** headers/0000/type-info, given the sha256 of each payload file. */
-export function typeInfo(fields: HeaderFields, payloadSha256: Record<string, string>): Record<string, unknown> {
+export function typeInfo(fields: HeaderFields, payloadSha256: Record<string, string>): TypeInfo {
   const provides: Record<string, string> = {};
   if (fields.kind === 'rootfs-image' && fields.checksumProvide !== false) {
     provides[fields.checksumProvide ?? 'rootfs-image.checksum'] = Object.values(payloadSha256)[0]!;
   }
-  const version = softwareKey(fields);
+  const version = softwareVersionKey(fields);
   if (version) provides[version] = (fields.software || {}).version ?? fields.artifactName;
   Object.assign(provides, fields.provides);
   const clears = [...new Set([...(fields.clearsProvides ?? []), ...defaultClears(fields)])];

@@ -4,13 +4,14 @@ import type { Logger } from '../util/log.js';
 import type { Compression } from '../util/compression.js';
 import type { ArtifactCompression } from './compress.js';
 import type { HeaderFields, SoftwareVersion } from './header.js';
-import { writeArtifact, type ArtifactResult, type PayloadSource, type StateScript } from './writer.js';
+import type { StateScript } from './scripts.js';
+import { writeArtifact, type ArtifactResult, type PayloadSource } from './writer.js';
 
 export type { ArtifactCompression } from './compress.js';
-export type { ArtifactKind, HeaderFields, SoftwareVersion } from './header.js';
+export { softwareVersionKey, type ArtifactKind, type HeaderFields, type SoftwareVersion } from './header.js';
 export { readArtifact, type ArtifactInfo, type PayloadFileInfo, type PayloadInfo, type ReadOptions } from './reader.js';
-export { checkScriptName } from './scripts.js';
-export { defaultMtime, writeArtifact, type ArtifactResult, type ArtifactSpec, type PayloadSource, type StateScript } from './writer.js';
+export { checkScriptName, stateScriptsIn, type StateScript } from './scripts.js';
+export { defaultMtime, writeArtifact, type ArtifactResult, type ArtifactSpec, type PayloadSource } from './writer.js';
 
 /** The header fields every convenience writer takes as they are. */
 type SharedHeaderFields = Pick<HeaderFields,

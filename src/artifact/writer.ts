@@ -13,6 +13,7 @@ import { writeAndWait } from '../util/streams.js';
 import { checkArtifactLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, type ArtifactCompression } from './compress.js';
 import { gzipParallel } from './gzip.js';
 import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
+import type { StateScript } from './scripts.js';
 import { loadSigningKey, type SigningKey } from './sign.js';
 import { BLOCK, END_OF_ARCHIVE, fileEntry, fileHeader, paddedFileHeader, paddedSize, paddingAfter, smallTar } from './tar.js';
 
@@ -31,13 +32,6 @@ import { BLOCK, END_OF_ARCHIVE, fileEntry, fileHeader, paddedFileHeader, paddedS
 export type PayloadSource =
   | { /** Name inside the Artifact (data/0000/<name>). */ name: string; path: string }
   | { name: string; size: number; stream: Readable | AsyncIterable<Uint8Array> };
-
-export interface StateScript {
-  /** File to read; its base name is the script name unless `name` is given. */
-  path: string;
-  /** e.g. ArtifactInstall_Enter_00_migrate */
-  name?: string;
-}
 
 export interface ArtifactSpec extends HeaderFields {
   /** The Artifact file; written under a temporary name in the same directory, then renamed. */
@@ -60,6 +54,8 @@ export interface ArtifactResult {
   bytes: number;
   /** sha256 (hex) of each payload file, by name. */
   payloadSha256: Record<string, string>;
+  /** What the Artifact's type-info provides (the software version, the checksum, the extra ones). */
+  provides: Record<string, string>;
   signed: boolean;
 }
 
@@ -278,7 +274,7 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
     await fs.rename(temporary, spec.output);
     const bytes = front + paddedSize(dataSize) + END_OF_ARCHIVE.length;
     logger.debug(`artifact: ${spec.output}: ${bytes} bytes`);
-    return { output: spec.output, bytes, payloadSha256: sums, signed: signing !== undefined };
+    return { output: spec.output, bytes, payloadSha256: sums, provides: typeInfo(spec, sums).artifact_provides ?? {}, signed: signing !== undefined };
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await fs.rm(temporary, { force: true });

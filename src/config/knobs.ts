@@ -48,7 +48,12 @@ export interface ListKnob extends KnobBase<string[]> {
   itemPatternHint?: string;
 }
 
-export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob;
+/** Names to text values (YAML numbers and booleans keep their text). */
+export interface MapKnob extends KnobBase<Record<string, string>> {
+  type: 'map';
+}
+
+export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob | MapKnob;
 
 const string = (k: Omit<StringKnob, 'type'>): StringKnob => ({ type: 'string', ...k });
 const enumeration = <const V extends string>(k: Omit<EnumKnob<V>, 'type'>): EnumKnob<V> => ({ type: 'enum', ...k });
@@ -56,6 +61,7 @@ const integer = (k: Omit<IntegerKnob, 'type'>): IntegerKnob => ({ type: 'integer
 const number = (k: Omit<NumberKnob, 'type'>): NumberKnob => ({ type: 'number', ...k });
 const boolean = (k: Omit<BooleanKnob, 'type'>): BooleanKnob => ({ type: 'boolean', ...k });
 const list = (k: Omit<ListKnob, 'type'>): ListKnob => ({ type: 'list', ...k });
+const map = (k: Omit<MapKnob, 'type'>): MapKnob => ({ type: 'map', ...k });
 
 /** The device one partition of the layout is pinned to (upstream's MENDER_BOOT_PART …). */
 function partitionPin(name: string, number: number, legacy: string): StringKnob {
@@ -113,6 +119,33 @@ export const KNOBS = {
     default: '',
     path: true,
     doc: 'Private key (PEM, RSA 2048-4096 or ECDSA P-256) to sign the Artifact with; empty: unsigned.',
+  }),
+  'artifact.state_scripts': string({
+    default: '',
+    path: true,
+    doc: "A directory of Artifact state scripts (relative to the config file) carried by the Artifact: every file in it is one, named <State>_<Enter|Leave|Error>_<NN>[_description] with State one of ArtifactInstall, ArtifactReboot, ArtifactCommit, ArtifactRollback, ArtifactRollbackReboot, ArtifactFailure (Idle, Sync and Download scripts run from the root filesystem's /etc/mender/scripts: put them in an overlay). Not in the bootstrap Artifact, which mender-artifact writes without scripts. Empty: none.",
+  }),
+  'artifact.software_name': string({
+    default: '',
+    pattern: /^[A-Za-z0-9_.+~-]*$/,
+    patternHint: 'letters, digits and _ . + ~ - only',
+    doc: 'The software version is provided as rootfs-image.<name>.version, and the Artifact clears rootfs-image.<name>.* instead of rootfs-image.* (mender-artifact --software-name). Empty: rootfs-image.version.',
+  }),
+  'artifact.software_version': string({
+    default: '',
+    doc: 'The software version the Artifact (and the bootstrap Artifact) provides (mender-artifact --software-version). Empty: the artifact name.',
+  }),
+  'artifact.provides': map({
+    default: {},
+    doc: 'More type-info provides of the Artifact, name: value (mender-artifact --provides); the bootstrap Artifact provides them too, so the first update sees them installed. Not artifact_name, artifact_group, device_type, rootfs-image.checksum or the software version key: those have their own settings or are computed.',
+  }),
+  'artifact.depends': map({
+    default: {},
+    doc: 'Type-info depends of the Artifact, name: value (mender-artifact --depends): the provides a device must have for the Artifact to install. Not in the bootstrap Artifact (a device being set up provides nothing yet). Not device_type: the Artifact depends on device.types already.',
+  }),
+  'artifact.clears_provides': list({
+    default: [],
+    doc: "Provides (patterns with *) that installing the Artifact clears, before the defaults (rootfs-image.* and mender-artifact's other defaults; rootfs-image.<name>.* with artifact.software_name) (mender-artifact --clears-provides).",
   }),
   'artifact.sbom': enumeration({
     default: 'both',

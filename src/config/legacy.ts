@@ -168,7 +168,9 @@ function parseFile(file: string, state: ParseState, baseDir: string): void {
 
     const fn = /^(?:function\s+)?([A-Za-z_][\w-]*)\s*\(\)\s*\{?/.exec(trimmed) ?? /^function\s+([A-Za-z_][\w-]*)\s*\{?/.exec(trimmed);
     if (fn) {
-      problem(`bash function '${fn[1]}' is not run; move what it does into a hook (a script or TypeScript module under hooks: in a YAML config) or an overlay`);
+      problem(fn[1] === 'mender_create_artifact'
+        ? "bash function 'mender_create_artifact' is not run; what its mender-artifact flags did are settings in a YAML config: artifact.state_scripts (--script), artifact.provides, artifact.depends, artifact.clears_provides, artifact.software_name, artifact.software_version, artifact.signing_key (--key), artifact.compression"
+        : `bash function '${fn[1]}' is not run; move what it does into a hook (a script or TypeScript module under hooks: in a YAML config) or an overlay`);
       // skip the function body: up to the line that closes it
       let depth = (content.match(/\{/g) ?? []).length - (content.match(/\}/g) ?? []).length;
       while (depth > 0 && index + 1 < lines.length) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closest } from 'fastest-levenshtein';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { KEY_OF_LEGACY, KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey } from './knobs.js';
 import { isLegacyConfig, loadLegacyLayer } from './legacy.js';
@@ -31,6 +31,8 @@ function describeType(k: Knob): string {
       return 'a list of strings';
     case 'integer':
       return 'a whole number';
+    case 'map':
+      return 'a mapping of names to values';
     default:
       return `a ${k.type}`;
   }
@@ -93,10 +95,25 @@ export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: 
       if (bad !== undefined) return { problem: `'${key}' must be ${k.itemPatternHint ?? 'a list of valid items'}, not ${JSON.stringify(bad)}` };
       return { value: items };
     }
+    case 'map': {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return wrong();
+      const entries = Object.entries(raw);
+      const badName = entries.find(([name]) => !/^\S+$/.test(name));
+      if (badName) return { problem: `'${key}' names ${JSON.stringify(badName[0])}: a name has no spaces` };
+      const badValue = entries.find(([, value]) => !['string', 'number', 'boolean'].includes(typeof value));
+      if (badValue) {
+        const what = badValue[1] === null ? 'has no value' : Array.isArray(badValue[1]) ? 'is a list' : 'is a mapping';
+        return { problem: `'${key}': '${badValue[0]}' ${what}; each value must be text` };
+      }
+      return { value: Object.fromEntries(entries.map(([name, value]) => [name, String(value)])) };
+    }
   }
 }
 
 function scalarValue(node: Node, key: KnobKey): unknown {
+  if (isMap(node) && KNOBS[key].type === 'map') {
+    return Object.fromEntries(node.items.map((pair) => [String(isScalar(pair.key) ? pair.key.value : pair.key), isScalar(pair.value) ? scalarText(pair.value, key) : (pair.value as Node | null)?.toJSON()]));
+  }
   if (isSeq(node)) return node.items.map((item) => (isScalar(item) ? scalarText(item, key) : item));
   if (isScalar(node)) return scalarText(node, key);
   return node.toJSON();
@@ -106,11 +123,23 @@ function scalarValue(node: Node, key: KnobKey): unknown {
 function scalarText(node: Node, key: KnobKey): unknown {
   if (!isScalar(node)) return node;
   const k = KNOBS[key] as Knob;
-  const wantsText = k.type === 'string' || k.type === 'list' || k.type === 'enum';
+  const wantsText = k.type === 'string' || k.type === 'list' || k.type === 'enum' || k.type === 'map';
   if (wantsText && typeof node.value !== 'string' && node.value !== null && typeof node.source === 'string') {
     return node.source;
   }
   return node.value;
+}
+
+/** A name given twice in a mapping value (artifact.provides): yaml's own check is off, and the last one would win silently. */
+function repeatedNames(node: YAMLMap, dotted: string, at: (node: Node) => string): string[] {
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const pair of node.items) {
+    const name = String(isScalar(pair.key) ? pair.key.value : pair.key);
+    if (seen.has(name)) problems.push(`${at(pair.key as Node)}: '${dotted}' names '${name}' twice; name it once`);
+    seen.add(name);
+  }
+  return problems;
 }
 
 /**
@@ -167,6 +196,7 @@ export function loadYamlLayer(file: string, displayName = file, includes?: strin
         }
       } else if (dotted in KNOBS) {
         const key = dotted as KnobKey;
+        if (valueNode && isMap(valueNode)) problems.push(...repeatedNames(valueNode, dotted, at));
         const raw = valueNode ? scalarValue(valueNode, key) : null;
         const result = coerce(key, raw, false);
         if ('problem' in result) problems.push(`${at(valueNode ?? keyNode)}: ${result.problem}`);

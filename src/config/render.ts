@@ -81,6 +81,8 @@ function knobSchema(k: Knob): Record<string, unknown> {
       return { type: 'boolean', ...base };
     case 'list':
       return { oneOf: [{ type: 'array', items: { type: 'string', ...(k.itemPattern ? { pattern: k.itemPattern.source } : {}) } }, { type: 'string' }], ...base };
+    case 'map':
+      return { type: 'object', propertyNames: { pattern: '^\\S+$' }, additionalProperties: { type: ['string', 'number', 'boolean'] }, ...base };
   }
 }
 

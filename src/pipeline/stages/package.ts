@@ -14,6 +14,7 @@ import { dataRanges } from '../../util/extents.js';
 import { sha256Segments, sparseSegments, type FollowingHash } from '../../util/hash.js';
 import { runHooks, type Hooks } from '../hooks.js';
 import { testsConfig } from '../report/tests-config.js';
+import { artifactSettings, checkArtifactSettings } from './artifact-settings.js';
 import { describeRootfs, wantsSbom, writeSbom, type SbomScan } from './sbom.js';
 import { type Report, Stage } from '../runner.js';
 import type { Extracted, Modified, ModifyInput, Outputs, RunEnv, Target } from '../types.js';
@@ -39,6 +40,7 @@ export async function preflight(env: RunEnv): Promise<void> {
   if (key && !(await fs.stat(key).catch(() => undefined))?.isFile()) {
     throw new UserError(`The Artifact signing key ${key} does not exist.`, { hint: `Check artifact.signing_key (${sources['artifact.signing_key']}).` });
   }
+  await checkArtifactSettings(env);
   if (config['artifact.compression'] === 'zstd') {
     env.notes.push('The Artifact is zstd-compressed: Mender clients 3.x (Debian\'s mender-client) cannot install it.');
   }
@@ -116,6 +118,8 @@ interface Started extends Sized {
 
 interface Written extends Started {
   readonly rootfsSha256: string;
+  /** What the Artifact provides: the bootstrap Artifact records them as installed. */
+  readonly provides: Record<string, string>;
 }
 
 /** Blocks outside the partitions (a raw U-Boot environment), after the boot gap they may lie in. */
@@ -182,20 +186,24 @@ async function writeArtifact(env: RunEnv, s: Started, report: Report): Promise<W
     compression: env.config['artifact.compression'],
     level: env.config['artifact.compression_level'] || undefined,
     signingKey: env.config['artifact.signing_key'] || undefined,
+    ...(await artifactSettings(env)),
     mtime: env.epoch,
     onProgress: (done: number, total: number) => report(`${((100 * done) / total).toFixed(0)} %`),
   });
   env.outputs.add('artifact', final);
-  return { ...s, rootfsSha256: result.sha256 };
+  return { ...s, rootfsSha256: result.sha256, provides: result.provides };
 }
 
-async function writeDataPartition(env: RunEnv, { modified, target, image, rootfsSha256 }: Written): Promise<void> {
+async function writeDataPartition(env: RunEnv, { modified, target, image, provides }: Written): Promise<void> {
   const bootstrap = path.join(env.runDir, 'bootstrap.mender');
+  // As meta-mender writes it: the image is the Artifact installed, so it provides what the
+  // Artifact does (checksum, software version, artifact.provides). Not its depends: a device
+  // being set up provides nothing they could match. Not its scripts: bootstrap Artifacts take none.
   await writeBootstrapArtifact({
     output: bootstrap,
     artifactName: env.config['artifact.name'],
     deviceTypes: [...target.deviceTypes],
-    provides: { 'rootfs-image.checksum': rootfsSha256, 'rootfs-image.version': env.config['artifact.name'] },
+    provides,
     clearsProvides: ['rootfs-image.*'],
     compression: 'gzip',
     mtime: env.epoch,

@@ -104,6 +104,13 @@ describe('upstream-style shell configs', () => {
     expect(() => loadConfig({ configFiles: [file], env: {} })).toThrow(/bad_config:2: bash function 'platform_modify'/);
   });
 
+  it('an override of mender_create_artifact is answered with the artifact settings that replace its flags', () => {
+    const file = write('artifact_config', 'mender_create_artifact() {\n  mender-artifact write rootfs-image --script s/ArtifactInstall_Enter_00\n}\n');
+    const [problem] = readLegacyConfig(file).problems;
+    expect(problem!.line).toBe(1);
+    expect(problem!.message).toMatch(/^bash function 'mender_create_artifact' is not run; .*artifact\.state_scripts \(--script\), artifact\.provides, artifact\.depends, artifact\.clears_provides, artifact\.software_name, artifact\.software_version/);
+  });
+
   it('--migrate prints YAML that loads to the same values, and lists what did not carry over', () => {
     const file = write('migrate_config', 'MENDER_STORAGE_TOTAL_SIZE_MB=2048\nMENDER_DEVICE_TYPE="a b"\nfoo() { :; }\n');
     const text = renderMigration(file, readLegacyConfig(file));

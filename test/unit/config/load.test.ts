@@ -109,6 +109,15 @@ describe('config layers', () => {
     expect(sources['artifact.name']).toBe('flag --artifact-name');
   });
 
+  it('reads a mapping setting as text values (YAML numbers and booleans as written); a name given twice is refused', () => {
+    const file = writeConfig('map.yaml', 'artifact:\n  provides:\n    app.version: 1.10\n    beta: true\n    build: 0042\n    label: "x y"\n  state_scripts: scripts\n');
+    const { config } = loadConfig({ configFiles: [file], env: {} });
+    expect(config['artifact.provides']).toEqual({ 'app.version': '1.10', beta: 'true', build: '0042', label: 'x y' });
+    expect(config['artifact.state_scripts']).toBe(path.join(tmp, 'scripts'));
+    const twice = writeConfig('map-twice.yaml', 'artifact:\n  depends:\n    a: "1"\n    b: "2"\n    a: "3"\n');
+    expect(errorOf(() => loadYamlLayer(twice, 'map-twice.yaml')).message).toBe("map-twice.yaml:5: 'artifact.depends' names 'a' twice; name it once");
+  });
+
   it('names the file, line, key and nearest valid key for an unknown setting', () => {
     const file = writeConfig('typo.yaml', 'storage:\n  total_size: 4096\n');
     const error = errorOf(() => loadYamlLayer(file));
@@ -128,6 +137,10 @@ describe('config layers', () => {
     ['image:\n  compression: rar\n', /must be one of auto, none, gzip, xz, zstd/],
     ['artifact:\n  name: "bad name!"\n', /letters, digits/],
     ['storage: 5\n', /expected a mapping of settings under 'storage'/],
+    ['artifact:\n  provides: [a, b]\n', /:2: 'artifact.provides' must be a mapping of names to values/],
+    ['artifact:\n  provides:\n    app.version:\n', /:3: 'artifact.provides': 'app.version' has no value; each value must be text/],
+    ['artifact:\n  depends:\n    app: [1]\n', /'artifact.depends': 'app' is a list; each value must be text/],
+    ['artifact:\n  provides: { "a b": c }\n', /'artifact.provides' names "a b": a name has no spaces/],
     ['key: [unclosed\n', /not valid YAML/],
   ])('rejects a wrong value: %j', (text, pattern) => {
     const file = writeConfig('bad.yaml', text);
