@@ -218,7 +218,7 @@ export const KNOBS = {
   }),
   'uboot.kernel_image': string({
     default: 'auto',
-    doc: 'The kernel the boot script loads from the selected root filesystem; auto: /boot/Image (booti) on arm64, /boot/zImage (bootz) on 32-bit ARM.',
+    doc: "The kernel the boot script loads from the selected root filesystem; auto: /boot/Image (booti) on arm64, /boot/zImage (bootz) on 32-bit ARM; mender: the names Mender's own U-Boot for the Raspberry Pi loads (uboot-mender: /boot/vmlinux with booti on arm64, /boot/zImage with bootz on 32-bit ARM), for Artifacts that devices converted by upstream mender-convert boot (configs/include/upstream-converted-raspberrypi.yaml).",
   }),
   'uboot.initrd_image': string({
     default: 'auto',

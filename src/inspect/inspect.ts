@@ -32,9 +32,20 @@ export interface ImageReport {
     rootfsPartA?: string;
     rootfsPartB?: string;
     bootEnvironment?: Record<string, string>;
+    /** Which boot chain the boot partition holds, what it reads from a root filesystem, and the include that makes our Artifacts fit it. */
+    bootChain?: BootChain;
     /** The config settings that give later releases this device's identities (storage.*). */
     identityPins?: Record<string, string | boolean>;
   };
+}
+
+export interface BootChain {
+  kind: 'uboot-mender' | 'mender-convert-uboot' | 'grub-mender-grubenv';
+  description: string;
+  /** Files it loads from the active root filesystem. */
+  reads: string[];
+  /** The config include our conversions of this fleet's releases need, if any. */
+  include?: string;
 }
 
 export interface ArtifactReport {
@@ -115,6 +126,7 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
         report.mender.artifactName = (await readArtifact(bootstrap)).name;
       }
     }
+    if (report.mender.converted && bootEditor) report.mender.bootChain = await bootChainOf(roots[0]!.editor, bootEditor, report.arch);
     if (bootEditor && (await bootEditor.exists('/grub-mender-grubenv/mender_grubenv1/env'))) {
       report.mender.bootEnvironment = parseGrubEnv(await bootEditor.readFile('/grub-mender-grubenv/mender_grubenv1/env')).values;
     }
@@ -122,6 +134,31 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The boot chain of a converted image. Its boot partition is never updated by an Artifact, so
+ * every later release must carry what that chain reads: Mender's own U-Boot for the Pi (as
+ * upstream mender-convert installs it: no boot script, the kernel by a fixed name, the
+ * environment raw at 4 and 8 MiB), our U-Boot boot script, or grub-mender-grubenv's GRUB.
+ */
+async function bootChainOf(rootfs: Ext4Editor, boot: FatEditor, arch: string | undefined): Promise<BootChain | undefined> {
+  if (await boot.exists('/grub-mender-grubenv/mender_grubenv1/env')) {
+    return { kind: 'grub-mender-grubenv', description: 'GRUB with the grub-mender-grubenv environment on the boot partition', reads: ['/boot/kernel', '/boot/initrd'] };
+  }
+  if (await boot.exists('/boot.scr')) {
+    return { kind: 'mender-convert-uboot', description: 'U-Boot running the boot script /boot.scr this tool writes', reads: ['the kernel and initrd /boot.cmd names'] };
+  }
+  if ((await boot.exists('/config.txt')) && (await rootfs.exists('/etc/fw_env.config'))) {
+    const kernel = arch === 'arm64' ? '/boot/vmlinux' : '/boot/zImage';
+    return {
+      kind: 'uboot-mender',
+      description: "Mender's own U-Boot for the Raspberry Pi (converted by upstream mender-convert): no boot script, the environment raw at 4 and 8 MiB",
+      reads: [kernel],
+      include: 'configs/include/upstream-converted-raspberrypi.yaml',
+    };
+  }
+  return undefined;
 }
 
 /**
@@ -157,6 +194,11 @@ export function describeReport(report: ImageReport | ArtifactReport): string {
   ];
   if (report.mender.converted) {
     lines.push(`  device types: ${report.mender.deviceTypes?.join(' ') ?? '?'}`, `  artifact: ${report.mender.artifactName ?? '?'}`, `  rootfs A/B: ${report.mender.rootfsPartA} ${report.mender.rootfsPartB}`);
+    const chain = report.mender.bootChain;
+    if (chain) {
+      lines.push(`  boot chain: ${chain.description}; it reads ${chain.reads.join(' and ')} from the active root filesystem`);
+      lines.push(chain.include ? `  convert this fleet's releases with its board config and ${chain.include}` : '  the board config serves it as it is');
+    }
     if (report.mender.bootEnvironment) lines.push(`  boot environment: ${Object.entries(report.mender.bootEnvironment).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     const pins = Object.entries(report.mender.identityPins ?? {});
     if (pins.length) {

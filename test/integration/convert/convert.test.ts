@@ -388,6 +388,19 @@ describe('GRUB (UEFI) integration', () => {
     expect(await debugfs(rootfs, 'stat /usr/bin/grub-mender-grubenv-set')).toMatch(/Mode:\s+0755/);
     const inspect = JSON.parse(String((await runCli(['inspect', '--json', c.image])).stdout));
     expect(inspect.mender.bootEnvironment).toMatchObject({ mender_boot_part: '2', upgrade_available: '0', bootcount: '0' });
+    // What grub-mender-grubenv (the GRUB of PCs converted by upstream mender-convert) reads and
+    // its tools write: /boot/kernel and /boot/initrd of the active root filesystem; env and lock
+    // of both copies under the boot partition's /grub-mender-grubenv, which the tools in the
+    // root filesystem reach through the boot partition's mount point (/boot/efi on a PC image, as
+    // upstream's tools have it; this golden image mounts it at /boot/firmware).
+    for (const copy of ['mender_grubenv1', 'mender_grubenv2']) {
+      for (const file of ['env', 'lock']) expect((await tool('mdir', ['-b', '-i', boot, `::/grub-mender-grubenv/${copy}/${file}`])).exitCode).toBe(0);
+    }
+    const bootMount = (await debugfs(rootfs, 'cat /etc/fstab')).split('\n')[1]!.split('\t')[1];
+    expect(bootMount).toBe('/boot/firmware');
+    expect(await debugfs(rootfs, 'cat /usr/bin/grub-mender-grubenv-print')).toContain(`${bootMount}/grub-mender-grubenv`);
+    expect(inspect.mender.bootChain).toMatchObject({ kind: 'grub-mender-grubenv', reads: ['/boot/kernel', '/boot/initrd'] });
+    expect(inspect.mender.bootChain.include).toBeUndefined();
   });
 
   it('on arm64, builds BOOTAA64.EFI and copies the kernel\'s device trees to /dtb', async () => {

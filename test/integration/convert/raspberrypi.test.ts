@@ -53,8 +53,8 @@ const KERNEL = Buffer.concat([Buffer.alloc(56), Buffer.from('ARM\x64'), Buffer.a
 /** The initramfs Raspberry Pi OS keeps beside the kernel file (auto_initramfs=1). */
 const INITRAMFS = 'initramfs stand-in\n';
 
-async function convert(board: Board, imageArch = board.arch) {
-  const dir = path.join(base, `${board.config}-${imageArch}`);
+async function convert(board: Board, imageArch = board.arch, extraConfigs: string[] = []) {
+  const dir = path.join(base, `${board.config}-${imageArch}${extraConfigs.length ? '-extra' : ''}`);
   const golden = await buildGoldenImage({
     dir,
     arch: imageArch,
@@ -85,7 +85,7 @@ async function convert(board: Board, imageArch = board.arch) {
   fs.writeFileSync(small, SMALL);
   const deploy = path.join(dir, 'deploy');
   const result = await runCli(
-    ['--disk-image', golden.image, '-c', path.join(ROOT, 'configs', `${board.config}.yaml`), '-c', small, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')],
+    ['--disk-image', golden.image, '-c', path.join(ROOT, 'configs', `${board.config}.yaml`), ...extraConfigs.flatMap((c) => ['-c', c]), '-c', small, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')],
     { env: cacheEnv },
   );
   return { dir, deploy, result };
@@ -168,6 +168,48 @@ describe.each(BOARDS)('$config', (board) => {
     expect(await debugfs('stat /etc/systemd/system/udisks2.service')).toContain('Fast link dest: "/dev/null"');
     expect(await debugfs('ls -p /etc/init.d')).not.toContain('resize2fs_once');
     expect(await debugfs('ls -p /etc/rc3.d')).not.toContain('resize2fs_once');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+/**
+ * Facts of upstream mender-convert 5.x's Raspberry Pi conversion (its configs and the U-Boot it
+ * installs, uboot-mender mender-rpi-2024.04): the boot partition keeps Mender's U-Boot, which
+ * loads /boot/vmlinux (arm64, booti) or /boot/zImage (32-bit, bootz) from the active root
+ * filesystem without a boot script or initrd, and keeps its environment at 0x400000 and
+ * 0x800000, 0x4000 bytes each (the fw_env.config it installs).
+ */
+describe('Artifacts for Raspberry Pis converted by upstream mender-convert', () => {
+  const include = path.join(ROOT, 'configs', 'include', 'upstream-converted-raspberrypi.yaml');
+  it.each([
+    { board: BOARDS[1]!, kernelName: '/boot/vmlinux', deviceType: 'raspberrypi3_64' },
+    { board: BOARDS[0]!, kernelName: '/boot/zImage', deviceType: 'raspberrypi3' },
+  ])('$board.config: the root filesystem carries what their U-Boot reads', async ({ board, kernelName, deviceType }) => {
+    const { dir, deploy, result } = await convert(board, board.arch, [include]);
+    expect(result.exitCode, result.all).toBe(0);
+    const image = fs.readdirSync(deploy).filter((f) => f.endsWith('.img')).map((f) => path.join(deploy, f))[0]!;
+    expect(path.basename(image)).toContain(`-${deviceType}-mender`);
+    const [, rootA, , data] = await partitions(image);
+    const rootfs = path.join(dir, 'rootfs.ext4');
+    await tool('dd', [`if=${image}`, `of=${rootfs}`, 'bs=1M', `skip=${rootA!.start / 1024 / 1024}`, `count=${rootA!.size / 1024 / 1024}`, 'status=none']);
+    await tool('debugfs', ['-R', `dump ${kernelName} ${path.join(dir, 'kernel')}`, rootfs]);
+    expect(fs.readFileSync(path.join(dir, 'kernel')).equals(KERNEL), `${kernelName} is the decompressed kernel`).toBe(true);
+    const fwEnv = (await tool('debugfs', ['-R', 'cat /etc/fw_env.config', rootfs])).stdout;
+    expect(fwEnv.split('\n').filter((line) => line && !line.startsWith('#'))).toEqual(['/dev/mmcblk0 0x400000 0x4000', '/dev/mmcblk0 0x800000 0x4000']);
+    expect((await tool('debugfs', ['-R', 'cat /etc/default/mender-uboot', rootfs])).stdout).toContain(`MENDER_KERNEL_IMAGE=${kernelName}\n`);
+    const dataFs = path.join(dir, 'data.ext4');
+    await tool('dd', [`if=${image}`, `of=${dataFs}`, 'bs=1M', `skip=${data!.start / 1024 / 1024}`, `count=${data!.size / 1024 / 1024}`, 'status=none']);
+    expect((await tool('debugfs', ['-R', 'cat /mender/device_type', dataFs])).stdout).toBe(`device_type=${deviceType}\n`);
+
+    // inspect tells the two boot chains apart: ours runs /boot.scr; upstream's has none.
+    const ours = JSON.parse(String((await runCli(['inspect', '--json', image])).stdout));
+    expect(ours.mender.bootChain).toMatchObject({ kind: 'mender-convert-uboot' });
+    expect(ours.mender.bootChain.include).toBeUndefined();
+    const [boot] = await partitions(image);
+    await tool('mdel', ['-i', `${image}@@${boot!.start}`, '::/boot.scr']);
+    const upstream = await runCli(['inspect', image]);
+    expect(String(upstream.stdout)).toContain(`it reads ${kernelName} from the active root filesystem`);
+    expect(String(upstream.stdout)).toContain('convert this fleet\'s releases with its board config and configs/include/upstream-converted-raspberrypi.yaml');
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

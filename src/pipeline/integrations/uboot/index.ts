@@ -332,6 +332,16 @@ async function installKernelHooks(input: ModifyInput, decision: UbootDecision, r
   return flavour ? `kernels *-${flavour}` : 'any kernel';
 }
 
+/**
+ * The kernel file names in the root filesystem: ours, and those Mender's own U-Boot for the Pi
+ * loads without a boot script (uboot-mender's CONFIG_MENDER_BOOTCOMMAND: booti /boot/vmlinux,
+ * bootz /boot/zImage), which devices converted by upstream mender-convert run.
+ */
+const KERNEL_NAMES = {
+  auto: { arm64: '/boot/Image', arm32: '/boot/zImage' },
+  mender: { arm64: '/boot/vmlinux', arm32: '/boot/zImage' },
+} as const;
+
 export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
   type: 'uboot',
   title: 'U-Boot integration',
@@ -348,7 +358,7 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
     const ubootArch = UBOOT_ARCH[facts.arch];
     if (!ubootArch) throw new UserError(`The U-Boot integration supports ARM images (arm64, armhf, armel); this one is ${facts.arch}.`, { hint: 'Use bootloader.type: grub for this image.' });
     const configured = config['uboot.kernel_image'];
-    const kernelPath = configured === 'auto' ? (facts.arch === 'arm64' ? '/boot/Image' : '/boot/zImage') : configured;
+    const kernelPath = configured === 'auto' || configured === 'mender' ? KERNEL_NAMES[configured][facts.arch === 'arm64' ? 'arm64' : 'arm32'] : configured;
     if (!kernelPath.startsWith('/')) throw new UserError(`uboot.kernel_image '${kernelPath}' must be an absolute path in the root filesystem.`);
     const initrdSetting = config['uboot.initrd_image'];
     const initrdPath = initrdSetting === 'auto' ? '/boot/initrd' : initrdSetting || null;
