@@ -54,7 +54,9 @@ const FALSE_WORDS = new Set(['n', 'no', 'false', 'off', '0', '']);
  */
 export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: unknown } | { problem: string } {
   const k = KNOBS[key] as Knob;
-  const wrong = (what?: string) => ({ problem: `'${key}' must be ${what ?? describeType(k)}, not ${JSON.stringify(raw)}` });
+  // A secret's value never appears in a message, however wrong it is.
+  const shown = k.secret ? 'the value given (not shown: it is secret)' : JSON.stringify(raw);
+  const wrong = (what?: string) => ({ problem: `'${key}' must be ${what ?? describeType(k)}, not ${shown}` });
   switch (k.type) {
     case 'string': {
       if (typeof raw !== 'string' && !(fromText === false && typeof raw === 'number')) return wrong();

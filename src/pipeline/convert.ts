@@ -53,6 +53,11 @@ export async function convert(options: ConvertOptions): Promise<void> {
   try {
     const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));
     await fs.chmod(runDir, 0o700);
+    // Every staging directory of the run (ours and the tools') is made in the run directory,
+    // which is removed on every exit: nothing with image files or secrets stays in /tmp.
+    const previousTmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = path.join(runDir, 'tmp');
+    await fs.mkdir(process.env.TMPDIR, { mode: 0o700 });
     const logPath = path.join(workDir, 'convert.log');
     // Created anew, never opened through whatever is at that name (a symlink would be followed
     // and its target truncated).
@@ -99,6 +104,8 @@ export async function convert(options: ConvertOptions): Promise<void> {
       else await fs.rm(runDir, { recursive: true, force: true });
       logger.info(`finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
       logger.close();
+      if (previousTmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previousTmpdir;
     }
   } finally {
     await releaseLock();

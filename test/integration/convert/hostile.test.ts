@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +22,14 @@ async function convert(name: string, golden: Omit<GoldenOptions, 'dir'>, config 
   fs.writeFileSync(configFile, config);
   const deploy = path.join(dir, 'deploy');
   const before = fs.readFileSync(built.image);
-  const result = await runCli(['--disk-image', built.image, '--config', configFile, '-n', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')]);
+  // Its own temporary directory: whatever the run leaves there is seen.
+  const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
+  const result = await runCli(['--disk-image', built.image, '--config', configFile, '-n', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')], { env: { TMPDIR: tmp } });
   expect(fs.readFileSync(built.image).equals(before), 'the input is unchanged').toBe(true);
+  expect(fs.readdirSync(tmp), 'nothing is left in the temporary directory').toEqual([]);
+  fs.rmdirSync(tmp);
+  const runs = fs.existsSync(path.join(dir, 'work')) ? fs.readdirSync(path.join(dir, 'work')).filter((name) => name.startsWith('run-')) : [];
+  expect(runs, 'no run directory is left').toEqual([]);
   const outputs = fs.existsSync(deploy) ? fs.readdirSync(deploy) : [];
   const rootfs = outputs.find((f) => f.endsWith('.ext4'));
   const cat = async (file: string) => (await tool('debugfs', ['-R', `cat ${file}`, path.join(deploy, rootfs!)])).stdout;
@@ -92,6 +99,16 @@ describe('hostile golden images', () => {
       editTree: (tree) => fs.truncateSync(path.join(tree, 'etc/fstab'), 2 * 1024 ** 3),
     });
     expectRefused(c, /error: \/etc\/fstab in the image is 2147483648 bytes; a file of its kind holds a few lines/);
+  });
+
+  it('a failure late in the run (a FIFO under /data) leaves no staging directory, run directory or output', async () => {
+    const c = await convert('data-fifo', {
+      editTree: (tree) => {
+        fs.mkdirSync(path.join(tree, 'data'), { recursive: true });
+        execFileSync('mkfifo', [path.join(tree, 'data', 'pipe')]);
+      },
+    });
+    expectRefused(c, /error: \/data\/pipe in the root filesystem is a special file/);
   });
 
   it('device types and image names that are paths are refused where they enter', async () => {

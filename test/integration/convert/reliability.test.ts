@@ -68,20 +68,24 @@ describe('work directory lock', () => {
   it('stays usable after a conversion is killed with SIGKILL: the next run converts and removes what the killed one left', async () => {
     const work = path.join(base, 'killed-work');
     const deploy = path.join(base, 'killed-deploy');
+    // Staging directories go where the run's TMPDIR says unless the run keeps them in its own directory.
+    const tmp = fs.mkdtempSync(path.join(base, 'killed-tmp-'));
     const child = execa('node', [CLI, '--disk-image', golden, '--config', config, '-n', 'k-1', '--output-dir', deploy, '--work-dir', work], {
-      reject: false, all: true, env: { CI: 'true', MENDER_CLIENT_INSTALL: 'n' },
+      reject: false, all: true, env: { CI: 'true', MENDER_CLIENT_INSTALL: 'n', TMPDIR: tmp },
     });
-    await new Promise<void>((resolve) => {
-      child.all!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('Apply the Mender root filesystem layout')) resolve();
-      });
-    });
+    // Killed while a staging directory exists (wherever the run makes them).
+    const staging = () => [tmp, ...(fs.existsSync(work) ? fs.readdirSync(work).filter((n) => n.startsWith('run-')).map((n) => path.join(work, n, 'tmp')) : [])]
+      .some((dir) => fs.existsSync(dir) && fs.readdirSync(dir).length > 0);
+    for (const started = Date.now(); !staging(); await new Promise((resolve) => setTimeout(resolve, 10))) {
+      if (Date.now() - started > 60_000 || child.exitCode !== null) throw new Error('the run never made a staging directory');
+    }
     child.kill('SIGKILL');
     await child;
     const abandoned = fs.readdirSync(work).filter((name) => name.startsWith('run-'));
     expect(abandoned).toHaveLength(1);
-    const next = await runCli(['--disk-image', golden, '--config', config, '-n', 'k-2', '--output-dir', deploy, '--work-dir', work]);
+    const next = await runCli(['--disk-image', golden, '--config', config, '-n', 'k-2', '--output-dir', deploy, '--work-dir', work], { env: { TMPDIR: tmp } });
     expect(next.exitCode, next.all).toBe(0);
+    expect(fs.readdirSync(tmp), 'the killed run\'s staging directories went with its run directory').toEqual([]);
     expect(fs.readdirSync(work).filter((name) => name.startsWith('run-'))).toEqual([]);
     expect(fs.readdirSync(deploy).some((name) => name.endsWith('-mender.img.gz'))).toBe(true);
   });

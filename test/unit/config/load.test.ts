@@ -162,6 +162,13 @@ describe('config layers', () => {
     expect(layer.get('storage.partition_scheme')?.value).toBe('dos');
   });
 
+  it('never shows a secret in a message, whatever is wrong with it', () => {
+    const file = writeConfig('secret.yaml', 'server:\n  tenant_token: [eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN]\n');
+    const message = String(errorOf(() => loadConfig({ configFiles: [file], env: {} })));
+    expect(message).toContain("'server.tenant_token' must be");
+    expect(message).not.toContain('SECRET-TOKEN');
+  });
+
   it('resolves overlay directories relative to the config file and appends flag overlays', () => {
     const file = writeConfig('overlay.yaml', 'overlays: [files/a]\n');
     const { config } = loadConfig({
