@@ -49,7 +49,11 @@ function typeOfMode(mode: number): EntryType {
 
 /** debugfs reads its script with its own tokenizer: double quotes group words; names with quotes or newlines cannot be expressed. */
 function quote(p: string): string {
-  if (/["\n\r]/.test(p)) throw new UserError(`The path ${JSON.stringify(p)} contains a quote or newline, which debugfs cannot handle.`);
+  if (/["\n\r]/.test(p)) {
+    throw new UserError(`The path ${JSON.stringify(p)} in the image contains a quote or newline, which debugfs (e2fsprogs) cannot name.`, {
+      hint: 'Rename or remove that file in the golden image.',
+    });
+  }
   return `"${p}"`;
 }
 
@@ -191,12 +195,15 @@ export class Ext4Editor implements FsEditor {
     if (blocks.length !== dirs.length) throw new Error(`debugfs answered ${blocks.length} of ${dirs.length} listings of ${this.image}`);
     return blocks.map((block) => {
       const entries = new Map<string, Node>();
-      for (const line of block.split('\n')) {
-        // /inode/mode/uid/gid/name/size/
-        const match = /^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line.trim());
-        if (!match) continue;
+      // Records are /inode/mode/uid/gid/name/size/ and a newline. A name holds no '/' but may
+      // hold newlines, so records are matched in the whole answer (after the echoed command),
+      // not line by line.
+      const records = block.slice(block.indexOf('\n') + 1);
+      for (const match of records.matchAll(/^\/(\d+)\/([0-7]+)\/(\d+)\/(\d+)\/([^/]*)\/(\d*)\/\n/gm)) {
         const [, inode, mode, uid, gid, name, size] = match as unknown as string[];
-        if (name === '.' || name === '..') continue;
+        // Inode 0: a deleted entry that starts a directory block keeps its old name; it is no file
+        // (the name may well exist again elsewhere in the directory).
+        if (name === '.' || name === '..' || inode === '0') continue;
         const fullMode = parseInt(mode!, 8);
         entries.set(name!, {
           type: typeOfMode(fullMode),

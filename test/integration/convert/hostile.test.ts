@@ -111,6 +111,12 @@ describe('hostile golden images', () => {
     expectRefused(c, /error: \/data\/pipe in the root filesystem is a special file/);
   });
 
+  it('a file named with a newline under /data is never left behind: the conversion names it and stops', async () => {
+    // Listed (a name may hold a newline) but not expressible in a debugfs command.
+    const c = await convert('data-newline', { files: { 'data/two\nlines': 'kept\n', 'data/plain': 'plain\n' } });
+    expectRefused(c, /error: The path "\/data\/two\\nlines" in the image contains a quote or newline[^\n]*\nhint: Rename or remove that file in the golden image\./);
+  });
+
   it('device types and image names that are paths are refused where they enter', async () => {
     const types = await convert('types-path', {}, `${SMALL}device:\n  types: [../../x]\n`);
     expectRefused(types, /'device.types' must be device types made of letters, digits and _ \. : \+ - \(no \/ or spaces\), not "\.\.\/\.\.\/x"/);

@@ -125,6 +125,44 @@ describe('Ext4Editor', () => {
     expect(entries[2]!.target).toBe('../usr/lib/os-release');
   });
 
+  it('lists a directory as it is: a deleted entry starting a block is no file, a name may hold a newline', async () => {
+    const image = path.join(base, `listing-${counter++}.ext4`);
+    // 1 KiB blocks: '.', '..', 61 entries of 16 bytes and the block's checksum tail fill the directory's first block, so
+    // fstab, written next, starts the second. An early entry is unlinked (its space joins its
+    // neighbour's), then fstab is unlinked (the first entry of a block keeps its name, inode 0)
+    // and written again: the new entry takes the early hole, before the deleted one — what a
+    // package upgrade's rename leaves behind.
+    await tool('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', image, '4M']);
+    const hostFile = path.join(base, 'content');
+    fs.writeFileSync(hostFile, 'proc /proc proc defaults 0 0\n');
+    const fillers = Array.from({ length: 61 }, (_, i) => `file-${String(i).padStart(3, '0')}`);
+    const commands = ['mkdir /etc', ...fillers.map((name) => `write ${hostFile} /etc/${name}`), `write ${hostFile} /etc/fstab`,
+      'unlink /etc/file-010', 'unlink /etc/fstab', `write ${hostFile} /etc/fstab`];
+    const script = path.join(base, 'commands');
+    fs.writeFileSync(script, `${commands.join('\n')}\n`);
+    await tool('debugfs', ['-w', '-f', script, image]);
+    const raw = await debugfs(image, 'ls -p /etc');
+    expect(raw).toMatch(/^\/0\/000000\/0\/0\/fstab\/0\/$/m);
+    expect(raw.indexOf('/fstab/')).toBeLessThan(raw.indexOf('/0/000000/0/0/fstab/'));
+
+    const editor = await Ext4Editor.open(image);
+    expect((await editor.stat('/etc/fstab'))?.type).toBe('file');
+    expect(await editor.readText('/etc/fstab')).toBe('proc /proc proc defaults 0 0\n');
+    const names = (await editor.list('/etc')).map((entry) => entry.name);
+    expect(names.filter((name) => name === 'fstab')).toHaveLength(1);
+    expect(names).not.toContain('file-010');
+    expect(names).toHaveLength(61);
+
+    const tree = path.join(base, `newline-tree-${counter}`);
+    fs.mkdirSync(path.join(tree, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'data', 'two\nlines'), 'kept\n');
+    fs.writeFileSync(path.join(tree, 'data', 'plain'), 'plain\n');
+    const withNewline = path.join(base, `newline-${counter++}.ext4`);
+    await makeExt4(withNewline, 4 * MiB, { fromDir: tree });
+    const listed = (await (await Ext4Editor.open(withNewline)).list('/data')).map((entry) => entry.name).sort();
+    expect(listed).toEqual(['plain', 'two\nlines']);
+  });
+
   it('turns a failing debugfs command into an error naming it', async () => {
     const image = await ext4Image();
     const editor = await Ext4Editor.open(image);
