@@ -11,7 +11,7 @@ import { OutputSet } from './outputs.js';
 import { printSummary } from './report/summary.js';
 import { writeResults } from './report/results.js';
 import { runStage, StageFailure, type RunOptions } from './runner.js';
-import { preflight } from './preflight.js';
+import { conversionTools, preflight } from './preflight.js';
 import { extractStage } from './stages/extract.js';
 import { modifyStage } from './stages/modify.js';
 import { packageStage } from './stages/package.js';
@@ -19,6 +19,7 @@ import { buildPlan, describePlan, planStage } from './stages/plan.js';
 import { decideTarget } from './stages/target.js';
 import type { RunEnv } from './types.js';
 import { KEPT_RUN_MARKER, lockWorkDir } from './work-dir.js';
+import { requireTools } from '../util/tools.js';
 
 export interface ConvertOptions {
   diskImage: string;
@@ -49,6 +50,9 @@ export async function convert(options: ConvertOptions): Promise<void> {
   }
   const workDir = path.resolve(options.workDir);
   await fs.mkdir(workDir, { recursive: true });
+  // Missing tools are named all at once before the lock, which needs one of them (flock); the
+  // input's decompressor is added in preflight, once the input's format is read.
+  requireTools(conversionTools(config, 'raw'));
   const releaseLock = await lockWorkDir(workDir);
   try {
     const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));

@@ -54,6 +54,40 @@ async function isRootFilesystem(env: RunEnv, file: string): Promise<boolean> {
   return root;
 }
 
+/**
+ * The output holds the input's boot and root filesystems only: any other partition with a
+ * filesystem would be dropped, its files lost without a word, so the conversion stops and says
+ * what to do. A swap partition holds nothing to keep: it is left out with a note.
+ */
+async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: Candidate, boot: Candidate | undefined): Promise<void> {
+  const others = candidates.filter((c) => c !== root && c !== boot && c.fsType !== 'unknown');
+  if (env.config['input.root_partition'] !== 0) {
+    // The user chose the root filesystem: the other partitions are left out knowingly.
+    for (const other of others) env.notes.push(`Partition ${other.partition.number} (${other.fsType}) was left out: input.root_partition chose partition ${root.partition.number}.`);
+    return;
+  }
+  for (const swap of others.filter((c) => c.fsType === 'swap')) {
+    env.notes.push(`Partition ${swap.partition.number} (swap) is not part of the Mender layout and was left out: remove its line from /etc/fstab with an overlay, or the device waits for it at boot.`);
+  }
+  const kept = others.filter((c) => c.fsType !== 'swap');
+  if (kept.length === 0) return;
+  const first = kept[0]!;
+  const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
+  const list = kept.map((c) => `partition ${c.partition.number} (${c.fsType}, ${mib(c.partition.size)})`).join(', ');
+  if (first.fsType.startsWith('ext')) {
+    const ext = await Ext4Editor.open(first.partition.file, { logger: env.logger, clock: () => env.epoch });
+    const kernels = (await ext.list('/')).filter((entry) => /^(vmlinuz|vmlinux|Image|zImage|initrd)/.test(entry.name));
+    if (kernels.length > 0) {
+      throw new UserError(`Partition ${first.partition.number} is a separate /boot (it holds ${kernels.map((k) => k.name).join(', ')}): the Mender layout keeps the kernels in each root filesystem's /boot, so that an update carries them.`, {
+        hint: "Copy that partition's files into the root filesystem's /boot in the golden image (and drop its /etc/fstab line), then convert it.",
+      });
+    }
+  }
+  throw new UserError(`The input has ${kept.length === 1 ? 'a partition' : 'partitions'} besides its boot and root filesystems: ${list}. The Mender layout has no place for ${kept.length === 1 ? 'it' : 'them'}, so ${kept.length === 1 ? 'its' : 'their'} files would be lost.`, {
+    hint: 'Move what they hold into the root filesystem (or its /data, for what a device keeps across updates) in the golden image, or remove them from it.',
+  });
+}
+
 async function chooseRoot(env: RunEnv, candidates: Candidate[]): Promise<Candidate> {
   const wanted = env.config['input.root_partition'];
   if (wanted) {
@@ -138,6 +172,8 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
   let boot: Candidate | undefined;
   for (const candidate of vfat) if (!boot && (await isBootFilesystem(env, candidate.partition.file))) boot = candidate;
   boot ??= vfat[0];
+
+  await checkNothingDropped(env, candidates, root, boot);
 
   const bootFile = path.join(env.runDir, 'boot.vfat');
   let bootBytes: number;

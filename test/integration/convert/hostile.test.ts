@@ -15,9 +15,10 @@ const base = fs.mkdtempSync(path.join(os.tmpdir(), 'hostile-'));
 const SMALL = 'storage:\n  total_size_mb: 160\n  alignment: 4194304\ndata:\n  size_mb: 16\nimage:\n  compression: none\nartifact:\n  sbom: none\n';
 const SHADOW = 'root:$y$j9T$SECRETSALT$SECRETHASHSECRETHASH:19000:0:99999:7:::\n';
 
-async function convert(name: string, golden: Omit<GoldenOptions, 'dir'>, config = SMALL) {
+async function convert(name: string, golden: Omit<GoldenOptions, 'dir'>, config = SMALL, afterBuild?: (image: string, dir: string) => Promise<void>) {
   const dir = path.join(base, name);
   const built = await buildGoldenImage({ dir, ...golden });
+  await afterBuild?.(built.image, dir);
   const configFile = path.join(dir, 'c.yaml');
   fs.writeFileSync(configFile, config);
   const deploy = path.join(dir, 'deploy');
@@ -35,6 +36,37 @@ async function convert(name: string, golden: Omit<GoldenOptions, 'dir'>, config 
   const cat = async (file: string) => (await tool('debugfs', ['-R', `cat ${file}`, path.join(deploy, rootfs!)])).stdout;
   const stat = async (file: string) => (await tool('debugfs', ['-R', `stat ${file}`, path.join(deploy, rootfs!)])).stdout;
   return { result, deploy, outputs, cat, stat, dir };
+}
+
+/** More partitions after the golden image's, each an ext4 (with files at its root) or a swap area. */
+function appendPartitions(parts: { kind: 'ext4' | 'swap'; files?: Record<string, string> }[]) {
+  return async (image: string, dir: string) => {
+    const MiB = 1024 * 1024;
+    let offset = fs.statSync(image).size;
+    const lines: string[] = [];
+    for (const [index, part] of parts.entries()) {
+      const file = path.join(dir, `extra-${index}.img`);
+      if (part.kind === 'swap') {
+        fs.writeFileSync(file, Buffer.alloc(4 * MiB));
+        await tool('mkswap', [file]);
+      } else {
+        const tree = path.join(dir, `extra-${index}`);
+        for (const [name, content] of Object.entries(part.files ?? { 'note.txt': 'data\n' })) {
+          fs.mkdirSync(path.dirname(path.join(tree, name)), { recursive: true });
+          fs.writeFileSync(path.join(tree, name), content);
+        }
+        await tool('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, file, '4M']);
+      }
+      lines.push(`start=${offset / 512}, size=${(4 * MiB) / 512}, type=${part.kind === 'swap' ? 'S' : 'L'}`);
+      await tool('dd', [`if=${file}`, `of=${image}`, 'bs=1M', `seek=${offset / MiB}`, 'conv=notrunc', 'status=none']);
+      offset += 4 * MiB;
+    }
+    // Room for a GPT's backup header after the new partitions, moved there before they are added.
+    fs.truncateSync(image, offset + MiB);
+    const gpt = JSON.parse((await tool('sfdisk', ['--json', image])).stdout).partitiontable.label === 'gpt';
+    if (gpt) await tool('sfdisk', ['--relocate', 'gpt-bak-std', image]);
+    await tool('sfdisk', ['--append', '--no-reread', '--no-tell-kernel', '-q', image], `${lines.join('\n')}\n`);
+  };
 }
 
 function expectRefused(result: Awaited<ReturnType<typeof convert>>, message: RegExp): void {
@@ -115,6 +147,31 @@ describe('hostile golden images', () => {
     // Listed (a name may hold a newline) but not expressible in a debugfs command.
     const c = await convert('data-newline', { files: { 'data/two\nlines': 'kept\n', 'data/plain': 'plain\n' } });
     expectRefused(c, /error: The path "\/data\/two\\nlines" in the image contains a quote or newline[^\n]*\nhint: Rename or remove that file in the golden image\./);
+  });
+
+  it('an ordinary /data/lost+found (a filesystem that was mounted at /data) converts', async () => {
+    const c = await convert('data-lost-found', {
+      files: { 'data/app/state': 'state\n' },
+      editTree: (tree) => fs.mkdirSync(path.join(tree, 'data', 'lost+found'), { mode: 0o700 }),
+    });
+    expect(c.result.exitCode, c.result.all).toBe(0);
+    expect(c.result.all).toMatch(/\d+ entries under \/data moved/);
+  });
+
+  it('partitions besides boot and root are refused, naming them, instead of dropped', async () => {
+    const c = await convert('extra-partitions', { scheme: 'gpt' }, SMALL, appendPartitions([{ kind: 'ext4' }, { kind: 'ext4' }, { kind: 'ext4' }, { kind: 'ext4' }, { kind: 'ext4' }, { kind: 'ext4' }]));
+    expectRefused(c, /error: The input has partitions besides its boot and root filesystems: partition 3 \(ext4, 4 MiB\), partition 4 .*partition 8 \(ext4, 4 MiB\)\. .*would be lost\.\nhint: Move what they hold/);
+  });
+
+  it('a separate ext4 /boot partition is refused: the kernels belong in each root filesystem', async () => {
+    const c = await convert('separate-boot', {}, SMALL, appendPartitions([{ kind: 'ext4', files: { 'vmlinuz-6.1.0-test': 'kernel\n', 'initrd.img-6.1.0-test': 'initrd\n' } }]));
+    expectRefused(c, /error: Partition 3 is a separate \/boot \(it holds initrd.img-6.1.0-test, vmlinuz-6.1.0-test\)/);
+  });
+
+  it('a swap partition is left out with a note', async () => {
+    const c = await convert('swap', {}, SMALL, appendPartitions([{ kind: 'swap' }]));
+    expect(c.result.exitCode, c.result.all).toBe(0);
+    expect(c.result.all).toContain('Partition 3 (swap) is not part of the Mender layout and was left out');
   });
 
   it('device types and image names that are paths are refused where they enter', async () => {
