@@ -330,11 +330,11 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   const board = state.upstream.find((known) => known.ours)?.ours;
   const boardFile = state.upstream.find((known) => known.ours === board);
   if (board) state.notes.push({ file, line: 0, message: `upstream's ${boardFile!.path} is for the board of our configs/${board}.yaml: included` });
-  for (const { file: from, line, name, from: upstreamPath, mapping } of state.upstreamFunctions) {
+  for (const { file: from, line, name, mapping } of state.upstreamFunctions) {
     const at = { file: from, line };
     if ('needless' in mapping) state.notes.push({ ...at, message: `upstream's ${name} — not needed: ${mapping.needless}` });
     else if (board) state.notes.push({ ...at, message: `upstream's ${name} — done by our configs/${board}.yaml: ${mapping.done}` });
-    else state.problems.push({ ...at, message: `upstream's ${upstreamPath}: ${name} is done by our board configs (${mapping.done}); include the one for the board (${RASPBERRYPI_CONFIGS})` });
+    else state.problems.push({ ...at, message: `upstream's ${name} is done by our board configs (${mapping.done}); include the one for the board (${RASPBERRYPI_CONFIGS})` });
   }
 
   const layer: Layer = new Map();

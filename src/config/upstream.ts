@@ -97,7 +97,7 @@ export interface UpstreamFile {
 const PRE_BOOKWORM =
   "Raspberry Pi OS before bookworm is not supported: our Raspberry Pi configs are for bookworm and trixie (board.os_codenames), and upstream's pre-bookworm integration (the boot partition at /uboot, fixup_boot_part_path_references rewriting /boot in services) has no equivalent here; convert a bookworm or trixie image with the configs/raspberrypi*_bookworm_*.yaml or *_trixie_*.yaml for the board";
 const RPI_UEFI =
-  "the Raspberry Pi 4 UEFI boot is not supported: upstream downloads the community UEFI firmware (RPI_UEFI_FIRMWARE_URL) onto the boot partition and installs grub-efi and its own package in the image (rpi_uefi_platform_pre_modify), which nothing here does; configs/generic_arm64_uefi.yaml is only the GRUB side. Use configs/raspberrypi4_bookworm_64bit.yaml (U-Boot) for new devices; devices converted with UEFI (device type raspberrypi4_64_uefi) boot GRUB and cannot take its Artifacts";
+  'the Raspberry Pi 4 UEFI boot is not supported: upstream downloads the community UEFI firmware (RPI_UEFI_FIRMWARE_URL) onto the boot partition and installs grub-efi and its own package in the image (rpi_uefi_platform_pre_modify), which nothing here does; configs/generic_arm64_uefi.yaml is only the GRUB side. Use configs/raspberrypi4_bookworm_64bit.yaml (U-Boot) for new devices; devices converted with UEFI (device type raspberrypi4_64_uefi) boot GRUB and cannot take its Artifacts';
 const ROCKPRO64 =
   "the RockPro64 is not supported yet: there is no configs/rockpro64*.yaml; it needs Mender's RockPro64 U-Boot binaries (boot.scr, fw_env.config) and the boot loader written at sector 64 of the disk image (platform_package), which no setting here does";
 
@@ -182,7 +182,7 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
   {
     path: 'configs/comfile_pi_config',
     refused:
-      "upstream's comfile_pi_config sources configs/raspberrypi3_config, which upstream no longer ships (it fails there too), and replaces Mender's boot script with one that first sets GPIO 34 (the LCD backlight); our boot.scr has no such setting: use configs/raspberrypi3_bookworm_32bit.yaml and switch the backlight on from the kernel's device tree (a config.txt overlay)",
+      "it sources configs/raspberrypi3_config, which upstream no longer ships (it fails there too), and replaces Mender's boot script with one that first sets GPIO 34 (the LCD backlight); our boot.scr has no such setting: use configs/raspberrypi3_bookworm_32bit.yaml and switch the backlight on from the kernel's device tree (a config.txt overlay)",
   },
 
   { path: 'configs/debian-qemux86-64_config', ours: 'qemux86-64' },
