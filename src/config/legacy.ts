@@ -163,7 +163,7 @@ interface ParseState {
   /** Variables that upstream's files set for their own functions. */
   boardVariables: Set<string>;
   /** Functions of upstream's files that we know, with what we do instead. */
-  upstreamFunctions: (Place & { name: string; from: string; mapping: UpstreamFunction })[];
+  upstreamFunctions: (Place & { name: string; mapping: UpstreamFunction })[];
   hookArrays: (Place & { name: string; items: string[] })[];
 }
 
@@ -207,7 +207,7 @@ function parseFile(file: string, state: ParseState, baseDir: string, via?: Place
     if (fn) {
       const name = fn[1]!;
       const mapping = known?.functions?.[name];
-      if (mapping) state.upstreamFunctions.push({ file, line, name, from: known!.path, mapping });
+      if (mapping) state.upstreamFunctions.push({ file, line, name, mapping });
       else problem(userFunction(name, HOOK_FUNCTIONS[name]));
       // skip the function body: up to the line that closes it
       let depth = (content.match(/\{/g) ?? []).length - (content.match(/\}/g) ?? []).length;
