@@ -74,6 +74,17 @@ function partitionPin(name: string, number: number, legacy: string): StringKnob 
   });
 }
 
+/** The version of an add-on installed with the client, as client.version is for the client. */
+function addonVersion(name: string, installKnob: string, legacy: string): StringKnob {
+  return string({
+    default: 'latest',
+    legacy,
+    pattern: /^(latest|\d+\.\d+(\.\d+)?)$/,
+    patternHint: 'latest, x.y or x.y.z',
+    doc: `The ${name} version ${installKnob} installs: latest (the newest the repositories have), x.y (the newest x.y.*) or x.y.z. Mender's repository (client.source: mender) has them all; Debian's has one.`,
+  });
+}
+
 /** Groups, in the order they appear in defaults.yaml, with a line of documentation each. */
 export const GROUPS: Record<string, string> = {
   artifact: 'The Mender Artifact written next to the disk image, and the name the device reports.',
@@ -452,6 +463,8 @@ export const KNOBS = {
     legacy: 'MENDER_ADDON_CONFIGURE_INSTALL',
     doc: 'Also install the mender-configure add-on (device configuration).',
   }),
+  'client.connect_version': addonVersion('mender-connect', 'client.connect', 'MENDER_ADDON_CONNECT_VERSION'),
+  'client.configure_version': addonVersion('mender-configure', 'client.configure', 'MENDER_ADDON_CONFIGURE_VERSION'),
   'client.packages': list({
     default: ['mender-client'],
     doc: 'Packages that make up the client (source distro).',

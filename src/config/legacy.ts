@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
-import { KEY_OF_LEGACY } from './knobs.js';
+import { KEY_OF_LEGACY, KNOBS, type KnobKey } from './knobs.js';
 import { coerce, nearestKey, problemsError, type Layer } from './load.js';
+import { HOOK_ARRAYS, HOOK_FUNCTIONS, isUpstreamModule, RASPBERRYPI_CONFIGS, UPSTREAM_DEFAULTS, upstreamFile, type UpstreamFile, type UpstreamFunction } from './upstream.js';
 
 /**
  * Upstream mender-convert config files (bash: VAR=value lines, `source`, functions), read
@@ -20,15 +21,13 @@ const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
   MENDER_SPARSE_IMAGE: { values: 'any', why: 'images are always written sparse' },
   MENDER_EXPAND_WORK_ROOTFS: { values: 'any', why: 'the root filesystem is resized to its computed size' },
   MENDER_CLIENT_DATA_DIR_SERVICE_URL: { values: 'any', why: 'the data-dir unit ships with mender-convert' },
-  MENDER_STORAGE_URL: { values: 'any', why: 'nothing is downloaded from it' },
+  MENDER_STORAGE_URL: { values: 'any', why: "nothing is downloaded from it (U-Boot comes from uboot.source, GRUB from Debian's packages)" },
   MENDER_GITHUB_ORG: { values: 'any', why: 'nothing is downloaded from it' },
-  MENDER_FLASH_VERSION: { values: ['latest', 'auto'], why: 'mender-flash comes with the client packages' },
+  MENDER_FLASH_VERSION: { values: ['latest', 'auto'], why: 'mender-flash is installed at its newest with the client (client.source mender); only client.version and the add-on versions are pinned' },
   MENDER_SETUP_INSTALL: { values: ['auto', 'n'], why: 'mender-setup comes with the client packages' },
-  MENDER_SETUP_VERSION: { values: 'any', why: 'mender-setup comes with the client packages' },
-  MENDER_SNAPSHOT_INSTALL: { values: ['auto', 'n'], why: 'mender-snapshot is not installed' },
-  MENDER_SNAPSHOT_VERSION: { values: 'any', why: 'mender-snapshot is not installed' },
-  MENDER_ADDON_CONNECT_VERSION: { values: 'any', why: 'add-ons are installed with client.extra_packages' },
-  MENDER_ADDON_CONFIGURE_VERSION: { values: 'any', why: 'add-ons are installed with client.extra_packages' },
+  MENDER_SETUP_VERSION: { values: ['latest'], why: 'mender-setup is installed at its newest with the client (client.source mender); only client.version and the add-on versions are pinned' },
+  MENDER_SNAPSHOT_INSTALL: { values: ['auto', 'n'], why: 'mender-snapshot is installed only with client.source mender, with the client' },
+  MENDER_SNAPSHOT_VERSION: { values: ['latest'], why: 'mender-snapshot is installed at its newest with the client (client.source mender); only client.version and the add-on versions are pinned' },
   MENDER_DOCKER_COMPOSE_INSTALL: { values: ['n'], why: 'extra packages are installed with client.extra_packages' },
   MENDER_DOCKER_COMPOSE_VERSION: { values: 'any', why: 'extra packages are installed with client.extra_packages' },
   MENDER_INSTALL_INPUT_PACKAGES: { values: ['n'], why: 'local .deb files are listed in client.extra_packages or client.local_debs' },
@@ -36,7 +35,7 @@ const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
   MENDER_CLIENT_VERSION_INVENTORY_SCRIPT_INSTALL: { values: ['y', 'n'], why: "the client's own inventory scripts are installed with it" },
   MENDER_CLIENT_VERSION_INVENTORY_SCRIPT_VERSION: { values: 'any', why: "the client's own inventory scripts are installed with it" },
   MENDER_DTB_NAME: { values: ['kernel.dtb'], why: 'the U-Boot integration finds the device tree itself' },
-  MENDER_GRUB_D_INTEGRATION: { values: ['auto', 'n'], why: 'the standalone GRUB integration is used' },
+  MENDER_KERNEL_IMAGETYPE: { values: ['zImage'], why: 'a 32-bit U-Boot board keeps its kernel as /boot/zImage (uboot.kernel_image: auto)' },
   GRUB_VERSION: { values: 'any', why: "GRUB is built from the target's GRUB modules" },
   MENDER_GRUBENV_VERSION: { values: 'any', why: 'the GRUB environment tools ship with mender-convert' },
   MENDER_GRUBENV_URL: { values: 'any', why: 'the GRUB environment tools ship with mender-convert' },
@@ -47,16 +46,16 @@ const FIXED: Record<string, { values: string[] | 'any'; why: string }> = {
   MENDER_IGNORE_MISSING_EFI_STUB: { values: ['0'], why: 'not applicable' },
 };
 
-/** Known upstream variables we do not support (yet): what to do instead. */
-const UNSUPPORTED: Record<string, string> = {
-  PLATFORM_MODIFY_HOOKS: 'hook functions are bash; write them as hooks (a script or module) in a YAML config',
-  PLATFORM_PACKAGE_HOOKS: 'hook functions are bash; write them as hooks (a script or module) in a YAML config',
-  USER_LOCAL_MODIFY_HOOKS: 'hook functions are bash; write them as hooks (a script or module) in a YAML config',
-  OVERLAY_MODIFY_HOOKS: 'hook functions are bash; write them as hooks (a script or module) in a YAML config',
+/** Variables of upstream's board configs that a config may change, and our setting for it. */
+const BOARD_VARIABLES: Record<string, string> = {
+  RASPBERRYPI_KERNEL_IMAGE: 'uboot.kernel_source (the kernel file on the boot partition)',
+  RASPBERRYPI_BINARIES: 'uboot.source (a U-Boot binaries archive: a path or an http(s) URL)',
+  RASPBERRYPI_BINARIES_URL: 'uboot.source (a U-Boot binaries archive: a path or an http(s) URL)',
 };
 
 export interface LegacyProblem {
   file: string;
+  /** 0: the file as a whole. */
   line: number;
   message: string;
 }
@@ -64,8 +63,10 @@ export interface LegacyProblem {
 export interface LegacyResult {
   layer: Layer;
   problems: LegacyProblem[];
-  /** Variables accepted without effect, with the reason (shown by --migrate). */
+  /** What carried over without a setting of its own, with the reason (shown by --migrate). */
   notes: LegacyProblem[];
+  /** Our config (configs/<name>.yaml) for the board of the upstream board config it reads. */
+  board?: string;
 }
 
 /** Does this file look like an upstream shell config rather than YAML? */
@@ -146,18 +147,57 @@ function shellValue(raw: string, vars: Map<string, string>, report: (message: st
   return out;
 }
 
+interface Place {
+  file: string;
+  line: number;
+}
+
 interface ParseState {
   vars: Map<string, string>;
-  values: Map<string, { value: string; file: string; line: number }>;
+  values: Map<string, { value: string } & Place>;
   problems: LegacyProblem[];
   notes: LegacyProblem[];
   seen: Set<string>;
+  /** Upstream's shipped files read, in the order they were reached. */
+  upstream: UpstreamFile[];
+  /** Variables that upstream's files set for their own functions. */
+  boardVariables: Set<string>;
+  /** Functions of upstream's files that we know, with what we do instead. */
+  upstreamFunctions: (Place & { name: string; mapping: UpstreamFunction })[];
+  hookArrays: (Place & { name: string; items: string[] })[];
 }
 
-function parseFile(file: string, state: ParseState, baseDir: string): void {
+/** What to write instead of a bash function of the user's. */
+function userFunction(name: string, hooks?: string): string {
+  if (name === 'mender_create_artifact') {
+    return "bash function 'mender_create_artifact' is not run; what its mender-artifact flags did are settings in a YAML config: artifact.state_scripts (--script), artifact.provides, artifact.depends, artifact.clears_provides, artifact.software_name, artifact.software_version, artifact.signing_key (--key), artifact.compression";
+  }
+  const where = hooks ? `upstream runs it at its ${name} step: write it as a hook under ${hooks}` : 'write what it does as a hook (hooks.pre_modify, modify, post_modify or package)';
+  return `bash function '${name}' is not run; ${where} in a YAML config (a script or a TypeScript module), or as an overlay`;
+}
+
+/** The directory a config's `source configs/…` lines mean when it sits in upstream's checkout: the one above its configs/. */
+function checkoutRoot(file: string): string | undefined {
+  const parts = path.resolve(file).split(path.sep);
+  const index = parts.lastIndexOf('configs');
+  return index > 0 ? parts.slice(0, index).join(path.sep) || path.sep : undefined;
+}
+
+function parseFile(file: string, state: ParseState, baseDir: string, via?: Place): void {
   const real = fs.realpathSync(file);
   if (state.seen.has(real)) return;
   state.seen.add(real);
+  const known = upstreamFile(path.resolve(file)) ?? upstreamFile(real);
+  const at = via ?? { file, line: 1 };
+  if (known?.defaults) {
+    state.notes.push({ ...at, message: `upstream's ${known.path} holds its defaults, which are read first anyway` });
+    return;
+  }
+  if (known?.refused) {
+    state.problems.push({ ...at, message: `upstream's ${known.path} cannot be carried over: ${known.refused}` });
+    return;
+  }
+  if (known) state.upstream.push(known);
   const text = fs.readFileSync(file, 'utf8');
   const lines = logicalLines(text);
   for (let index = 0; index < lines.length; index++) {
@@ -168,9 +208,10 @@ function parseFile(file: string, state: ParseState, baseDir: string): void {
 
     const fn = /^(?:function\s+)?([A-Za-z_][\w-]*)\s*\(\)\s*\{?/.exec(trimmed) ?? /^function\s+([A-Za-z_][\w-]*)\s*\{?/.exec(trimmed);
     if (fn) {
-      problem(fn[1] === 'mender_create_artifact'
-        ? "bash function 'mender_create_artifact' is not run; what its mender-artifact flags did are settings in a YAML config: artifact.state_scripts (--script), artifact.provides, artifact.depends, artifact.clears_provides, artifact.software_name, artifact.software_version, artifact.signing_key (--key), artifact.compression"
-        : `bash function '${fn[1]}' is not run; move what it does into a hook (a script or TypeScript module under hooks: in a YAML config) or an overlay`);
+      const name = fn[1]!;
+      const mapping = known?.functions?.[name];
+      if (mapping) state.upstreamFunctions.push({ file, line, name, mapping });
+      else problem(userFunction(name, HOOK_FUNCTIONS[name]));
       // skip the function body: up to the line that closes it
       let depth = (content.match(/\{/g) ?? []).length - (content.match(/\}/g) ?? []).length;
       while (depth > 0 && index + 1 < lines.length) {
@@ -183,10 +224,24 @@ function parseFile(file: string, state: ParseState, baseDir: string): void {
     const source = /^(?:source|\.)\s+(.+)$/.exec(trimmed);
     if (source) {
       const target = shellValue(source[1]!.trim(), state.vars, problem);
-      const candidates = [path.resolve(path.dirname(file), target), path.resolve(baseDir, target)];
+      if (isUpstreamModule(target)) {
+        state.notes.push({ file, line, message: `${target} is upstream's shell library, for the functions of the config; not read` });
+        continue;
+      }
+      // As upstream: from the directory mender-convert runs in; then beside the config, and above
+      // the configs/ directory the config is in (upstream's checkout, wherever it is).
+      const root = checkoutRoot(file);
+      const candidates = [...new Set([path.resolve(baseDir, target), path.resolve(path.dirname(file), target), ...(root ? [path.resolve(root, target)] : [])])];
       const found = candidates.find((candidate) => fs.existsSync(candidate));
-      if (!found) problem(`sourced file '${target}' not found (looked in ${[...new Set(candidates.map(path.dirname))].join(' and ')})`);
-      else parseFile(found, state, baseDir);
+      if (found) {
+        // Named as the user would: relative to where they are, when it is below.
+        const shown = path.relative(process.cwd(), found);
+        parseFile(shown && !shown.startsWith('..') && !path.isAbsolute(shown) ? shown : found, state, baseDir, { file, line });
+        continue;
+      }
+      const shipped = upstreamFile(target);
+      const instead = shipped ? `; it is upstream's ${shipped.path}: run from upstream's checkout, as mender-convert does${shipped.ours ? `, or write include: [${shipped.ours}.yaml] in a YAML config` : ''}` : '';
+      problem(`sourced file '${target}' not found (looked in ${[...new Set(candidates.map(path.dirname))].join(', ')})${instead}`);
       continue;
     }
 
@@ -197,22 +252,94 @@ function parseFile(file: string, state: ParseState, baseDir: string): void {
     }
     const [, name, append, rawValue] = assignment as unknown as [string, string, string, string];
     if (rawValue.startsWith('(')) {
-      const why = UNSUPPORTED[name] ?? 'bash arrays are not supported';
-      problem(`${name}: ${why}`);
+      const items = /^\(([^)]*)\)\s*(#.*)?$/.exec(rawValue);
+      if (HOOK_ARRAYS[name] && items) state.hookArrays.push({ file, line, name, items: items[1]!.split(/\s+/).filter(Boolean) });
+      else problem(`${name}: bash arrays are not supported`);
+      continue;
+    }
+    if (HOOK_ARRAYS[name]) {
+      problem(`${name}: upstream's hook lists are bash arrays of functions; write hooks under ${HOOK_ARRAYS[name]} in a YAML config`);
       continue;
     }
     const value = shellValue(rawValue, state.vars, problem);
     const full = append ? `${state.vars.get(name) ?? ''}${value}` : value;
     state.vars.set(name, full);
     state.values.set(name, { value: full, file, line });
+    if (known && !KEY_OF_LEGACY.has(name) && !FIXED[name] && !/^(MENDER|IMAGE|DEPLOY)_/.test(name)) state.boardVariables.add(name);
   }
+}
+
+/** Upstream's hook lists: its own functions are carried over with them; a user's are reported. */
+function checkHookArrays(state: ParseState): void {
+  const upstream = new Set(state.upstreamFunctions.map((fn) => fn.name));
+  for (const { file, line, name, items } of state.hookArrays) {
+    const own = items.filter((item) => !upstream.has(item));
+    if (own.length === 0) continue;
+    state.problems.push({ file, line, message: `${name}: ${own.map((item) => `'${item}'`).join(', ')} ${own.length === 1 ? 'is a bash function' : 'are bash functions'}, not run; write ${own.length === 1 ? 'it' : 'them'} as hooks under ${HOOK_ARRAYS[name]} in a YAML config (a script or a TypeScript module)` });
+  }
+}
+
+/** Versions of Mender's packages a config pins, which only Mender's repository has. */
+const PINNED_VERSIONS: { key: KnobKey; installed?: KnobKey }[] = [
+  { key: 'client.version' },
+  { key: 'client.connect_version', installed: 'client.connect' },
+  { key: 'client.configure_version', installed: 'client.configure' },
+];
+
+/**
+ * Upstream installs the client and add-ons from Mender's repository; a config that pins their
+ * versions gets client.source mender (Debian's mender-client has one version), else says so.
+ */
+function chooseClientSource(layer: Layer, state: ParseState, top: string): void {
+  if (layer.get('client.install')?.value === false) return;
+  const pins = PINNED_VERSIONS.filter(({ key, installed }) => {
+    const value = layer.get(key)?.value;
+    return typeof value === 'string' && value !== 'auto' && value !== 'latest' && (!installed || layer.get(installed)?.value === true);
+  });
+  if (pins.length === 0) {
+    state.notes.push({ file: top, line: 0, message: "upstream installs the client from Mender's repository (mender-client4, mender-update, mender-auth …); ours installs Debian's mender-client unless client.source: mender is set — set it to keep Mender's packages on devices converted by upstream" });
+    return;
+  }
+  const first = layer.get(pins[0]!.key)!;
+  layer.set('client.source', { value: 'mender', source: `${first.source}: a pinned version, from Mender's repository` });
+  const legacy = pins.map(({ key }) => KNOBS[key].legacy!);
+  const at = state.values.get(legacy[0]!) ?? { file: top, line: 0 };
+  const names = legacy.map((name) => `${name}=${state.values.get(name)?.value}`).join(', ');
+  state.notes.push({ file: at.file, line: at.line, message: `${names}: client.source: mender, as upstream installs these from Mender's repository (Debian's packages have one version each)` });
+}
+
+/** Grouped by file (in the order the files were first named), by line within each. */
+function inFileOrder(entries: LegacyProblem[]): LegacyProblem[] {
+  const files = [...new Set(entries.map((entry) => entry.file))];
+  return entries.map((entry, index) => ({ entry, index })).sort((a, b) => files.indexOf(a.entry.file) - files.indexOf(b.entry.file) || a.entry.line - b.entry.line || a.index - b.index).map(({ entry }) => entry);
 }
 
 /** Read an upstream-style config file (and what it sources) into a layer. */
 export function readLegacyConfig(file: string, options: { baseDir?: string } = {}): LegacyResult {
   if (!fs.existsSync(file)) throw new UserError(`The config file ${file} does not exist.`);
-  const state: ParseState = { vars: new Map(), values: new Map(), problems: [], notes: [], seen: new Set() };
+  const state: ParseState = {
+    vars: new Map(Object.entries(UPSTREAM_DEFAULTS)),
+    values: new Map(),
+    problems: [],
+    notes: [],
+    seen: new Set(),
+    upstream: [],
+    boardVariables: new Set(),
+    upstreamFunctions: [],
+    hookArrays: [],
+  };
   parseFile(file, state, options.baseDir ?? process.cwd());
+  checkHookArrays(state);
+  const board = state.upstream.find((known) => known.ours)?.ours;
+  const boardFile = state.upstream.find((known) => known.ours === board);
+  if (board) state.notes.push({ file, line: 0, message: `upstream's ${boardFile!.path} is for the board of our configs/${board}.yaml: included` });
+  for (const { file: from, line, name, mapping } of state.upstreamFunctions) {
+    const at = { file: from, line };
+    if ('needless' in mapping) state.notes.push({ ...at, message: `upstream's ${name} — not needed: ${mapping.needless}` });
+    else if (board) state.notes.push({ ...at, message: `upstream's ${name} — done by our configs/${board}.yaml: ${mapping.done}` });
+    else state.problems.push({ ...at, message: `upstream's ${name} is done by our board configs (${mapping.done}); include the one for the board (${RASPBERRYPI_CONFIGS})` });
+  }
+
   const layer: Layer = new Map();
   for (const [name, { value, file: from, line }] of state.values) {
     const key = KEY_OF_LEGACY.get(name);
@@ -229,26 +356,29 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
       else state.problems.push({ ...at, message: `${name}=${value} is not supported: ${fixed.why}` });
       continue;
     }
-    if (UNSUPPORTED[name]) {
-      state.problems.push({ ...at, message: `${name}: ${UNSUPPORTED[name]}` });
-      continue;
-    }
-    if (/^(MENDER|IMAGE|DEPLOY)_/.test(name)) {
+    const upstreamSets = state.boardVariables.has(name);
+    const fromUpstream = upstreamFile(path.resolve(from)) !== undefined;
+    if (upstreamSets && fromUpstream) continue; // a variable of upstream's board config, for its functions: the board config as a whole is carried over
+    if (upstreamSets) {
+      const instead = BOARD_VARIABLES[name] ? `set ${BOARD_VARIABLES[name]} instead` : 'set what it changes with our settings instead';
+      state.problems.push({ ...at, message: `${name}: upstream's board config reads it in its functions, which are not run here; ${instead}` });
+    } else if (/^(MENDER|IMAGE|DEPLOY)_/.test(name)) {
       state.problems.push({ ...at, message: `${name} is not supported by mender-convert (TypeScript); the nearest setting is '${nearestKey(name)}'` });
     } else {
       // A helper variable of the file itself (used in ${…} expansions); harmless.
       state.notes.push({ ...at, message: `${name} is a local variable of the config; used only in expansions` });
     }
   }
-  return { layer, problems: state.problems, notes: state.notes };
+  chooseClientSource(layer, state, file);
+  return { layer, problems: inFileOrder(state.problems), notes: inFileOrder(state.notes), ...(board ? { board } : {}) };
 }
 
-/** As a layer of the configuration: every problem is an error. */
-export function loadLegacyLayer(file: string): Layer {
-  const { layer, problems } = readLegacyConfig(file);
+/** As configuration: every problem is an error. The layer, and our board config it stands on. */
+export function loadLegacyLayer(file: string): { layer: Layer; board?: string } {
+  const { layer, problems, board } = readLegacyConfig(file);
   if (problems.length > 0) {
-    const lines = problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
+    const lines = problems.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}`);
     throw problemsError('The upstream-style config cannot be used as it is:', lines, `\`mender-convert config --migrate ${file}\` prints the equivalent YAML for what is supported.`);
   }
-  return layer;
+  return { layer, ...(board ? { board } : {}) };
 }

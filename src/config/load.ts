@@ -193,7 +193,7 @@ export function loadYamlLayer(file: string, displayName = file, includes?: strin
       if (dotted === 'include' && includes) {
         const items = valueNode && isSeq(valueNode) ? valueNode.items : valueNode ? [valueNode] : [];
         for (const item of items) {
-          if (isScalar(item) && typeof item.value === 'string' && item.value) includes.push(path.resolve(path.dirname(file), item.value));
+          if (isScalar(item) && typeof item.value === 'string' && item.value) includes.push(includedFile(file, item.value));
           else problems.push(`${at(item as Node)}: include takes config file paths`);
         }
       } else if (dotted in KNOBS) {
@@ -308,6 +308,12 @@ export function resolveConfigFile(file: string): string {
   return fs.existsSync(shipped) ? shipped : file;
 }
 
+/** An include: relative to the including file; a name without a directory that is no file there is a shipped config. */
+function includedFile(including: string, name: string): string {
+  const local = path.resolve(path.dirname(including), name);
+  return name.includes('/') || fs.existsSync(local) ? local : path.resolve(resolveConfigFile(name));
+}
+
 /** A YAML config (after the configs it includes), or an upstream-style shell config (detected by its content). */
 export function loadConfigFile(file: string, including: string[] = []): Layer[] {
   let text: string;
@@ -318,10 +324,14 @@ export function loadConfigFile(file: string, including: string[] = []): Layer[] 
       hint: `Check the path given with --config, or name a shipped config: ${shippedConfigs().join(', ')}.`,
     });
   }
-  if (isLegacyConfig(file, text)) return [loadLegacyLayer(file)];
+  const chain = [...including, path.resolve(file)];
+  if (isLegacyConfig(file, text)) {
+    // An upstream board config stands on our config for that board.
+    const { layer, board } = loadLegacyLayer(file);
+    return [...(board ? loadConfigFile(resolveConfigFile(board), chain) : []), layer];
+  }
   const includes: string[] = [];
   const layer = loadYamlLayer(file, file, includes);
-  const chain = [...including, path.resolve(file)];
   const included = includes.flatMap((other) => {
     if (chain.includes(other)) throw new UserError(`The config ${file} includes ${other}, which includes it again.`);
     return loadConfigFile(other, chain);

@@ -137,9 +137,11 @@ export function renderMigration(file: string, result: LegacyResult): string {
     if (name === undefined) tree[group] = entry.value;
     else ((tree[group] ??= {}) as Record<string, unknown>)[name] = entry.value;
   }
+  const at = (place: { file: string; line: number }) => `${place.file}${place.line ? `:${place.line}` : ''}`;
   const header = [`# Migrated from ${file} by mender-convert config --migrate.`];
-  for (const problem of result.problems) header.push(`# NOT MIGRATED ${problem.file}:${problem.line}: ${problem.message}`);
-  for (const note of result.notes) header.push(`# dropped ${note.file}:${note.line}: ${note.message}`);
-  const body = Object.keys(tree).length ? stringify(tree) : '{}\n';
+  for (const problem of result.problems) header.push(`# NOT MIGRATED ${at(problem)}: ${problem.message}`);
+  for (const note of result.notes) header.push(`# note ${at(note)}: ${note.message}`);
+  // Our board config first (a shipped config, named without its directory), then what the file sets.
+  const body = result.board ? stringify({ include: [`${result.board}.yaml`], ...tree }) : Object.keys(tree).length ? stringify(tree) : '{}\n';
   return `${header.join('\n')}\n${body}`;
 }

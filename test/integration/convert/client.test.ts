@@ -155,6 +155,7 @@ describe("client from Mender's repository (source mender)", () => {
       pkg('mender-setup', '1.0.4-1+debian+bookworm'),
       pkg('mender-snapshot', '1.0.1-1+debian+bookworm'),
       pkg('mender-connect', '2.3.0-1+debian+bookworm'),
+      pkg('mender-connect', '2.2.1-1+debian+bookworm'),
     ], 'debian/bookworm/stable');
     const { stdout } = await execa('gpg', ['--batch', '--show-keys', '--with-colons', '--with-fingerprint', mender.keyring]);
     fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(stdout)![1]!;
@@ -174,6 +175,7 @@ describe("client from Mender's repository (source mender)", () => {
       '  source: mender',
       '  version: "4.0"',
       '  connect: true',
+      '  connect_version: "2.2"',
       `  mender_repository: ${mender.url}`,
       `  mender_key: ${mender.keyring}`,
       `  mender_key_fingerprint: ${fpr}`,
@@ -182,7 +184,7 @@ describe("client from Mender's repository (source mender)", () => {
     return file;
   }
 
-  it('installs the requested client version, the tools and the add-on, from the pinned-key repository', async () => {
+  it('installs the requested client and add-on versions and the tools, from the pinned-key repository', async () => {
     const { result, deploy } = await convert('mender-source', menderConfig('mender-source', fingerprint));
     expect(result.exitCode, result.all).toBe(0);
     const results = JSON.parse(fs.readFileSync(path.join(deploy, 'golden-testhost-mender.json'), 'utf8'));
@@ -194,7 +196,7 @@ describe("client from Mender's repository (source mender)", () => {
       'mender-flash': '1.0.2-1+debian+bookworm',
       'mender-setup': '1.0.4-1+debian+bookworm',
       'mender-snapshot': '1.0.1-1+debian+bookworm',
-      'mender-connect': '2.3.0-1+debian+bookworm',
+      'mender-connect': '2.2.1-1+debian+bookworm',
     });
   });
 

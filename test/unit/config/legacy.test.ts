@@ -96,9 +96,9 @@ describe('upstream-style shell configs', () => {
     expect(layer.get('device.types')?.value).toEqual(['rpi']);
     expect(problems.map((p) => [p.line, p.message.split(/[:;]/)[0]])).toEqual([
       [2, "bash function 'platform_modify' is not run"],
+      [5, 'MENDER_DOES_NOT_EXIST is not supported by mender-convert (TypeScript)'],
       [6, 'PLATFORM_MODIFY_HOOKS'],
       [7, "'rm -rf /' is a shell command, which is not run"],
-      [5, 'MENDER_DOES_NOT_EXIST is not supported by mender-convert (TypeScript)'],
       [8, 'MENDER_BOOT_PART_NUMBER=2 is not supported'],
     ]);
     expect(() => loadConfig({ configFiles: [file], env: {} })).toThrow(/bad_config:2: bash function 'platform_modify'/);

@@ -88,11 +88,35 @@ async function menderKey(env: RunEnv): Promise<string> {
   return file;
 }
 
-/** The newest repository version of a package matching client.version (latest, x.y or x.y.z). */
+/** The newest repository version of a package matching a wanted version (latest, x.y or x.y.z). */
 function pickVersion(records: PackageRecord[], name: string, wanted: string): string | undefined {
   const upstream = (version: string) => version.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
   const matching = records.filter((r) => r.name === name && (wanted === 'latest' || wanted === 'auto' || upstream(r.version) === wanted || upstream(r.version).startsWith(`${wanted}.`)));
   return matching.sort((a, b) => compareVersions(b.version, a.version))[0]?.version;
+}
+
+/** Add-ons whose version a knob pins, whatever repository has them. */
+const ADDON_VERSIONS: Record<string, 'client.connect_version' | 'client.configure_version'> = {
+  'mender-connect': 'client.connect_version',
+  'mender-configure': 'client.configure_version',
+};
+
+/**
+ * What to ask the resolver for to install a package: the client's packages from Mender's
+ * repository at client.version, the add-ons at their pinned versions, anything else by name.
+ */
+export function packageRequest(config: Readonly<Config>, records: PackageRecord[], name: string): string {
+  const client = config['client.source'] === 'mender' && MENDER_CLIENT_PACKAGES.includes(name);
+  const knob = client ? 'client.version' : ADDON_VERSIONS[name];
+  if (!knob || (!client && config[knob] === 'latest')) return name;
+  const wanted = config[knob];
+  const version = pickVersion(records, name, wanted);
+  if (version) return `${name} (= ${version})`;
+  if (client) throw new UserError(`Mender's repository has no ${name} ${wanted === 'latest' ? '' : `${wanted} `}for this image.`, { hint: 'Check client.version.' });
+  const have = records.filter((r) => r.name === name).map((r) => r.version);
+  throw new UserError(`No repository has ${name} ${wanted} for this image (${have.length ? `they have ${have.join(', ')}` : 'they have none'}).`, {
+    hint: `Check ${knob}; Mender's repository (client.source: mender) has every version.`,
+  });
 }
 
 async function repositories(input: ModifyInput, extraPackages: readonly string[]): Promise<RepositorySpec[]> {
@@ -197,13 +221,7 @@ async function installPackages(input: ModifyInput, extraPackages: readonly strin
     fields: deb.control.fields,
   }));
   const resolver = new Resolver(present, [...localRecords, ...records], facts.arch);
-  const wantedVersion = config['client.version'];
-  const requests = names.map((name) => {
-    if (config['client.source'] !== 'mender' || !MENDER_CLIENT_PACKAGES.includes(name)) return name;
-    const version = pickVersion(records, name, wantedVersion);
-    if (!version) throw new UserError(`Mender's repository has no ${name} ${wantedVersion === 'latest' ? '' : `${wantedVersion} `}for this image.`, { hint: 'Check client.version.' });
-    return `${name} (= ${version})`;
-  });
+  const requests = names.map((name) => packageRequest(config, records, name));
   const plan = resolver.resolve([...local.map((deb) => `${deb.name} (= ${deb.version})`), ...requests]);
   env.logger.info(`packages to install: ${plan.map((p) => `${p.name} ${p.version}`).join(', ') || '(none)'}`);
 

@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readLegacyConfig } from '../../../src/config/legacy.js';
+import { loadConfig, PACKAGE_ROOT } from '../../../src/config/load.js';
+import { renderMigration } from '../../../src/config/render.js';
+
+// A miniature of upstream's checkout: its config paths and shapes, bodies of our own.
+const CHECKOUT = path.resolve(import.meta.dirname, '../../fixtures/upstream');
+const upstream = (name: string) => path.join(CHECKOUT, 'configs', name);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'upstream-test-'));
+function write(name: string, text: string): string {
+  const file = path.join(tmp, name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return file;
+}
+const messages = (entries: { message: string }[]) => entries.map((entry) => entry.message);
+
+describe("upstream's shipped board configs", () => {
+  const boards: [string, string, string][] = [
+    ['raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config', 'raspberrypi4_bookworm_64bit', 'raspberrypi4_64'],
+    // sources the same files as the bookworm one: its own name decides
+    ['raspberrypi/uboot/debian/raspberrypi4_trixie_64bit_config', 'raspberrypi4_trixie_64bit', 'raspberrypi4_64'],
+    ['generic_x86-64_hdd_config', 'generic_x86-64', 'x86_64'],
+    ['debian-qemux86-64_config', 'qemux86-64', 'qemux86-64'],
+  ];
+
+  it.each(boards)('%s migrates without problems to our %s, keeping its device type', (name, ours, deviceType) => {
+    // From upstream's checkout, as mender-convert runs, and from anywhere else.
+    for (const baseDir of [CHECKOUT, tmp]) {
+      const result = readLegacyConfig(upstream(name), { baseDir });
+      expect(result.problems).toEqual([]);
+      expect(result.board).toBe(ours);
+      expect(result.layer.get('device.types')?.value).toEqual([deviceType]);
+    }
+  });
+
+  it("expands upstream's defaults (${MENDER_STORAGE_URL}) and maps its functions to what our board config does", () => {
+    const { notes, problems } = readLegacyConfig(upstream('raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config'), { baseDir: CHECKOUT });
+    expect(problems).toEqual([]);
+    expect(messages(notes).join('\n')).not.toMatch(/not set earlier/);
+    for (const fn of ['check_image_bitsize', 'raspberrypi_check_requirements', 'raspberrypi_adjust_services', 'check_and_extract_asset', 'raspberrypi_update_cmdline', 'raspberrypi_64_platform_modify']) {
+      expect(messages(notes)).toContainEqual(expect.stringMatching(new RegExp(`^upstream's ${fn} — done by our configs/raspberrypi4_bookworm_64bit\\.yaml: `)));
+    }
+    const lib64 = readLegacyConfig(upstream('generic_x86-64_hdd_config')).notes.find((note) => note.message.includes('platform_modify'));
+    expect(lib64).toMatchObject({ line: 6, message: expect.stringMatching(/^upstream's platform_modify — not needed: it links \/lib64/) });
+  });
+
+  it('--migrate writes YAML that includes our board config and loads to what -c of the upstream config gives', () => {
+    const file = upstream('raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config');
+    const text = renderMigration(file, readLegacyConfig(file));
+    expect(text).not.toContain('NOT MIGRATED');
+    expect(text).toMatch(/^include:\n {2}- raspberrypi4_bookworm_64bit\.yaml$/m);
+    const migrated = loadConfig({ configFiles: [write('migrated/rpi4.yaml', text)], env: {} }).config;
+    const direct = loadConfig({ configFiles: [file], env: {} }).config;
+    const ours = loadConfig({ configFiles: ['raspberrypi4_bookworm_64bit'], env: {} }).config;
+    expect(migrated).toEqual(direct);
+    expect(direct['board.hooks']).toEqual([path.join(PACKAGE_ROOT, 'board-integrations/raspberrypi/integration.ts')]);
+    expect(direct['board.os_codenames']).toEqual(['bookworm']);
+    expect(direct['device.types']).toEqual(['raspberrypi4_64']);
+    expect({ ...direct, 'device.types': ours['device.types'], 'boot.mountpoint': ours['boot.mountpoint'] }).toEqual(ours);
+  });
+
+  it.each([
+    ['raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config', /Raspberry Pi OS before bookworm is not supported/],
+    ['rockpro64_sd_config', /RockPro64 is not supported yet/],
+  ])('%s is refused with the reason', (name, reason) => {
+    const result = readLegacyConfig(upstream(name));
+    expect(messages(result.problems)).toEqual([expect.stringMatching(reason)]);
+    expect(result.board).toBeUndefined();
+    expect(() => loadConfig({ configFiles: [upstream(name)], env: {} })).toThrow(reason);
+  });
+
+  it("a pre-bookworm include sourced by the user's config is refused at its source line", () => {
+    const file = write('bullseye_config', `MENDER_DEVICE_TYPE=x\nsource ${upstream('raspberrypi/include/pre_bookworm_config')}\n`);
+    expect(readLegacyConfig(file).problems).toEqual([{ file, line: 2, message: expect.stringMatching(/pre_bookworm_config cannot be carried over: Raspberry Pi OS before bookworm/) }]);
+  });
+});
+
+describe("a user's config on top of upstream's", () => {
+  it("reports the user's own functions and hook entries with their line and the hook list to use; upstream's are not reported", () => {
+    const file = write(
+      'my_config',
+      [
+        'source configs/raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config',
+        'MENDER_STORAGE_TOTAL_SIZE_MB=16384',
+        'function enable_ssh() {',
+        '    touch work/boot/ssh',
+        '}',
+        'PLATFORM_MODIFY_HOOKS+=(enable_ssh)',
+        'platform_package() {',
+        '    :',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { problems, board, layer } = readLegacyConfig(file, { baseDir: CHECKOUT });
+    expect(board).toBe('raspberrypi4_bookworm_64bit');
+    expect(layer.get('storage.total_size_mb')?.value).toBe(16384);
+    expect(problems.map((p) => [p.file, p.line, p.message])).toEqual([
+      [file, 3, expect.stringMatching(/^bash function 'enable_ssh' is not run; write what it does as a hook/)],
+      [file, 6, expect.stringMatching(/^PLATFORM_MODIFY_HOOKS: 'enable_ssh' is a bash function, not run; write it as hooks under hooks\.modify/)],
+      [file, 7, expect.stringMatching(/^bash function 'platform_package' is not run; upstream runs it at its platform_package step: write it as a hook under hooks\.package/)],
+    ]);
+  });
+
+  it("changing a variable that upstream's board functions read is reported with our setting for it", () => {
+    const file = write('kernel_config', 'source configs/raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config\nRASPBERRYPI_KERNEL_IMAGE="kernel_custom.img"\n');
+    expect(readLegacyConfig(file, { baseDir: CHECKOUT }).problems).toEqual([
+      { file, line: 2, message: expect.stringMatching(/^RASPBERRYPI_KERNEL_IMAGE: .* set uboot\.kernel_source/) },
+    ]);
+  });
+
+  it("upstream's files without a board of their own: their functions need our board config", () => {
+    const { problems, board } = readLegacyConfig(upstream('raspberrypi/uboot/include/raspberrypi_64_config'), { baseDir: CHECKOUT });
+    expect(board).toBeUndefined();
+    expect(messages(problems)).toContainEqual(expect.stringMatching(/^upstream's raspberrypi_64_platform_modify is done by our board configs .* include the one for the board \(configs\/raspberrypi\*\.yaml\)/));
+  });
+
+  it('a shipped upstream file that is not there: where it was looked for, and our config instead', () => {
+    const file = write('elsewhere/config', 'source configs/raspberrypi/uboot/include/raspberrypi4_64_config\n');
+    expect(messages(readLegacyConfig(file, { baseDir: tmp }).problems)).toEqual([
+      expect.stringMatching(/^sourced file 'configs\/raspberrypi\/uboot\/include\/raspberrypi4_64_config' not found .*run from upstream's checkout, as mender-convert does, or write include: \[raspberrypi4_bookworm_64bit\.yaml\]/),
+    ]);
+  });
+
+  it("upstream's defaults are known (no 'not set'); upstream's shell libraries are not read", () => {
+    const file = write('defaults_config', 'MY_MIRROR="${MENDER_STORAGE_URL}/x"\nMY_ORG="${MENDER_GITHUB_ORG}/y"\nMENDER_DATA_PART_FSTAB_OPTS+=",noatime"\nsource modules/probe.sh\n');
+    const { problems, notes, layer } = readLegacyConfig(file, { baseDir: CHECKOUT });
+    expect(problems).toEqual([]);
+    expect(layer.get('data.fstab_opts')?.value).toBe('defaults,noatime');
+    expect(messages(notes)).toContainEqual(expect.stringMatching(/^modules\/probe\.sh is upstream's shell library/));
+  });
+});
+
+describe('client versions carry over', () => {
+  it("a pinned client version switches client.source to Mender's repository", () => {
+    const { layer, notes } = readLegacyConfig(write('client_config', 'MENDER_CLIENT_VERSION="4.0.4"\n'));
+    expect(layer.get('client.version')?.value).toBe('4.0.4');
+    expect(layer.get('client.source')?.value).toBe('mender');
+    expect(notes).toContainEqual({ file: path.join(tmp, 'client_config'), line: 1, message: expect.stringMatching(/^MENDER_CLIENT_VERSION=4\.0\.4: client\.source: mender/) });
+  });
+
+  it('pinned add-on versions carry over, and switch the source when the add-on is installed', () => {
+    const installed = readLegacyConfig(write('connect_config', 'MENDER_ADDON_CONNECT_INSTALL=y\nMENDER_ADDON_CONNECT_VERSION=2.2\nMENDER_ADDON_CONFIGURE_VERSION=1.1.0\n')).layer;
+    expect(installed.get('client.connect_version')?.value).toBe('2.2');
+    expect(installed.get('client.configure_version')?.value).toBe('1.1.0');
+    expect(installed.get('client.source')?.value).toBe('mender');
+    const notInstalled = readLegacyConfig(write('configure_config', 'MENDER_ADDON_CONFIGURE_VERSION=1.1.0\n')).layer;
+    expect(notInstalled.get('client.source')).toBeUndefined();
+  });
+
+  it('latest or auto keep our default source, and say what upstream installs instead', () => {
+    const { layer, notes } = readLegacyConfig(write('latest_config', 'MENDER_CLIENT_VERSION=latest\nMENDER_ADDON_CONNECT_INSTALL=y\n'));
+    expect(layer.get('client.source')).toBeUndefined();
+    expect(messages(notes)).toContainEqual(expect.stringMatching(/^upstream installs the client from Mender's repository/));
+  });
+
+  it('versions we cannot pin are refused, not dropped', () => {
+    const { problems } = readLegacyConfig(write('setup_config', 'MENDER_SETUP_VERSION=1.0.0\nMENDER_CLIENT_VERSION=master\n'));
+    expect(messages(problems)).toEqual([
+      expect.stringMatching(/^MENDER_SETUP_VERSION=1\.0\.0 is not supported: mender-setup is installed at its newest/),
+      expect.stringMatching(/^MENDER_CLIENT_VERSION: 'client\.version' must be auto, latest, x\.y or x\.y\.z/),
+    ]);
+  });
+});
