@@ -46,7 +46,19 @@ export interface ListKnob extends KnobBase<string[]> {
   paths?: boolean;
 }
 
-export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob;
+/** A file written into the disk image at a byte offset (a boot loader at a fixed sector). */
+export interface RawFileSetting {
+  /** `uboot:<name>`: a file of the U-Boot source; else a path, relative to the config file that names it. */
+  file: string;
+  /** Bytes from the start of the disk (given as `offset`, or as `sector` × 512). */
+  offset: number;
+}
+/** A list of { file, sector | offset } entries (YAML only). */
+export interface RawFilesKnob extends KnobBase<RawFileSetting[]> {
+  type: 'raw_files';
+}
+
+export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob | RawFilesKnob;
 
 const string = (k: Omit<StringKnob, 'type'>): StringKnob => ({ type: 'string', ...k });
 const enumeration = <const V extends string>(k: Omit<EnumKnob<V>, 'type'>): EnumKnob<V> => ({ type: 'enum', ...k });
@@ -54,6 +66,7 @@ const integer = (k: Omit<IntegerKnob, 'type'>): IntegerKnob => ({ type: 'integer
 const number = (k: Omit<NumberKnob, 'type'>): NumberKnob => ({ type: 'number', ...k });
 const boolean = (k: Omit<BooleanKnob, 'type'>): BooleanKnob => ({ type: 'boolean', ...k });
 const list = (k: Omit<ListKnob, 'type'>): ListKnob => ({ type: 'list', ...k });
+const rawFiles = (k: Omit<RawFilesKnob, 'type'>): RawFilesKnob => ({ type: 'raw_files', ...k });
 
 /** Groups, in the order they appear in defaults.yaml, with a line of documentation each. */
 export const GROUPS: Record<string, string> = {
@@ -207,6 +220,10 @@ export const KNOBS = {
     default: [],
     paths: true,
     doc: 'The board integration: hooks run after the bootloader integration (config.txt, device trees …), as hooks.* are. Paths are relative to the config file.',
+  }),
+  'board.raw_files': rawFiles({
+    default: [],
+    doc: "Files written into the disk image before the first partition, as the board's boot ROM expects them (Rockchip: idbloader.img at sector 64, u-boot.itb at sector 16384), after the partition table and the boot gap: a list of { file, sector } or { file, offset } (bytes). file: uboot:<name> for a file of uboot.source (beside its u-boot.bin: the Debian package's /usr/lib/u-boot/<target>/<name>, the archive's <name>), else a path relative to the config file. Each must lie between the partition table and the first partition, clear of the U-Boot environment copies and of each other; otherwise the conversion stops before changing anything.",
   }),
   'bootloader.grub_d_integration': enumeration({
     default: 'auto',
