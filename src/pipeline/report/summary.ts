@@ -7,11 +7,17 @@ export function size(bytes: number): string {
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-/** The partition table of the conversion, one row per partition. */
+/** Where a raw file starts: boot loaders are placed by sector. */
+function rawStart(offset: number): string {
+  return offset % 512 === 0 ? `sector ${offset / 512}` : `byte ${offset}`;
+}
+
+/** The partition table of the conversion, one row per partition, after the board's raw files before them. */
 export function layoutTable(env: RunEnv, target: Target, rootfsBytes: number): string {
   const { layout } = target;
   const rows = [
     ['#', 'role', 'start', 'size', 'content'],
+    ...target.rawFiles.map((file) => ['-', 'raw', rawStart(file.offset), size(file.data.length), `${file.name} from ${file.origin}`]),
     ['1', 'boot', size(layout.boot.start), size(layout.boot.size), `FAT, mounted at ${target.bootMountpoint}`],
     ['2', 'rootfs A', size(layout.rootfsA.start), size(layout.rootfsA.size), `ext4 filesystem of ${size(rootfsBytes)}`],
     ['3', 'rootfs B', size(layout.rootfsB.start), size(layout.rootfsB.size), env.config['rootfs.b_content'] === 'copy' ? 'copy of A' : 'empty'],
