@@ -150,9 +150,9 @@ export const KNOBS = {
   }),
   'uboot.install_path': string({
     default: '/u-boot.bin',
-    pattern: /^\/[A-Za-z0-9_.\/-]+$/,
-    patternHint: 'an absolute path on the boot partition',
-    doc: 'Where U-Boot is written on the boot partition (the board firmware loads it from there).',
+    pattern: /^(|\/[A-Za-z0-9_.\/-]+)$/,
+    patternHint: 'an absolute path on the boot partition, or empty',
+    doc: 'Where U-Boot is written on the boot partition (the board firmware loads it from there); empty: not written, for a board whose boot ROM loads U-Boot from raw sectors (board.raw_files).',
   }),
   'uboot.env_storage': enumeration({
     default: 'redundant',
@@ -175,6 +175,11 @@ export const KNOBS = {
     min: 512,
     multipleOf: 512,
     doc: 'CONFIG_ENV_SIZE of the U-Boot build, in bytes (Debian\'s Raspberry Pi builds: 16384).',
+  }),
+  'uboot.mmc_device': integer({
+    default: 0,
+    min: 0,
+    doc: "U-Boot's number of the MMC device the image is written to (mmc <n>): where the boot script reads the environment copies and loads the kernel from. Raspberry Pi: 0 (its SD card); RockPro64: 1 for the SD card, 0 for the eMMC module.",
   }),
   'uboot.kernel_source': string({
     default: '',

@@ -228,6 +228,11 @@ function envAccess(input: ModifyInput, binary: UbootBinary, storage: UbootEnvSto
   return binary.fwEnv || ubootSavesEnvToMmc(binary.data) ? 'uboot' : 'script';
 }
 
+/** The block device U-Boot finds the image on. */
+function ubootStorage(config: Readonly<Config>): { interface: string; device: number } {
+  return { interface: 'mmc', device: config['uboot.mmc_device'] };
+}
+
 interface WrittenEnvironment {
   /** For the log and the summary. */
   description: string;
@@ -243,7 +248,7 @@ async function writeEnvironment(input: ModifyInput, binary: UbootBinary): Promis
   }
   const storage = envStorage(input, binary);
   const access = envAccess(input, binary, storage);
-  const ownEnv = { defaultEnv, bootPartition: 1, scriptPath: SCRIPT_PATH };
+  const ownEnv = { defaultEnv, storage: ubootStorage(env.config), bootPartition: 1, scriptPath: SCRIPT_PATH };
   // Kept by U-Boot, the copies are its whole environment (its defaults included: a stored
   // environment replaces them); kept by the script, they hold the boot state only.
   const values = access === 'script'
@@ -355,6 +360,34 @@ async function installKernel(input: ModifyInput, decision: UbootDecision): Promi
   return release;
 }
 
+/**
+ * The installed kernel package's device trees in /boot, vendor directories flattened, and its
+ * overlays in /boot/overlays: where the kernel hooks put them after every kernel upgrade, so that
+ * a uboot.dtb under /boot (e.g. /boot/rk3399-rockpro64.dtb) is there from the first boot on.
+ * Returns how many files were copied.
+ */
+async function installDeviceTrees(input: ModifyInput, release: string | null): Promise<number> {
+  const { rootfs } = input.extracted;
+  const source = `/usr/lib/linux-image-${release}`;
+  if (!release || (await rootfs.stat(source))?.type !== 'dir') return 0;
+  const root = { uid: 0, gid: 0 };
+  const copies: [from: string, to: string][] = [];
+  for (const entry of await rootfs.list(source)) {
+    if (entry.type === 'file' && entry.name.endsWith('.dtb')) copies.push([entry.path, `/boot/${entry.name}`]);
+    if (entry.type !== 'dir') continue;
+    for (const inner of await rootfs.list(entry.path)) {
+      if (inner.type !== 'file') continue;
+      if (entry.name === 'overlays') copies.push([inner.path, `/boot/overlays/${inner.name}`]);
+      else if (inner.name.endsWith('.dtb')) copies.push([inner.path, `/boot/${inner.name}`]);
+    }
+  }
+  for (const [from, to] of copies) {
+    await rootfs.mkdir(path.posix.dirname(to), { ...root, mode: 0o755 });
+    await rootfs.writeFile(to, await rootfs.readFile(from), { ...root, mode: 0o644 });
+  }
+  return copies.length;
+}
+
 /** The hooks that keep the kernel, initrd and device trees boot.scr loads in step with the kernel packages (apt upgrade). */
 async function installKernelHooks(input: ModifyInput, decision: UbootDecision, release: string | null): Promise<string> {
   const { env, extracted } = input;
@@ -409,7 +442,9 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
     const checksum = sha256(binary.data);
     env.logger.info(`uboot: ${binary.origin}, sha256 ${checksum}`);
     env.notes.push(`U-Boot: ${binary.origin} (sha256 ${checksum.slice(0, 16)}…).`);
-    await extracted.boot.writeFile(env.config['uboot.install_path'], binary.data);
+    // Its default environment is read either way; a board that loads U-Boot from raw sectors has no file of it.
+    const installPath = env.config['uboot.install_path'];
+    if (installPath) await extracted.boot.writeFile(installPath, binary.data);
 
     const environment = await writeEnvironment(input, binary);
     env.logger.info(`uboot: environment in ${environment.description}`);
@@ -417,6 +452,8 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
 
     const release = await installKernel(input, decision);
     env.logger.info(`uboot: kernel ${decision.kernelPath} (${release ?? 'release unknown'})`);
+    const trees = await installDeviceTrees(input, release);
+    if (trees > 0) env.logger.info(`uboot: ${trees} device tree files of linux-image-${release} copied to /boot`);
     if (env.config['uboot.kernel_hooks']) {
       const which = await installKernelHooks(input, decision, release);
       env.notes.push(`Kernel hooks (${UBOOT_KERNEL_HOOK_LINKS.join(', ')}) keep ${decision.kernelPath}${decision.initrdPath ? ` and ${decision.initrdPath}` : ''} up to date from the newest installed kernel (${which}) when packages change it.`);
@@ -433,6 +470,7 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
       firmwareBootargs: env.config['uboot.firmware_bootargs'],
       kernelArgs: env.config['bootloader.kernel_args'] || undefined,
       environment: environment.script,
+      storage: ubootStorage(env.config),
     });
     // The source next to the compiled script, for people reading the boot partition.
     await extracted.boot.writeFile('/boot.cmd', script);
