@@ -21,11 +21,12 @@ const MiB = 1024 * 1024;
 const SECTOR = 512;
 
 /** `storage` lines are added to the small storage's settings. */
-async function convert(name: string, storage: string) {
+async function convert(name: string, storage: string, codename = 'bookworm') {
   const dir = path.join(base, name);
   const golden = await buildGoldenImage({
     dir,
     arch: 'arm64',
+    codename,
     hostname: 'rockpro64',
     files: { 'usr/lib/linux-image-6.1.0-test/rockchip/rk3399-rockpro64.dtb': 'device tree stand-in\n' },
   });
@@ -69,17 +70,17 @@ function readAt(file: string, offset: number, length: number): Buffer {
 }
 
 describe('rockpro64', () => {
-  it("writes Debian's idbloader.img and u-boot.itb at sectors 64 and 16384, before a partition table that is intact", async () => {
-    const { dir, deploy, result } = await convert('convert', '');
+  it.each(['bookworm', 'trixie'])("%s: writes Debian's idbloader.img and u-boot.itb at sectors 64 and 16384, before a partition table that is intact", async (codename) => {
+    const { dir, deploy, result } = await convert(codename, '', codename);
     expect(result.exitCode, result.all).toBe(0);
     const image = path.join(deploy, fs.readdirSync(deploy).find((f) => f.endsWith('.img'))!);
     const results = JSON.parse(fs.readFileSync(image.replace(/\.img$/, '.json'), 'utf8'));
     const raw = results.layout.rawFiles as { file: string; origin: string; offset: number; bytes: number; sha256: string }[];
     expect(raw.map((r) => [r.file, r.offset])).toEqual([['uboot:idbloader.img', 64 * SECTOR], ['uboot:u-boot.itb', 16384 * SECTOR]]);
-    const version = /^Debian u-boot-rockchip (\S+) arm64 \(bookworm\), rockpro64-rk3399$/.exec(raw[0]!.origin)?.[1];
+    const version = new RegExp(`^Debian u-boot-rockchip (\\S+) arm64 \\(${codename}\\), rockpro64-rk3399$`).exec(raw[0]!.origin)?.[1];
     expect(version, raw[0]!.origin).toBeDefined();
     // The summary's layout table lists them before the partitions.
-    expect(result.all).toMatch(/-\s+raw\s+sector 64\s+168 KiB\s+uboot:idbloader\.img from Debian u-boot-rockchip/);
+    expect(result.all).toMatch(/-\s+raw\s+sector 64\s+\d+ KiB\s+uboot:idbloader\.img from Debian u-boot-rockchip/);
 
     // Byte for byte the package's files, at the sectors its install script writes them to.
     const target = await unpackedPackage(dir, version!);
