@@ -12,8 +12,8 @@ import { derivedUuid } from './identity.js';
 /**
  * What the conversion makes of this input, decided once, before anything is changed: the device
  * types, the boot partition's mount point, device names and identities, the partition layout,
- * the output names and compression, the bootloader's own choices. Every `auto` setting is
- * resolved here. Pure: it reads only the configuration and what extraction found.
+ * the output names and compression, the bootloader's own choices, where the board's raw files go.
+ * Every `auto` setting is resolved here. Pure: it reads only the configuration and what extraction found.
  */
 export function decideTarget(env: RunEnv, extracted: Extracted): Target {
   const { config } = env;
