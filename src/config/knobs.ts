@@ -53,7 +53,19 @@ export interface MapKnob extends KnobBase<Record<string, string>> {
   type: 'map';
 }
 
-export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob | MapKnob;
+/** A file written into the disk image at a byte offset (a boot loader at a fixed sector). */
+export interface RawFileSetting {
+  /** `uboot:<name>`: a file of the U-Boot source; else a path, relative to the config file that names it. */
+  file: string;
+  /** Bytes from the start of the disk (given as `offset`, or as `sector` × 512). */
+  offset: number;
+}
+/** A list of { file, sector | offset } entries (YAML only). */
+export interface RawFilesKnob extends KnobBase<RawFileSetting[]> {
+  type: 'raw_files';
+}
+
+export type Knob = StringKnob | EnumKnob | IntegerKnob | NumberKnob | BooleanKnob | ListKnob | MapKnob | RawFilesKnob;
 
 const string = (k: Omit<StringKnob, 'type'>): StringKnob => ({ type: 'string', ...k });
 const enumeration = <const V extends string>(k: Omit<EnumKnob<V>, 'type'>): EnumKnob<V> => ({ type: 'enum', ...k });
@@ -84,6 +96,7 @@ function addonVersion(name: string, installKnob: string, legacy: string): String
     doc: `The ${name} version ${installKnob} installs: latest (the newest the repositories have), x.y (the newest x.y.*) or x.y.z. Mender's repository (client.source: mender) has them all; Debian's has one.`,
   });
 }
+const rawFiles = (k: Omit<RawFilesKnob, 'type'>): RawFilesKnob => ({ type: 'raw_files', ...k });
 
 /** Groups, in the order they appear in defaults.yaml, with a line of documentation each. */
 export const GROUPS: Record<string, string> = {
@@ -197,9 +210,9 @@ export const KNOBS = {
   }),
   'uboot.install_path': string({
     default: '/u-boot.bin',
-    pattern: /^\/[A-Za-z0-9_.\/-]+$/,
-    patternHint: 'an absolute path on the boot partition',
-    doc: 'Where U-Boot is written on the boot partition (the board firmware loads it from there).',
+    pattern: /^(|\/[A-Za-z0-9_.\/-]+)$/,
+    patternHint: 'an absolute path on the boot partition, or empty',
+    doc: 'Where U-Boot is written on the boot partition (the board firmware loads it from there); empty: not written, for a board whose boot ROM loads U-Boot from raw sectors (board.raw_files).',
   }),
   'uboot.env_storage': enumeration({
     default: 'redundant',
@@ -222,6 +235,11 @@ export const KNOBS = {
     min: 512,
     multipleOf: 512,
     doc: 'CONFIG_ENV_SIZE of the U-Boot build, in bytes (Debian\'s Raspberry Pi builds: 16384).',
+  }),
+  'uboot.mmc_device': integer({
+    default: 0,
+    min: 0,
+    doc: "U-Boot's number of the MMC device the image is written to (mmc <n>): where the boot script reads the environment copies and loads the kernel from. Raspberry Pi: 0 (its SD card); RockPro64: 1 for the SD card, 0 for the eMMC module.",
   }),
   'uboot.kernel_source': string({
     default: '',
@@ -267,6 +285,10 @@ export const KNOBS = {
     default: [],
     paths: true,
     doc: 'The board integration: hooks run after the bootloader integration (config.txt, device trees …), as hooks.* are. Paths are relative to the config file.',
+  }),
+  'board.raw_files': rawFiles({
+    default: [],
+    doc: "Files written into the disk image before the first partition, as the board's boot ROM expects them (Rockchip: idbloader.img at sector 64, u-boot.itb at sector 16384), after the partition table and the boot gap: a list of { file, sector } or { file, offset } (bytes). file: uboot:<name> for a file of uboot.source (beside its u-boot.bin: the Debian package's /usr/lib/u-boot/<target>/<name>, the archive's <name>), else a path relative to the config file. Each must lie between the partition table and the first partition, clear of the U-Boot environment copies and of each other; otherwise the conversion stops before changing anything.",
   }),
   'bootloader.grub_d_integration': enumeration({
     default: 'auto',

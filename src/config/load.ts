@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { closest } from 'fastest-levenshtein';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { UserError } from '../util/errors.js';
-import { KEY_OF_LEGACY, KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey } from './knobs.js';
+import { KEY_OF_LEGACY, KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey, type RawFileSetting } from './knobs.js';
 import { isLegacyConfig, loadLegacyLayer } from './legacy.js';
 
 /** Where an effective value came from: a file and line, an environment variable or a flag. */
@@ -29,6 +29,8 @@ function describeType(k: Knob): string {
       return `one of ${k.values.join(', ')}`;
     case 'list':
       return 'a list of strings';
+    case 'raw_files':
+      return 'a list of { file, sector } or { file, offset } entries';
     case 'integer':
       return 'a whole number';
     case 'map':
@@ -109,14 +111,39 @@ export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: 
       }
       return { value: Object.fromEntries(entries.map(([name, value]) => [name, String(value)])) };
     }
+    case 'raw_files':
+      return coerceRawFiles(raw, wrong);
   }
+}
+
+const RAW_FILE_KEYS = new Set(['file', 'sector', 'offset']);
+const UBOOT_FILE = /^uboot:[A-Za-z0-9_.+-]+$/;
+
+/** board.raw_files: each entry a file and exactly one place, normalised to a byte offset. */
+function coerceRawFiles(raw: unknown, wrong: (what?: string) => { problem: string }): { value: RawFileSetting[] } | { problem: string } {
+  if (!Array.isArray(raw)) return wrong();
+  const value: RawFileSetting[] = [];
+  for (const entry of raw as unknown[]) {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return wrong();
+    const fields = entry as Record<string, unknown>;
+    const unknown = Object.keys(fields).find((name) => !RAW_FILE_KEYS.has(name));
+    if (unknown) return wrong(`a list of { file, sector } or { file, offset } entries (no '${unknown}')`);
+    const { file, sector, offset } = fields;
+    if (typeof file !== 'string' || file === '') return wrong('a list of entries each naming a file');
+    if (file.startsWith('uboot:') && !UBOOT_FILE.test(file)) return wrong(`uboot:<file name> entries (a name beside u-boot.bin: letters, digits and _ . + -), not '${file}'`);
+    if ((sector === undefined) === (offset === undefined)) return wrong(`entries with either sector or offset (${file} has ${sector === undefined ? 'neither' : 'both'})`);
+    const place = sector ?? offset;
+    if (typeof place !== 'number' || !Number.isSafeInteger(place) || place < 0) return wrong(`entries whose sector or offset is a whole number of at least 0 (${file})`);
+    value.push({ file, offset: sector === undefined ? place : place * 512 });
+  }
+  return { value };
 }
 
 function scalarValue(node: Node, key: KnobKey): unknown {
   if (isMap(node) && KNOBS[key].type === 'map') {
     return Object.fromEntries(node.items.map((pair) => [String(isScalar(pair.key) ? pair.key.value : pair.key), isScalar(pair.value) ? scalarText(pair.value, key) : (pair.value as Node | null)?.toJSON()]));
   }
-  if (isSeq(node)) return node.items.map((item) => (isScalar(item) ? scalarText(item, key) : item));
+  if (isSeq(node)) return node.items.map((item) => (isScalar(item) ? scalarText(item, key) : (item as Node).toJSON()));
   if (isScalar(node)) return scalarText(node, key);
   return node.toJSON();
 }
@@ -234,6 +261,9 @@ export function problemsError(title: string, problems: string[], hint: string): 
 function resolvePaths(key: KnobKey, value: unknown, file: string): unknown {
   const k = KNOBS[key] as Knob;
   if (k.type === 'string' && k.path && value) return path.resolve(path.dirname(file), value as string);
+  if (k.type === 'raw_files') {
+    return (value as RawFileSetting[]).map((entry) => (entry.file.startsWith('uboot:') ? entry : { ...entry, file: path.resolve(path.dirname(file), entry.file) }));
+  }
   if (k.type !== 'list' || !k.paths) return value;
   return (value as string[]).map((item) => path.resolve(path.dirname(file), item));
 }

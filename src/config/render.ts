@@ -6,7 +6,8 @@ import type { LegacyResult } from './legacy.js';
 const SCHEMA_ID = 'https://github.com/mender-convert-ts/mender-convert/configs/schema.json';
 
 function yamlValue(value: unknown): string {
-  return stringify(value, { flowCollectionPadding: false, collectionStyle: 'flow' }).trimEnd();
+  // One line whatever its length: config --print shows one setting per line.
+  return stringify(value, { flowCollectionPadding: false, collectionStyle: 'flow', lineWidth: 0 }).trimEnd();
 }
 
 function wrap(text: string, indent: string, width = 96): string[] {
@@ -83,6 +84,22 @@ function knobSchema(k: Knob): Record<string, unknown> {
       return { oneOf: [{ type: 'array', items: { type: 'string', ...(k.itemPattern ? { pattern: k.itemPattern.source } : {}) } }, { type: 'string' }], ...base };
     case 'map':
       return { type: 'object', propertyNames: { pattern: '^\\S+$' }, additionalProperties: { type: ['string', 'number', 'boolean'] }, ...base };
+    case 'raw_files':
+      return {
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['file'],
+          properties: {
+            file: { type: 'string', minLength: 1, description: 'uboot:<name> (a file of uboot.source), or a path relative to the config file.' },
+            sector: { type: 'integer', minimum: 0, description: '512-byte sector the file starts at.' },
+            offset: { type: 'integer', minimum: 0, description: 'Byte the file starts at.' },
+          },
+          oneOf: [{ required: ['sector'] }, { required: ['offset'] }],
+        },
+        ...base,
+      };
   }
 }
 

@@ -98,8 +98,12 @@ const PRE_BOOKWORM =
   "Raspberry Pi OS before bookworm is not supported: our Raspberry Pi configs are for bookworm and trixie (board.os_codenames), and upstream's pre-bookworm integration (the boot partition at /uboot, fixup_boot_part_path_references rewriting /boot in services) has no equivalent here; convert a bookworm or trixie image with the configs/raspberrypi*_bookworm_*.yaml or *_trixie_*.yaml for the board";
 const RPI_UEFI =
   'the Raspberry Pi 4 UEFI boot is not supported: upstream downloads the community UEFI firmware (RPI_UEFI_FIRMWARE_URL) onto the boot partition and installs grub-efi and its own package in the image (rpi_uefi_platform_pre_modify), which nothing here does; configs/generic_arm64_uefi.yaml is only the GRUB side. Use configs/raspberrypi4_bookworm_64bit.yaml (U-Boot) for new devices; devices converted with UEFI (device type raspberrypi4_64_uefi) boot GRUB and cannot take its Artifacts';
-const ROCKPRO64 =
-  "the RockPro64 is not supported yet: there is no configs/rockpro64*.yaml; it needs Mender's RockPro64 U-Boot binaries (boot.scr, fw_env.config) and the boot loader written at sector 64 of the disk image (platform_package), which no setting here does";
+const ROCKPRO64_FUNCTIONS: Readonly<Record<string, UpstreamFunction>> = {
+  platform_modify: { done: "boot.scr and /etc/fw_env.config are written by the U-Boot integration (Debian's u-boot-rockchip instead of Mender's 2017.09 binaries archive); the root filesystem is not resized at boot (the data partition grows instead)" },
+  platform_package: { done: 'board.raw_files writes the boot loader at its sectors (idbloader.img at 64, u-boot.itb at 16384, from u-boot-rockchip)' },
+};
+const ROCKPRO64_EMMC =
+  "the RockPro64 from eMMC is not shipped as a config: configs/rockpro64.yaml boots from the SD card (U-Boot mmc 1, /dev/mmcblk1p); for eMMC use it with uboot.mmc_device: 0 and storage.device_base: /dev/mmcblk2p, as its comment says";
 
 /** The check functions of configs/raspberrypi/include/common_config. */
 const RASPBERRYPI_CHECKS: Record<string, UpstreamFunction> = {
@@ -194,9 +198,9 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
       platform_modify: { needless: "it links /lib64 to /lib where the root filesystem has none; a Debian-family amd64 root filesystem has /lib64 (libc6's program loader, ld-linux-x86-64.so.2, is there), and nothing we install needs more" },
     },
   },
-  { path: 'configs/rockpro64_config', refused: ROCKPRO64 },
-  { path: 'configs/rockpro64_emmc_config', refused: ROCKPRO64 },
-  { path: 'configs/rockpro64_sd_config', refused: ROCKPRO64 },
+  { path: 'configs/rockpro64_config', ours: 'rockpro64', functions: ROCKPRO64_FUNCTIONS },
+  { path: 'configs/rockpro64_sd_config', ours: 'rockpro64' },
+  { path: 'configs/rockpro64_emmc_config', refused: ROCKPRO64_EMMC },
 ];
 
 /** The shipped upstream file a path is (by its ending: upstream's checkout can be anywhere). */

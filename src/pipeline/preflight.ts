@@ -3,6 +3,7 @@ import { detectFormat, type InputFormat } from '../disk/input.js';
 import { COMPRESSOR_TOOL } from '../util/compression.js';
 import { requireTools } from '../util/tools.js';
 import { configuredHooks, type Hooks } from './hooks.js';
+import { verifyBoardRawFiles } from './integrations/board-files.js';
 import { clientIntegration } from './integrations/client/index.js';
 import { BOOTLOADERS } from './integrations/index.js';
 import { preflight as extractPreflight } from './stages/extract.js';
@@ -44,5 +45,6 @@ export async function preflight(env: RunEnv): Promise<Hooks> {
   await packagePreflight(env);
   await clientIntegration.verify(env);
   await bootloader.verify(env);
+  await verifyBoardRawFiles(env);
   return configuredHooks(env);
 }

@@ -11,7 +11,7 @@ export type Report = (status: string) => void;
 
 interface StepDef {
   title: string;
-  when?: (input: never) => boolean;
+  when?: (input: never, env: RunEnv) => boolean;
   run(env: RunEnv, value: never, report: Report): Promise<unknown>;
   /** What becomes of the value: replaced by the step's result (then), kept (also), or joined by its fields (maybe). */
   kind: 'replace' | 'keep' | 'merge';
@@ -29,13 +29,13 @@ export class Stage<In, Out> {
     return new Stage<In, Next>(this.title, [...this.steps, { title, run: run as StepDef['run'], kind: 'replace' }]);
   }
 
-  /** A step that only acts (its value passes on unchanged); skipped unless `when` holds for the stage's input. */
-  also(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<void>, when?: (input: In) => boolean): Stage<In, Out> {
+  /** A step that only acts (its value passes on unchanged); skipped unless `when` holds for the stage's input (and the run's configuration). */
+  also(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<void>, when?: (input: In, env: RunEnv) => boolean): Stage<In, Out> {
     return new Stage<In, Out>(this.title, [...this.steps, { title, run: run as StepDef['run'], when: when as StepDef['when'], kind: 'keep' }]);
   }
 
-  /** A step run only when `when` holds for the stage's input; the fields it returns join the value (absent when skipped). */
-  maybe<Extra extends object>(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<Extra>, when: (input: In) => boolean): Stage<In, Out & Partial<Extra>> {
+  /** A step run only when `when` holds for the stage's input (and the run's configuration); the fields it returns join the value (absent when skipped). */
+  maybe<Extra extends object>(title: string, run: (env: RunEnv, value: Out, report: Report) => Promise<Extra>, when: (input: In, env: RunEnv) => boolean): Stage<In, Out & Partial<Extra>> {
     return new Stage<In, Out & Partial<Extra>>(this.title, [...this.steps, { title, run: run as StepDef['run'], when: when as StepDef['when'], kind: 'merge' }]);
   }
 }
@@ -60,7 +60,7 @@ export async function runStage<In, Out>(env: RunEnv, stage: Stage<In, Out>, inpu
   let value: unknown = input;
   const tasks: ListrTask[] = stage.steps.map((step) => ({
     title: step.title,
-    enabled: () => step.when?.(input as never) ?? true,
+    enabled: () => step.when?.(input as never, env) ?? true,
     task: async (_ctx, task) => {
       if (options.signal?.aborted) throw new StageFailure(step.title, new UserError('Interrupted.'));
       const started = Date.now();

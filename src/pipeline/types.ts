@@ -48,6 +48,17 @@ export interface BootGap {
   bytes: number;
 }
 
+/** A file of board.raw_files, read: written into the disk image at `offset`, before the first partition. */
+export interface BoardRawFile {
+  /** As the configuration names it: uboot:<name>, or its path. */
+  readonly name: string;
+  /** Where it was read from, for the log, the summary and the results. */
+  readonly origin: string;
+  readonly offset: number;
+  readonly data: Buffer;
+  readonly sha256: string;
+}
+
 /** The input, taken apart: its boot and root filesystems as standalone images, and what they hold. */
 export interface Extracted {
   readonly files: {
@@ -74,6 +85,8 @@ export interface Extracted {
   readonly rootfs: RecordingEditor;
   readonly boot: RecordingEditor;
   readonly facts: ImageFacts;
+  /** The board's raw files (board.raw_files), read from the U-Boot source or the host; absent when it has none. */
+  readonly rawFiles?: readonly BoardRawFile[];
 }
 
 /** Where each output goes. */
@@ -105,6 +118,8 @@ export interface Target {
   readonly imageCompression: Compression;
   readonly outputs: OutputNames;
   readonly bootloader: ChosenBootloader;
+  /** The board's raw files, checked to lie before the first partition, clear of the table, the environment copies and each other. */
+  readonly rawFiles: readonly BoardRawFile[];
 }
 
 /** A bootloader integration with its decisions for this image made (integrations/integration.ts). */

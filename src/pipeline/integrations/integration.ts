@@ -1,4 +1,5 @@
 import type { Config } from '../../config/knobs.js';
+import type { Region } from '../../disk/placement.js';
 import type { ImageFacts } from '../../image/probe.js';
 import type { Report } from '../runner.js';
 import type { BootloaderResult, InstalledPackageInfo, ModifyInput, RunEnv } from '../types.js';
@@ -24,6 +25,8 @@ export interface BootloaderIntegration<Decision = unknown> extends Integration {
   readonly defaultBootMountpoint: string;
   /** Bytes kept free before the first partition, beyond its first alignment block. */
   reservedBytes(alignment: number): number;
+  /** What it writes before the first partition as far as the configuration tells (U-Boot: its redundant environment copies); raw files must stay clear of it. */
+  reservedRegions(config: Readonly<Config>): Region[];
   /** Debian packages the client install adds for it (the client's tools to reach its environment). */
   packages(config: Readonly<Config>): string[];
   /** What Mender's image acceptance tests read about it (deploy/<name>.cfg). */

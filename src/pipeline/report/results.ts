@@ -26,6 +26,8 @@ export interface ConversionResult {
     /** MBR disk identifier (0x…) or GPT disk GUID: the fleet's, like the PARTUUIDs. */
     diskId: string;
     partitions: { number: number; role: string; start: number; size: number; device: string; partuuid: string }[];
+    /** The board's raw files written before the first partition (board.raw_files). */
+    rawFiles: { file: string; origin: string; offset: number; bytes: number; sha256: string }[];
   };
   packages: { name: string; version: string; architecture: string }[];
   outputs: { kind: string; path: string; bytes: number; sha256: string }[];
@@ -74,6 +76,7 @@ export async function writeResults({ env, extracted, target, modified, outputs, 
         number: extent.number, role, start: extent.start, size: extent.size,
         device: partitionDevice(extent.number, target.naming), partuuid: partitionUuid(extent.number, target.naming),
       })),
+      rawFiles: target.rawFiles.map((file) => ({ file: file.name, origin: file.origin, offset: file.offset, bytes: file.data.length, sha256: file.sha256 })),
     },
     packages: [...modified.packages],
     outputs: files,

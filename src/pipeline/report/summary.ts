@@ -10,13 +10,19 @@ export function size(bytes: number): string {
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
-/** The partition table of the conversion, one row per partition. */
+/** Where a raw file starts: boot loaders are placed by sector. */
+function rawStart(offset: number): string {
+  return offset % 512 === 0 ? `sector ${offset / 512}` : `byte ${offset}`;
+}
+
+/** The partition table of the conversion, one row per partition, after the board's raw files before them. */
 export function layoutTable(env: RunEnv, target: Target, rootfsBytes: number): string {
   const { layout, naming } = target;
   const row = (extent: { number: number; start: number; size: number }, role: string, content: string) =>
     [String(extent.number), role, size(extent.start), size(extent.size), partitionUuid(extent.number, naming), content];
   const rows = [
     ['#', 'role', 'start', 'size', 'PARTUUID', 'content'],
+    ...target.rawFiles.map((file) => ['-', 'raw', rawStart(file.offset), size(file.data.length), '', `${file.name} from ${file.origin}`]),
     row(layout.boot, 'boot', `FAT, mounted at ${target.bootMountpoint}`),
     row(layout.rootfsA, 'rootfs A', `ext4 filesystem of ${size(rootfsBytes)}`),
     row(layout.rootfsB, 'rootfs B', env.config['rootfs.b_content'] === 'copy' ? 'copy of A' : 'empty'),

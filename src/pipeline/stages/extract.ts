@@ -9,6 +9,7 @@ import { RecordingEditor } from '../../fs/recording.js';
 import { probeImage, type ImageFacts } from '../../image/probe.js';
 import { isMenderRootfs } from '../../mender/detect.js';
 import { UserError } from '../../util/errors.js';
+import { readBoardRawFiles } from '../integrations/board-files.js';
 import { type Report, Stage } from '../runner.js';
 import type { Extracted, RunEnv } from '../types.js';
 import { checkSpace } from './space.js';
@@ -16,7 +17,9 @@ import { checkSpace } from './space.js';
 /**
  * Extract: the input taken apart in one streamed pass into standalone filesystem images (the root
  * filesystem, the boot partition, the boot gap), the root filesystem's journal replayed and
- * checked, and the image probed (OS, architecture, kernels) — nothing of the input is changed.
+ * checked, and the image probed (OS, architecture, kernels) — nothing of the input is changed;
+ * then the board's raw files read (from the U-Boot source for the image's release, or the host),
+ * so that where they go is decided with everything else.
  */
 
 const MiB = 1024 * 1024;
@@ -236,4 +239,5 @@ async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
 export const extractStage = Stage.start<void>('Extract')
   .then('Read the partition table and extract the partitions', (env, _input, report) => extractInput(env, report))
   .also('Replay the journal and check the root filesystem', (env, input, report) => checkRootfs(env, input.files.rootfs, report))
-  .then('Probe the image', (env, input) => probe(env, input));
+  .then('Probe the image', (env, input) => probe(env, input))
+  .maybe("Read the board's raw files", async (env, input) => ({ rawFiles: await readBoardRawFiles(env, input.facts) }), (_input, env) => env.config['board.raw_files'].length > 0);

@@ -4,12 +4,14 @@ import { writeBootstrapArtifact, writeRootfsImageArtifact } from '../../artifact
 import { compressImage, type ImageCompression } from '../../disk/compress.js';
 import { computeRootfsSize, MiB } from '../../disk/layout.js';
 import { createImage, placeFile, readAndPlace, writeBmap, writePartitionTable, type TableSpec } from '../../disk/output.js';
+import { overlaps } from '../../disk/placement.js';
+import { writeFullyAt } from '../../disk/sparse.js';
 import { checkExt4, discardFreeBlocks, ext4Info, resizeExt4, stampSuperblock } from '../../fs/ext4-tools.js';
 import { parseTuneOptions, tuneExt4 } from '../../fs/tune.js';
 import { Ext4Editor } from '../../fs/ext4.js';
 import { applyDataContract } from '../../mender/data.js';
 import { diskIdentifier, partitionDevice } from '../../mender/devices.js';
-import { UserError } from '../../util/errors.js';
+import { UserError, writeFailure } from '../../util/errors.js';
 import { dataRanges } from '../../util/extents.js';
 import { sha256Segments, sparseSegments, type FollowingHash } from '../../util/hash.js';
 import { runHooks, type Hooks } from '../hooks.js';
@@ -21,7 +23,7 @@ import type { Extracted, Modified, ModifyInput, Outputs, RunEnv, Target } from '
 
 /**
  * Package: the root filesystem sized and checked, then the outputs — the disk image (partition
- * table, boot gap, raw blocks, boot, rootfs A and B, data), the Artifact, the root filesystem
+ * table, boot gap, the board's raw files, raw blocks, boot, rootfs A and B, data), the Artifact, the root filesystem
  * image, the tests config — each under a partial name, published together at the end.
  */
 
@@ -122,18 +124,33 @@ interface Written extends Started {
   readonly provides: Record<string, string>;
 }
 
-/** Blocks outside the partitions (a raw U-Boot environment), after the boot gap they may lie in. */
+/**
+ * Bytes outside the partitions, after the boot gap they may lie in: the board's raw files (its
+ * boot loader), then the bootloader integration's blocks (a raw U-Boot environment), which must
+ * not overlap them: an archive's fw_env.config may place the environment where the
+ * configuration alone did not say.
+ */
 async function writeRawBlocks({ modified, target }: PackageInput, image: string): Promise<void> {
-  if (modified.rawWrites.length === 0) return;
+  if (modified.rawWrites.length === 0 && target.rawFiles.length === 0) return;
   const bootStart = target.layout.boot.start;
+  const rawFiles = target.rawFiles.map((file) => ({ what: `the raw file ${file.name} (board.raw_files)`, start: file.offset, size: file.data.length }));
   const handle = await fs.open(image, 'r+');
   try {
+    for (const file of target.rawFiles) await writeFullyAt(handle, file.data, 0, file.data.length, file.offset);
     for (const block of modified.rawWrites) {
       if (block.offset + block.data.length > bootStart) {
         throw new UserError(`The ${block.what} at byte ${block.offset} would overlap the boot partition at ${bootStart}.`, { hint: 'Raise storage.alignment.' });
       }
+      const other = rawFiles.find((file) => overlaps(file, { what: block.what, start: block.offset, size: block.data.length }));
+      if (other) {
+        throw new UserError(`The ${block.what} at byte ${block.offset} (${block.data.length} bytes) would overlap ${other.what} at byte ${other.start} (${other.size} bytes).`, {
+          hint: 'Raise storage.alignment (the environment copies sit at 1 and 2 × alignment), or move the raw file.',
+        });
+      }
       await handle.write(block.data, 0, block.data.length, block.offset);
     }
+  } catch (error) {
+    throw writeFailure(error, image);
   } finally {
     await handle.close();
   }

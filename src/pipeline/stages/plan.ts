@@ -19,6 +19,7 @@ export interface Plan {
   artifactName: string;
   scheme: string;
   layout: { number: number; role: string; start: number; size: number }[];
+  rawFiles: { file: string; origin: string; offset: number; bytes: number }[];
   rootfsFilesystemBytes: number;
   changes: { rootfs: Change[]; boot: Change[] };
   packages: readonly InstalledPackageInfo[];
@@ -44,6 +45,7 @@ export function buildPlan(env: RunEnv, extracted: Extracted, target: Target, mod
       { role: 'rootfs-b', ...layout.rootfsB },
       { role: 'data', ...layout.data },
     ],
+    rawFiles: target.rawFiles.map((file) => ({ file: file.name, origin: file.origin, offset: file.offset, bytes: file.data.length })),
     rootfsFilesystemBytes: rootfsBytes,
     changes: { rootfs: extracted.rootfs.changes, boot: extracted.boot.changes },
     packages: modified.packages,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { computeLayout, type Layout } from '../../disk/layout.js';
+import { partitionTableRegion, placementProblem, regionEnd, SECTOR_BYTES, type Region } from '../../disk/placement.js';
 import type { DeviceNaming } from '../../mender/devices.js';
 import { decideIdentities, defaultIdentitySeed, PARTITION_ROLES, type Identities, type PartitionKnob } from '../../mender/identities.js';
 import type { KnobKey } from '../../config/knobs.js';
@@ -7,13 +8,13 @@ import { sbomFormats, SUFFIX } from '../../sbom/index.js';
 import { COMPRESSION_SUFFIX, type Compression } from '../../util/compression.js';
 import { UserError } from '../../util/errors.js';
 import { chooseBootloader } from '../integrations/index.js';
-import type { Extracted, OutputNames, RunEnv, Target } from '../types.js';
+import type { BoardRawFile, Extracted, OutputNames, RunEnv, Target } from '../types.js';
 
 /**
  * What the conversion makes of this input, decided once, before anything is changed: the device
  * types, the boot partition's mount point, device names and identities, the partition layout,
- * the output names and compression, the bootloader's own choices. Every `auto` setting is
- * resolved here. Pure: it reads only the configuration and what extraction found.
+ * the output names and compression, the bootloader's own choices, where the board's raw files go.
+ * Every `auto` setting is resolved here. Pure: it reads only the configuration and what extraction found.
  */
 export function decideTarget(env: RunEnv, extracted: Extracted): Target {
   const { config } = env;
@@ -34,6 +35,8 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
     inputBootBytes: extracted.bootBytes,
   });
   checkBootGap(extracted, layout);
+  const rawFiles = extracted.rawFiles ?? [];
+  checkRawFiles(env, rawFiles, layout, [partitionTableRegion(naming.scheme), ...bootloader.integration.reservedRegions(config)]);
   return {
     deviceTypes,
     bootMountpoint,
@@ -43,6 +46,7 @@ export function decideTarget(env: RunEnv, extracted: Extracted): Target {
     imageCompression,
     outputs: outputNames(env, deviceTypes, imageCompression),
     bootloader,
+    rawFiles,
   };
 }
 
@@ -70,6 +74,48 @@ function checkBootGap(extracted: Extracted, layout: Layout): void {
   throw new UserError(`The input's boot gap (data up to byte ${gap.offset + gap.bytes}) would overlap the first partition at ${layout.boot.start} bytes.`, {
     hint: 'Raise storage.alignment (MENDER_PARTITION_ALIGNMENT), or set storage.copy_boot_gap: false if the board does not need it.',
   });
+}
+
+/** A byte range for messages: its first byte, its sector when it starts on one, and where it ends. */
+function describeRange(region: Region): string {
+  const sector = region.start % SECTOR_BYTES === 0 ? `sector ${region.start / SECTOR_BYTES}, ` : '';
+  return `${sector}bytes ${region.start} to ${regionEnd(region)}`;
+}
+
+/**
+ * The board's raw files lie between the partition table and the first partition, clear of what
+ * the bootloader keeps there and of each other; the message names the file, its byte range,
+ * what it would overwrite, and the setting to change.
+ */
+function checkRawFiles(env: RunEnv, files: readonly BoardRawFile[], layout: Layout, kept: readonly Region[]): void {
+  const placed = files.map((file) => ({ what: file.name, start: file.offset, size: file.data.length }));
+  const partitions = [layout.boot, layout.rootfsA, layout.rootfsB, layout.data].map((extent) => ({
+    what: `partition ${extent.number} (${PARTITION_ROLES[extent.number - 1]!.name})`,
+    start: extent.start,
+    size: extent.size,
+  }));
+  const problem = placementProblem(placed, [...kept, ...partitions], layout.boot.start, layout.totalBytes);
+  if (!problem) return;
+  const { region } = problem;
+  const what = `The raw file ${region.what} (board.raw_files, ${describeRange(region)})`;
+  const setting = `its sector or offset in board.raw_files (${env.sources['board.raw_files']})`;
+  if (problem.kind === 'beyond-disk') {
+    throw new UserError(`${what} ends past the end of the storage (${problem.diskBytes} bytes).`, { hint: `Check ${setting}.` });
+  }
+  if (problem.kind === 'beyond-gap') {
+    throw new UserError(`${what} lies past the first partition (at byte ${problem.gapEnd}), after the partitions, where partition 4 grows on first boot.`, {
+      hint: `Place it before the first partition: check ${setting}.`,
+    });
+  }
+  const { other } = problem;
+  const overwrites = `${what} would overlap ${other.what} (${describeRange(other)}).`;
+  if (partitions.includes(other) || kept.slice(1).includes(other)) {
+    const uboot = env.config['bootloader.type'] === 'uboot';
+    throw new UserError(overwrites, {
+      hint: `Raise storage.alignment (MENDER_PARTITION_ALIGNMENT, now ${layout.alignment}): ${uboot ? 'the U-Boot environment copies sit at 1 and 2 × alignment and the first partition at 3 ×' : 'the first partition starts at 1 × alignment'}, so a larger one moves them past the boot loader; or check ${setting}.`,
+    });
+  }
+  throw new UserError(overwrites, { hint: other === kept[0] ? `The partition table must stay intact: check ${setting}.` : `Check the sectors or offsets of both in board.raw_files (${env.sources['board.raw_files']}).` });
 }
 
 /** Every output is named <input name>-<device types joined by +>-mender.<suffix>, unless image.name is set. */

@@ -93,6 +93,46 @@ describe('U-Boot sources and environment storages', () => {
     expect((await tool('fw_printenv', ['-c', config, 'mender_boot_part', 'bootcount'])).stdout).toBe('mender_boot_part=2\nbootcount=0\n');
   });
 
+  it('board.raw_files: a file beside u-boot.bin (uboot:) and one relative to the config, written at their offsets', async () => {
+    const source = path.join(base, 'raw-source');
+    fs.mkdirSync(source, { recursive: true });
+    fakeUboot(path.join(source, 'u-boot.bin'));
+    const spl = Buffer.alloc(70_000, 0xa5);
+    fs.writeFileSync(path.join(source, 'spl.bin'), spl);
+    const dir = path.join(base, 'raw');
+    fs.mkdirSync(path.join(dir, 'loaders'), { recursive: true });
+    // Zeros inside it must be written too: the image stays byte-exact whatever was there.
+    const loader = Buffer.concat([Buffer.alloc(4096, 0x3c), Buffer.alloc(8192), Buffer.alloc(100, 0x3c)]);
+    fs.writeFileSync(path.join(dir, 'loaders', 'loader.bin'), loader);
+    const raw = 'board:\n  raw_files:\n    - { file: uboot:spl.bin, sector: 16 }\n    - { file: loaders/loader.bin, offset: 1048576 }\n';
+    const { image, output } = await convert('raw', `${COMMON}uboot:\n  source: ${path.join(source, 'u-boot.bin')}\n  env_size: 8192\n${raw}`);
+    const bytes = fs.readFileSync(image);
+    expect(bytes.subarray(8192, 8192 + spl.length).equals(spl)).toBe(true);
+    expect(bytes.subarray(MiB, MiB + loader.length).equals(loader)).toBe(true);
+    expect(output).toMatch(/-\s+raw\s+sector 16\s+68 KiB\s+uboot:spl\.bin from file \S+u-boot\.bin/);
+    expect(output).toMatch(/-\s+raw\s+sector 2048\s+12 KiB\s+\S+\/loaders\/loader\.bin from file /);
+  });
+
+  it("board.raw_files: an archive's fw_env.config placing an environment copy over a raw file is refused before the image is published", async () => {
+    const staging = path.join(base, 'archive-raw');
+    fs.mkdirSync(path.join(staging, 'binaries'), { recursive: true });
+    fakeUboot(path.join(staging, 'binaries', 'u-boot.bin'));
+    fs.writeFileSync(path.join(staging, 'binaries', 'fw_env.config'), '/dev/mmcblk0 0x500000 0x4000\n/dev/mmcblk0 0x900000 0x4000\n');
+    fs.writeFileSync(path.join(staging, 'binaries', 'loader.bin'), Buffer.alloc(MiB, 0x11));
+    const archive = path.join(base, 'uboot-raw.tar.gz');
+    await tool('tar', ['-czf', archive, '-C', staging, 'binaries']);
+    const dir = path.join(base, 'archive-overlap');
+    const golden = await buildGoldenImage({ dir, arch: 'arm64' });
+    const configFile = path.join(dir, 'uboot.yaml');
+    // Clear of the copies the configuration alone places (4 and 8 MiB), not of the archive's.
+    fs.writeFileSync(configFile, `${COMMON}uboot:\n  source: ${archive}\nboard:\n  raw_files:\n    - { file: uboot:loader.bin, offset: 4718592 }\n`);
+    const deploy = path.join(dir, 'deploy');
+    const result = await runCli(['--disk-image', golden.image, '-c', configFile, '--artifact-name', 'r', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')]);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.all).toContain('error: The U-Boot environment at byte 5242880 (16384 bytes) would overlap the raw file uboot:loader.bin (board.raw_files) at byte 4718592 (1048576 bytes).');
+    expect(fs.existsSync(deploy) ? fs.readdirSync(deploy) : []).toEqual([]);
+  });
+
   it('installs libubootenv-tool (fw_printenv/fw_setenv) with the client, from the package repositories', async () => {
     const repo = await buildRepository(path.join(base, 'repo'), [
       { name: 'mender-client', version: '3.5.0-1', files: { '/usr/bin/mender': '#!/bin/sh\n' } },

@@ -179,6 +179,27 @@ describe('config layers', () => {
     expect(config.overlays).toEqual([path.join(tmp, 'files/a'), '/abs/b']);
   });
 
+  it('board.raw_files: sectors become byte offsets, paths are relative to the config, uboot: names stay; a later config replaces the list', () => {
+    const board = writeConfig('raw-board.yaml', 'board:\n  raw_files:\n    - { file: uboot:idbloader.img, sector: 64 }\n    - file: loaders/spl.bin\n      offset: 8192\n');
+    const { config } = loadConfig({ configFiles: [board], env: {} });
+    expect(config['board.raw_files']).toEqual([{ file: 'uboot:idbloader.img', offset: 32768 }, { file: path.join(tmp, 'loaders/spl.bin'), offset: 8192 }]);
+    const user = writeConfig('raw-user.yaml', 'board:\n  raw_files: []\n');
+    expect(loadConfig({ configFiles: [board, user], env: {} }).config['board.raw_files']).toEqual([]);
+    expect(renderEffective(loadConfig({ configFiles: [board], env: {} }))).toMatch(/^board\.raw_files: \[\{file: uboot:idbloader\.img, offset: 32768\}, \{file: \S+\/loaders\/spl\.bin, offset: 8192\}\]\s+# \S+raw-board\.yaml:2$/m);
+  });
+
+  it('board.raw_files: an entry without exactly one place, with an unknown field, a bad uboot: name or a negative sector is refused at its line', () => {
+    const problem = (entry: string) => errorOf(() => loadYamlLayer(writeConfig('raw-bad.yaml', `board:\n  raw_files:\n    - ${entry}\n`), 'raw-bad.yaml')).message;
+    expect(problem('{ file: a.img }')).toMatch(/^raw-bad\.yaml:3: 'board\.raw_files' must be entries with either sector or offset \(a\.img has neither\)/);
+    expect(problem('{ file: a.img, sector: 1, offset: 512 }')).toContain('(a.img has both)');
+    expect(problem('{ file: a.img, sectors: 64 }')).toContain("(no 'sectors')");
+    expect(problem('{ file: uboot:../../etc/passwd, sector: 64 }')).toContain('uboot:<file name> entries');
+    expect(problem('{ file: a.img, sector: -1 }')).toContain('whole number of at least 0 (a.img)');
+    expect(problem('{ file: a.img, sector: 1.5 }')).toContain('whole number of at least 0 (a.img)');
+    expect(problem('a.img')).toContain('must be a list of { file, sector } or { file, offset } entries');
+    expect(errorOf(() => loadYamlLayer(writeConfig('raw-scalar.yaml', 'board:\n  raw_files: a.img\n'), 'raw-scalar.yaml')).message).toContain('must be a list of { file, sector }');
+  });
+
   it('parses upstream environment values (y/n, space-separated device types)', () => {
     const layer = environmentLayer({ MENDER_DEVICE_TYPE: 'rpi3 rpi4', MENDER_ENABLE_PARTUUID: 'y' });
     expect(layer.get('device.types')?.value).toEqual(['rpi3', 'rpi4']);

@@ -48,6 +48,15 @@ describe("upstream's shipped board configs", () => {
     expect(lib64).toMatchObject({ line: 6, message: expect.stringMatching(/^upstream's platform_modify — not needed: it links \/lib64/) });
   });
 
+  it('the RockPro64 SD config migrates to ours, its loader written by board.raw_files', () => {
+    const result = readLegacyConfig(upstream('rockpro64_sd_config'), { baseDir: CHECKOUT });
+    expect(result.problems).toEqual([]);
+    expect(result.board).toBe('rockpro64');
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^upstream's platform_package — done by our configs\/rockpro64\.yaml: board\.raw_files writes the boot loader/));
+    const { config } = loadConfig({ configFiles: [upstream('rockpro64_sd_config')], env: {} });
+    expect(config['board.raw_files'].map((file) => file.offset)).toEqual([64 * 512, 16384 * 512]);
+  });
+
   it('--migrate writes YAML that includes our board config and loads to what -c of the upstream config gives', () => {
     const file = upstream('raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config');
     const text = renderMigration(file, readLegacyConfig(file));
@@ -65,7 +74,7 @@ describe("upstream's shipped board configs", () => {
 
   it.each([
     ['raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config', /Raspberry Pi OS before bookworm is not supported/],
-    ['rockpro64_sd_config', /RockPro64 is not supported yet/],
+    ['rockpro64_emmc_config', /the RockPro64 from eMMC is not shipped as a config: configs\/rockpro64\.yaml boots from the SD card/],
   ])('%s is refused with the reason', (name, reason) => {
     const result = readLegacyConfig(upstream(name));
     expect(messages(result.problems)).toEqual([expect.stringMatching(reason)]);

@@ -5,6 +5,8 @@ import { partitionDevice } from '../../../src/mender/devices.js';
 import { seededUuid } from '../../../src/mender/identities.js';
 import { decideTarget } from '../../../src/pipeline/stages/target.js';
 import type { RunEnv } from '../../../src/pipeline/types.js';
+import type { UserError } from '../../../src/util/errors.js';
+import { errorOf } from '../../helpers/errors.js';
 import { envWith, extractedWith, factsWith } from './fixtures.js';
 
 const arm = factsWith({ arch: 'arm64' });
@@ -63,6 +65,50 @@ describe('decideTarget', () => {
     const gap = { file: '/run/gap', offset: 512, bytes: 5 * MiB };
     expect(() => decideTarget(envWith('storage:\n  alignment: 4194304\n'), extractedWith({ files: { boot: 'b', rootfs: 'r', bootGap: gap } }))).toThrow(/boot gap .* would overlap the first partition/);
     expect(() => decideTarget(envWith('storage:\n  alignment: 8388608\n'), extractedWith({ files: { boot: 'b', rootfs: 'r', bootGap: gap } }))).not.toThrow();
+  });
+
+  describe("the board's raw files (board.raw_files)", () => {
+    const raw = (name: string, offset: number, bytes: number) => ({ name, origin: 'test', offset, data: Buffer.alloc(bytes, 1), sha256: '' });
+    // U-Boot on 4 MiB: the environment copies at 4 and 8 MiB (16 KiB each), partition 1 at 12 MiB.
+    const uboot = envWith('bootloader:\n  type: uboot\nstorage:\n  alignment: 4194304\n  total_size_mb: 256\ndata:\n  size_mb: 16\nboot:\n  size_mb: 16\n');
+    const decide = (...rawFiles: ReturnType<typeof raw>[]) => decideTarget(uboot, extractedWith({ facts: arm, bootBytes: 0, rawFiles }));
+
+    it('accepts files between the table, the environment copies and partition 1, and keeps them in the target', () => {
+      const files = [raw('uboot:idbloader.img', 64 * 512, 172032), raw('uboot:u-boot.itb', 6 * MiB, 1049680)];
+      expect(decide(...files).rawFiles).toEqual(files);
+      expect(decideTarget(uboot, extractedWith({ facts: arm, bootBytes: 0 })).rawFiles).toEqual([]);
+    });
+
+    it('refuses a file over partition 1, naming its range, the partition and the alignment to raise', () => {
+      const error = errorOf(() => decide(raw('uboot:u-boot.itb', 11 * MiB, 2 * MiB)));
+      expect(error.message).toBe(`The raw file uboot:u-boot.itb (board.raw_files, sector 22528, bytes ${11 * MiB} to ${13 * MiB}) would overlap partition 1 (boot) (sector 24576, bytes ${12 * MiB} to ${28 * MiB}).`);
+      expect((error as UserError).hint).toMatch(/^Raise storage\.alignment \(MENDER_PARTITION_ALIGNMENT, now 4194304\): the U-Boot environment copies sit at 1 and 2 × alignment/);
+    });
+
+    it('refuses a file over an environment copy (the Rockchip u-boot.itb at 8 MiB with a 4 MiB alignment)', () => {
+      const error = errorOf(() => decide(raw('uboot:u-boot.itb', 16384 * 512, 1049680)));
+      expect(error.message).toBe('The raw file uboot:u-boot.itb (board.raw_files, sector 16384, bytes 8388608 to 9438288) would overlap the U-Boot environment copy at 0x800000 (sector 16384, bytes 8388608 to 8404992).');
+      expect((error as UserError).hint).toContain('Raise storage.alignment');
+      // With the environment in a file on the boot partition nothing is kept there.
+      const file = envWith('bootloader:\n  type: uboot\nuboot:\n  env_storage: file\nstorage:\n  alignment: 4194304\n  total_size_mb: 256\ndata:\n  size_mb: 16\nboot:\n  size_mb: 16\n');
+      expect(() => decideTarget(file, extractedWith({ facts: arm, bootBytes: 0, rawFiles: [raw('uboot:u-boot.itb', 16384 * 512, 1049680)] }))).not.toThrow();
+    });
+
+    it('refuses a file over the partition table: the MBR sector, GPT sectors 0-33', () => {
+      expect(() => decide(raw('spl.bin', 0, 512))).toThrow(/overlap the MBR partition table \(sector 0\)/);
+      expect(() => decide(raw('spl.bin', 512, 512))).not.toThrow();
+      const gpt = extractedWith({ facts: arm, bootBytes: 0, table: { scheme: 'gpt' }, rawFiles: [raw('spl.bin', 8192, 4096)] });
+      expect(() => decideTarget(uboot, gpt)).toThrow(/would overlap the GPT partition table \(sectors 0-33\) .*\.$/);
+    });
+
+    it('refuses two files over each other, past the end of the storage, or past the gap before partition 1', () => {
+      expect(() => decide(raw('a.img', 32768, MiB), raw('b.img', MiB, 4096))).toThrow(/^The raw file b\.img \(board\.raw_files, sector 2048, bytes 1048576 to 1052672\) would overlap a\.img \(sector 64, bytes 32768 to 1081344\)\.$/);
+      expect(() => decide(raw('far.img', 256 * MiB - 512, 1024))).toThrow(/far\.img .* ends past the end of the storage \(268435456 bytes\)/);
+      const tail = decide().layout;
+      const afterData = tail.data.start + tail.data.size;
+      expect(afterData).toBeLessThan(256 * MiB);
+      expect(() => decide(raw('tail.img', afterData, 512))).toThrow(/tail\.img .* lies past the first partition \(at byte 12582912\), after the partitions/);
+    });
   });
 
   it("keeps the input scheme; names devices by PARTUUID from the fleet's identities, never the input's", () => {

@@ -253,6 +253,7 @@ export const grubIntegration: BootloaderIntegration<{ arch: GrubEfiArch }> = {
   defaultBootMountpoint: '/boot/efi',
   // GRUB's environment is on the boot partition: nothing before it.
   reservedBytes: () => 0,
+  reservedRegions: () => [],
   // Its environment tools are shell scripts of ours (grub-mender-grubenv-print/-set).
   packages: () => [],
   testsConfig: { feature: 'mender-grub', imageType: 'uefiimg' },

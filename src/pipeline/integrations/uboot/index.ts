@@ -70,28 +70,42 @@ interface UbootBinary {
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-async function fromDebian(input: ModifyInput, match: RegExpExecArray): Promise<UbootBinary> {
-  const { env, extracted } = input;
+/** Files of the U-Boot source, by name, and where they came from. */
+export interface UbootSourceFiles {
+  files: Map<string, Buffer>;
+  /** Where they came from, for the log and the summary. */
+  origin: string;
+}
+
+/** Named files of a Debian package's /usr/lib/u-boot/<target>/. */
+async function fromDebian(env: RunEnv, facts: ImageFacts, match: RegExpExecArray, names: readonly string[]): Promise<UbootSourceFiles> {
   const [, name, givenArch, target] = match as unknown as [string, string, string | undefined, string];
-  const arch = givenArch ?? extracted.facts.arch;
-  const suite = env.config['uboot.debian_suite'] || debianSuiteFor(extracted.facts);
+  const arch = givenArch ?? facts.arch;
+  const suite = env.config['uboot.debian_suite'] || debianSuiteFor(facts);
   const { deb, version } = await fetchDebianPackage(env, name, arch, suite);
-  const wanted = `/usr/lib/u-boot/${target}/u-boot.bin`;
-  const targets: string[] = [];
-  let data: Buffer | undefined;
+  const dir = `/usr/lib/u-boot/${target}/`;
+  const targets = new Set<string>();
+  const inTarget: string[] = [];
+  const files = new Map<string, Buffer>();
   await deb.walkData(async (entry, content) => {
-    const found = /^\/usr\/lib\/u-boot\/([^/]+)\/u-boot\.bin$/.exec(entry.path);
+    const found = /^\/usr\/lib\/u-boot\/([^/]+)\/([^/]+)$/.exec(entry.path);
     if (!found || entry.type !== 'file') return;
-    targets.push(found[1]!);
-    if (entry.path !== wanted) return;
-    data = await buffer(content);
+    if (found[2] === 'u-boot.bin') targets.add(found[1]!);
+    if (!entry.path.startsWith(dir)) return;
+    inTarget.push(found[2]!);
+    if (names.includes(found[2]!)) files.set(found[2]!, await buffer(content));
   });
-  if (!data) {
+  const origin = `Debian ${name} ${version} ${arch} (${suite}), ${target}`;
+  if (inTarget.length === 0) {
     throw new UserError(`Debian's ${name} ${version} (${arch}) has no U-Boot for the target '${target}'.`, {
-      hint: `Its targets: ${targets.sort().join(', ') || '(none)'}. Set uboot.source to debian:${name}/<target>.`,
+      hint: `Its targets: ${[...targets].sort().join(', ') || '(none)'}. Set uboot.source to debian:${name}/<target>.`,
     });
   }
-  return { data, origin: `Debian ${name} ${version} ${arch} (${suite}), ${target}` };
+  const missing = names.filter((wanted) => !files.has(wanted));
+  if (missing.length > 0) {
+    throw new UserError(`Debian's ${name} ${version} (${arch}) has no ${missing.join(', ')} for the target '${target}'.`, { hint: `Its files for ${target}: ${inTarget.sort().join(', ')}.` });
+  }
+  return { files, origin };
 }
 
 /** An archive from a URL, downloaded once into the cache (by the URL's hash). */
@@ -119,28 +133,55 @@ async function findFile(dir: string, name: string): Promise<string | undefined> 
   return undefined;
 }
 
-async function fromArchive(env: RunEnv, source: string): Promise<UbootBinary> {
+/** Named files of an archive (wherever they are in it); `optional` ones may be missing. */
+async function fromArchive(env: RunEnv, source: string, names: readonly string[], optional: readonly string[]): Promise<UbootSourceFiles> {
   const archive = URL_SOURCE.test(source) ? await downloaded(env, source) : path.resolve(source);
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-uboot-'));
   try {
     await run('tar', ['-xf', archive, '-C', scratch, '--no-same-owner', '--no-same-permissions'], { doing: `unpacking the U-Boot archive ${archive}` });
-    const binary = await findFile(scratch, 'u-boot.bin');
-    if (!binary) throw new UserError(`The U-Boot archive ${source} has no u-boot.bin.`);
-    const config = await findFile(scratch, 'fw_env.config');
-    const fwEnv = config ? parseFwEnvConfig(await fs.readFile(config, 'utf8')) : undefined;
-    return { data: await fs.readFile(binary), origin: `archive ${source}`, fwEnv };
+    const files = new Map<string, Buffer>();
+    for (const name of [...names, ...optional]) {
+      const file = await findFile(scratch, name);
+      if (file) files.set(name, await fs.readFile(file));
+      else if (names.includes(name)) throw new UserError(`The U-Boot archive ${source} has no ${name}.`);
+    }
+    return { files, origin: `archive ${source}` };
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
 }
 
-async function obtainUboot(input: ModifyInput): Promise<UbootBinary> {
-  const source = input.env.config['uboot.source'];
+/** Named files beside a u-boot.bin file (the file itself for u-boot.bin). */
+async function besideFile(source: string, names: readonly string[]): Promise<UbootSourceFiles> {
+  const binary = path.resolve(source);
+  const files = new Map<string, Buffer>();
+  for (const name of names) {
+    const file = name === 'u-boot.bin' ? binary : path.join(path.dirname(binary), name);
+    const data = await fs.readFile(file).catch((error: NodeJS.ErrnoException) => {
+      throw new UserError(`Cannot read ${file} (${error.code ?? error.message}), which the configuration takes from beside the U-Boot binary ${binary}.`, { hint: 'Put it there, or name it by its path in board.raw_files.' });
+    });
+    files.set(name, data);
+  }
+  return { files, origin: `file ${binary}` };
+}
+
+/**
+ * Files of uboot.source by name: the Debian package's /usr/lib/u-boot/<target>/<name>, the
+ * archive's <name>, or <name> beside a u-boot.bin file; `optional` ones (an archive's
+ * fw_env.config) may be missing.
+ */
+export async function readUbootSource(env: RunEnv, facts: ImageFacts, names: readonly string[], optional: readonly string[] = []): Promise<UbootSourceFiles> {
+  const source = env.config['uboot.source'];
   const debian = DEBIAN_SOURCE.exec(source);
-  if (debian) return fromDebian(input, debian);
-  if (ARCHIVE.test(source)) return fromArchive(input.env, source);
-  const file = path.resolve(source);
-  return { data: await fs.readFile(file), origin: `file ${file}` };
+  if (debian) return fromDebian(env, facts, debian, names);
+  if (ARCHIVE.test(source)) return fromArchive(env, source, names, optional);
+  return besideFile(source, names);
+}
+
+async function obtainUboot(input: ModifyInput): Promise<UbootBinary> {
+  const { files, origin } = await readUbootSource(input.env, input.extracted.facts, ['u-boot.bin'], ['fw_env.config']);
+  const config = files.get('fw_env.config');
+  return { data: files.get('u-boot.bin')!, origin, fwEnv: config ? parseFwEnvConfig(config.toString('utf8')) : undefined };
 }
 
 /** uboot.source names a Debian package and target, an existing file, or an archive (file or URL). */
@@ -187,6 +228,11 @@ function envAccess(input: ModifyInput, binary: UbootBinary, storage: UbootEnvSto
   return binary.fwEnv || ubootSavesEnvToMmc(binary.data) ? 'uboot' : 'script';
 }
 
+/** The block device U-Boot finds the image on. */
+function ubootStorage(config: Readonly<Config>): { interface: string; device: number } {
+  return { interface: 'mmc', device: config['uboot.mmc_device'] };
+}
+
 interface WrittenEnvironment {
   /** For the log and the summary. */
   description: string;
@@ -202,7 +248,7 @@ async function writeEnvironment(input: ModifyInput, binary: UbootBinary): Promis
   }
   const storage = envStorage(input, binary);
   const access = envAccess(input, binary, storage);
-  const ownEnv = { defaultEnv, bootPartition: 1, scriptPath: SCRIPT_PATH };
+  const ownEnv = { defaultEnv, storage: ubootStorage(env.config), bootPartition: 1, scriptPath: SCRIPT_PATH };
   // Kept by U-Boot, the copies are its whole environment (its defaults included: a stored
   // environment replaces them); kept by the script, they hold the boot state only.
   const values = access === 'script'
@@ -314,6 +360,34 @@ async function installKernel(input: ModifyInput, decision: UbootDecision): Promi
   return release;
 }
 
+/**
+ * The installed kernel package's device trees in /boot, vendor directories flattened, and its
+ * overlays in /boot/overlays: where the kernel hooks put them after every kernel upgrade, so that
+ * a uboot.dtb under /boot (e.g. /boot/rk3399-rockpro64.dtb) is there from the first boot on.
+ * Returns how many files were copied.
+ */
+async function installDeviceTrees(input: ModifyInput, release: string | null): Promise<number> {
+  const { rootfs } = input.extracted;
+  const source = `/usr/lib/linux-image-${release}`;
+  if (!release || (await rootfs.stat(source))?.type !== 'dir') return 0;
+  const root = { uid: 0, gid: 0 };
+  const copies: [from: string, to: string][] = [];
+  for (const entry of await rootfs.list(source)) {
+    if (entry.type === 'file' && entry.name.endsWith('.dtb')) copies.push([entry.path, `/boot/${entry.name}`]);
+    if (entry.type !== 'dir') continue;
+    for (const inner of await rootfs.list(entry.path)) {
+      if (inner.type !== 'file') continue;
+      if (entry.name === 'overlays') copies.push([inner.path, `/boot/overlays/${inner.name}`]);
+      else if (inner.name.endsWith('.dtb')) copies.push([inner.path, `/boot/${inner.name}`]);
+    }
+  }
+  for (const [from, to] of copies) {
+    await rootfs.mkdir(path.posix.dirname(to), { ...root, mode: 0o755 });
+    await rootfs.writeFile(to, await rootfs.readFile(from), { ...root, mode: 0o644 });
+  }
+  return copies.length;
+}
+
 /** The hooks that keep the kernel, initrd and device trees boot.scr loads in step with the kernel packages (apt upgrade). */
 async function installKernelHooks(input: ModifyInput, decision: UbootDecision, release: string | null): Promise<string> {
   const { env, extracted } = input;
@@ -348,6 +422,12 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
   defaultBootMountpoint: '/uboot',
   // The two alignment blocks before the boot partition hold the redundant environment copies.
   reservedBytes: (alignment) => 2 * alignment,
+  // An archive's fw_env.config may place them elsewhere: the package stage checks the copies it writes again.
+  reservedRegions: (config) => {
+    if (config['uboot.env_storage'] !== 'redundant') return [];
+    const alignment = config['storage.alignment'];
+    return [alignment, 2 * alignment].map((start) => ({ what: `the U-Boot environment copy at 0x${start.toString(16)}`, start, size: config['uboot.env_size'] }));
+  },
   // The client reaches the environment through fw_printenv/fw_setenv.
   packages: (config) => (config['client.install'] ? ['libubootenv-tool'] : []),
   testsConfig: { feature: 'mender-uboot', imageType: 'sdimg' },
@@ -372,7 +452,9 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
     const checksum = sha256(binary.data);
     env.logger.info(`uboot: ${binary.origin}, sha256 ${checksum}`);
     env.notes.push(`U-Boot: ${binary.origin} (sha256 ${checksum.slice(0, 16)}…).`);
-    await extracted.boot.writeFile(env.config['uboot.install_path'], binary.data);
+    // Its default environment is read either way; a board that loads U-Boot from raw sectors has no file of it.
+    const installPath = env.config['uboot.install_path'];
+    if (installPath) await extracted.boot.writeFile(installPath, binary.data);
 
     const environment = await writeEnvironment(input, binary);
     env.logger.info(`uboot: environment in ${environment.description}`);
@@ -380,6 +462,8 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
 
     const release = await installKernel(input, decision);
     env.logger.info(`uboot: kernel ${decision.kernelPath} (${release ?? 'release unknown'})`);
+    const trees = await installDeviceTrees(input, release);
+    if (trees > 0) env.logger.info(`uboot: ${trees} device tree files of linux-image-${release} copied to /boot`);
     if (env.config['uboot.kernel_hooks']) {
       const which = await installKernelHooks(input, decision, release);
       env.notes.push(`Kernel hooks (${UBOOT_KERNEL_HOOK_LINKS.join(', ')}) keep ${decision.kernelPath}${decision.initrdPath ? ` and ${decision.initrdPath}` : ''} up to date from the newest installed kernel (${which}) when packages change it.`);
@@ -396,6 +480,7 @@ export const ubootIntegration: BootloaderIntegration<UbootDecision> = {
       firmwareBootargs: env.config['uboot.firmware_bootargs'],
       kernelArgs: env.config['bootloader.kernel_args'] || undefined,
       environment: environment.script,
+      storage: ubootStorage(env.config),
     });
     // The source next to the compiled script, for people reading the boot partition.
     await extracted.boot.writeFile('/boot.cmd', script);
