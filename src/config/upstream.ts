@@ -103,7 +103,7 @@ const ROCKPRO64_FUNCTIONS: Readonly<Record<string, UpstreamFunction>> = {
   platform_package: { done: 'board.raw_files writes the boot loader at its sectors (idbloader.img at 64, u-boot.itb at 16384, from u-boot-rockchip)' },
 };
 const ROCKPRO64_EMMC =
-  "the RockPro64 from eMMC is not shipped as a config: configs/rockpro64.yaml boots from the SD card (U-Boot mmc 1, /dev/mmcblk1p); for eMMC use it with uboot.mmc_device: 0 and storage.device_base: /dev/mmcblk2p, as its comment says";
+  'the RockPro64 from eMMC is not shipped as a config: configs/rockpro64.yaml boots from the SD card (U-Boot mmc 1, /dev/mmcblk1p); for eMMC use it with uboot.mmc_device: 0 and storage.device_base: /dev/mmcblk2p, as its comment says';
 
 /** The check functions of configs/raspberrypi/include/common_config. */
 const RASPBERRYPI_CHECKS: Record<string, UpstreamFunction> = {
