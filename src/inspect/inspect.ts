@@ -144,7 +144,14 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
  */
 async function bootChainOf(rootfs: Ext4Editor, boot: FatEditor, arch: string | undefined): Promise<BootChain | undefined> {
   if (await boot.exists('/grub-mender-grubenv/mender_grubenv1/env')) {
-    return { kind: 'grub-mender-grubenv', description: 'GRUB with the grub-mender-grubenv environment on the boot partition', reads: ['/boot/kernel', '/boot/initrd'] };
+    // Our grub.cfg defines mender_rootfsa_root (src/bootloader/grub/config.ts); grub-mender-grubenv's has no such variable.
+    const ours = (await boot.exists('/EFI/BOOT/grub.cfg')) && (await boot.readText('/EFI/BOOT/grub.cfg')).includes('mender_rootfsa_root');
+    return {
+      kind: 'grub-mender-grubenv',
+      description: `GRUB with the grub-mender-grubenv environment on the boot partition${ours ? '' : ' (grub-mender-grubenv\'s grub.cfg, as upstream mender-convert installs it)'}`,
+      reads: ['/boot/kernel', '/boot/initrd'],
+      ...(ours ? {} : { include: 'configs/include/upstream-converted-pc.yaml' }),
+    };
   }
   if (await boot.exists('/boot.scr')) {
     return { kind: 'mender-convert-uboot', description: 'U-Boot running the boot script /boot.scr this tool writes', reads: ['the kernel and initrd /boot.cmd names'] };

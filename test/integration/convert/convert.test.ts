@@ -401,6 +401,18 @@ describe('GRUB (UEFI) integration', () => {
     expect(await debugfs(rootfs, 'cat /usr/bin/grub-mender-grubenv-print')).toContain(`${bootMount}/grub-mender-grubenv`);
     expect(inspect.mender.bootChain).toMatchObject({ kind: 'grub-mender-grubenv', reads: ['/boot/kernel', '/boot/initrd'] });
     expect(inspect.mender.bootChain.include).toBeUndefined();
+    // A boot partition with grub-mender-grubenv's own grub.cfg (a PC converted upstream) asks for the include.
+    const upstreamLike = path.join(c.dir, 'upstream-like.img');
+    fs.copyFileSync(c.image, upstreamLike);
+    fs.writeFileSync(path.join(c.dir, 'upstream-grub.cfg'), 'load_env --file ${root}/grub-mender-grubenv/mender_grubenv1/env\n');
+    await tool('mcopy', ['-o', '-i', `${upstreamLike}@@${c.table.partitions[0]!.start * 512}`, path.join(c.dir, 'upstream-grub.cfg'), '::/EFI/BOOT/grub.cfg']);
+    const upstream = JSON.parse(String((await runCli(['inspect', '--json', upstreamLike])).stdout));
+    expect(upstream.mender.bootChain).toMatchObject({ kind: 'grub-mender-grubenv', include: 'configs/include/upstream-converted-pc.yaml' });
+    // With it, the root filesystem's tools reach the environment where upstream mounts the boot partition.
+    const withInclude = await convertGolden('grub-upstream-pc', {}, ['-c', path.resolve('configs/include/upstream-converted-pc.yaml')]);
+    const rootfsForUpstream = await partitionFile(withInclude, 2);
+    expect(await debugfs(rootfsForUpstream, 'cat /usr/bin/grub-mender-grubenv-print')).toContain('/boot/efi/grub-mender-grubenv');
+    expect(await debugfs(rootfsForUpstream, 'stat /boot/kernel')).toContain('Fast link dest: "vmlinuz-6.1.0-test"');
   });
 
   it('on arm64, builds BOOTAA64.EFI and copies the kernel\'s device trees to /dtb', async () => {
