@@ -333,6 +333,10 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   const board = state.upstream.find((known) => known.ours)?.ours;
   const boardFile = state.upstream.find((known) => known.ours === board);
   if (board) state.notes.push({ file, line: 0, message: `upstream's ${boardFile!.path} is for the board of our configs/${board}.yaml: included` });
+  const fleetInclude = board && upstreamFleetInclude(board);
+  if (fleetInclude) {
+    state.notes.push({ file, line: 0, message: `devices converted by upstream with it keep upstream's boot chain: convert the Artifacts for them with configs/${fleetInclude} as well (\`mender-convert inspect\` of such a device's image names it)` });
+  }
   for (const { file: from, line, name, mapping } of state.upstreamFunctions) {
     const at = { file: from, line };
     if ('needless' in mapping) state.notes.push({ ...at, message: `upstream's ${name} — not needed: ${mapping.needless}` });
@@ -371,6 +375,13 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   }
   chooseClientSource(layer, state, file);
   return { layer, problems: inFileOrder(state.problems), notes: inFileOrder(state.notes), ...(board ? { board } : {}) };
+}
+
+/** The include that makes our Artifacts boot on devices upstream converted for this board (their boot partition keeps upstream's boot chain). */
+function upstreamFleetInclude(board: string): string | undefined {
+  if (board.startsWith('raspberrypi')) return 'include/upstream-converted-raspberrypi.yaml';
+  if (board === 'qemux86-64' || board === 'generic_x86-64') return 'include/upstream-converted-pc.yaml';
+  return undefined;
 }
 
 /** As configuration: every problem is an error. The layer, and our board config it stands on. */

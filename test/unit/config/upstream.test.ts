@@ -34,6 +34,7 @@ describe("upstream's shipped board configs", () => {
       expect(result.problems).toEqual([]);
       expect(result.board).toBe(ours);
       expect(result.layer.get('device.types')?.value).toEqual([deviceType]);
+      expect(messages(result.notes)).toContainEqual(expect.stringMatching(new RegExp(`^devices converted by upstream with it keep upstream's boot chain: convert the Artifacts for them with configs/include/upstream-converted-${ours.startsWith('raspberrypi') ? 'raspberrypi' : 'pc'}\\.yaml`)));
     }
   });
 
