@@ -148,7 +148,13 @@ async function debootstrap() {
  */
 async function secondStage() {
   const binfmt = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
-  if (!(await fs.readFile(binfmt, 'utf8').catch(() => '')).startsWith('enabled')) {
+  const registered = async () => (await fs.readFile(binfmt, 'utf8').catch(() => '')).startsWith('enabled');
+  if (!(await registered())) {
+    // A fresh machine (or a container) where qemu-user-static's registration has not run.
+    if (!(await fs.pathExists('/proc/sys/fs/binfmt_misc/register'))) await $`mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`.nothrow();
+    await $`update-binfmts --enable qemu-aarch64`.nothrow();
+  }
+  if (!(await registered())) {
     throw new Error(`qemu-aarch64 is not registered with binfmt_misc (${binfmt}): apt-get install qemu-user-static, then mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc and /usr/lib/systemd/systemd-binfmt if it is still missing`);
   }
   await fs.mkdirp(path.join(tree, 'etc/initramfs-tools/conf.d'));
