@@ -1,6 +1,6 @@
 import path from 'node:path/posix';
 import { UserError } from '../util/errors.js';
-import type { FsEditor } from './editor.js';
+import type { Entry, FsEditor } from './editor.js';
 
 /** Configuration files (fstab, hostname, os-release) are a few kilobytes; more is a damaged or hostile image. */
 export const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
@@ -18,6 +18,21 @@ export type ConfigFile =
  * symlink is reported instead. Too large a file is an error naming it, before anything is read.
  */
 export async function readConfigFile(editor: FsEditor, file: string, options: { followSymlinks: boolean }): Promise<ConfigFile> {
+  const target = await regularFileAt(editor, file, options);
+  if (!target.found) return target;
+  if (target.entry.size > CONFIG_FILE_MAX_BYTES) {
+    throw new UserError(`${file} in the image is ${target.entry.size} bytes; a file of its kind holds a few lines (${CONFIG_FILE_MAX_BYTES} bytes at most are read).`, {
+      hint: 'The image is damaged or not what it claims to be: fix that file in the golden image, or start from another image.',
+    });
+  }
+  return { found: true, text: await editor.readText(target.path) };
+}
+
+/**
+ * The regular file a path names, its symlinks followed inside the filesystem (when asked) up to
+ * a bound, so a loop or a dangling link is an answer with its reason, not an error or a hang.
+ */
+export async function regularFileAt(editor: FsEditor, file: string, options: { followSymlinks: boolean }): Promise<{ found: true; path: string; entry: Entry } | { found: false; reason?: string }> {
   let current = file;
   for (let hop = 0; ; hop++) {
     const entry = await editor.stat(current);
@@ -29,11 +44,6 @@ export async function readConfigFile(editor: FsEditor, file: string, options: { 
       continue;
     }
     if (entry.type !== 'file') return { found: false, reason: `${file} is a ${entry.type === 'dir' ? 'directory' : 'special file'}, not a file` };
-    if (entry.size > CONFIG_FILE_MAX_BYTES) {
-      throw new UserError(`${file} in the image is ${entry.size} bytes; a file of its kind holds a few lines (${CONFIG_FILE_MAX_BYTES} bytes at most are read).`, {
-        hint: 'The image is damaged or not what it claims to be: fix that file in the golden image, or start from another image.',
-      });
-    }
-    return { found: true, text: await editor.readText(current) };
+    return { found: true, path: current, entry };
   }
 }

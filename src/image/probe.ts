@@ -1,4 +1,4 @@
-import { readConfigFile } from '../fs/config-file.js';
+import { readConfigFile, regularFileAt } from '../fs/config-file.js';
 import type { FsEditor } from '../fs/editor.js';
 import { compareVersions } from '../deb/version.js';
 import { UserError } from '../util/errors.js';
@@ -102,10 +102,21 @@ function fstabBootMountpoint(fstab: string): string | undefined {
 const KERNEL_NAME = /^(vmlinuz|vmlinux|Image|zImage|uImage|kernel[\w-]*\.img)([-.].*)?$/;
 const INITRD_NAME = /^(initrd|initramfs)([-.].*)?$/;
 
-async function namesIn(editor: FsEditor, dir: string, pattern: RegExp): Promise<string[]> {
-  if (!(await editor.exists(dir))) return [];
-  const entries = await editor.list(dir);
-  return entries.filter((entry) => entry.type !== 'dir' && pattern.test(entry.name)).map((entry) => entry.path);
+/**
+ * Files in `dir` named like `pattern` that are files: a symlink counts when it leads to a regular
+ * file inside the filesystem; the others (loops, dangling links) are returned apart, with why.
+ */
+async function namesIn(editor: FsEditor, dir: string, pattern: RegExp): Promise<{ files: string[]; broken: string[] }> {
+  if (!(await editor.exists(dir))) return { files: [], broken: [] };
+  const files: string[] = [];
+  const broken: string[] = [];
+  for (const entry of await editor.list(dir)) {
+    if (entry.type === 'dir' || !pattern.test(entry.name)) continue;
+    const target = await regularFileAt(editor, entry.path, { followSymlinks: true });
+    if (target.found) files.push(entry.path);
+    else broken.push(target.reason ?? entry.path);
+  }
+  return { files, broken };
 }
 
 async function readTextOrEmpty(editor: FsEditor, file: string): Promise<string> {
@@ -137,14 +148,21 @@ export async function probeImage(rootfs: FsEditor, boot: FsEditor | undefined): 
   const rawHostname = (await readTextOrEmpty(rootfs, '/etc/hostname')).trim().split(/\s+/)[0] ?? '';
   const hostname = validHostname(rawHostname);
   const fstab = await readTextOrEmpty(rootfs, '/etc/fstab');
+  const kernels = await namesIn(rootfs, '/boot', KERNEL_NAME);
+  const bootKernels = boot ? (await namesIn(boot, '/', KERNEL_NAME)).files : [];
+  if (kernels.files.length === 0 && bootKernels.length === 0 && kernels.broken.length > 0) {
+    throw new UserError(`The image's kernels lead nowhere: ${kernels.broken.join('; ')}. A converted image would not boot.`, {
+      hint: 'Fix the links in the golden image\'s /boot (or reinstall its kernel package), then convert it.',
+    });
+  }
   return {
     os: parseOsRelease(osText),
     arch,
     hostname,
     ...(rawHostname && !hostname ? { hostnameInvalid: true } : {}),
-    rootfsKernels: await namesIn(rootfs, '/boot', KERNEL_NAME),
-    rootfsInitrds: await namesIn(rootfs, '/boot', INITRD_NAME),
-    bootKernels: boot ? await namesIn(boot, '/', KERNEL_NAME) : [],
+    rootfsKernels: kernels.files,
+    rootfsInitrds: (await namesIn(rootfs, '/boot', INITRD_NAME)).files,
+    bootKernels,
     bootMountpoint: fstabBootMountpoint(fstab),
   };
 }

@@ -174,6 +174,17 @@ describe('hostile golden images', () => {
     expect(c.result.all).toContain('Partition 3 (swap) is not part of the Mender layout and was left out');
   });
 
+  it('kernels that are all symlink loops or dangling links are refused, naming each', async () => {
+    const c = await convert('kernel-loops', {
+      editTree: (tree) => {
+        fs.rmSync(path.join(tree, 'boot/vmlinuz-6.1.0-test'));
+        fs.symlinkSync('vmlinuz-6.1.0-test', path.join(tree, 'boot/vmlinuz-6.1.0-test'));
+        fs.symlinkSync('/nowhere/vmlinuz', path.join(tree, 'boot/vmlinuz'));
+      },
+    });
+    expectRefused(c, /error: The image's kernels lead nowhere: .*\/boot\/vmlinuz is a symlink to \/nowhere\/vmlinuz, which does not exist.*\/boot\/vmlinuz-6\.1\.0-test is a symlink loop/);
+  });
+
   it('device types and image names that are paths are refused where they enter', async () => {
     const types = await convert('types-path', {}, `${SMALL}device:\n  types: [../../x]\n`);
     expectRefused(types, /'device.types' must be device types made of letters, digits and _ \. : \+ - \(no \/ or spaces\), not "\.\.\/\.\.\/x"/);
