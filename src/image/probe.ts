@@ -102,6 +102,11 @@ function fstabBootMountpoint(fstab: string): string | undefined {
 const KERNEL_NAME = /^(vmlinuz|vmlinux|Image|zImage|uImage|kernel[\w-]*\.img)([-.].*)?$/;
 const INITRD_NAME = /^(initrd|initramfs)([-.].*)?$/;
 
+/** A file name a kernel or an initrd goes by (vmlinuz-6.1.0-18-arm64, initrd.img-…, kernel8.img …). */
+export function isKernelOrInitrdName(name: string): boolean {
+  return KERNEL_NAME.test(name) || INITRD_NAME.test(name);
+}
+
 /**
  * Files in `dir` named like `pattern` that are files: a symlink counts when it leads to a regular
  * file inside the filesystem; the others (loops, dangling links) are returned apart, with why.

@@ -8,11 +8,14 @@ import { FatEditor } from '../fs/fat.js';
 import { probeFilesystem, type FilesystemType } from '../fs/identify.js';
 import { isMenderRootfs } from '../mender/detect.js';
 import { PARTITION_ROLES } from '../mender/identities.js';
-import { parseGrubEnv } from '../bootloader/grub/env.js';
+import { MENDER_GRUBENV_DIR, parseGrubEnv } from '../bootloader/grub/env.js';
 import { probeImage, type ImageFacts } from '../image/probe.js';
 import { UserError } from '../util/errors.js';
 
 /** `mender-convert inspect`: what an image or Artifact holds, read without changing it. */
+
+/** The first copy of the GRUB environment on the boot partition (ours and grub-mender-grubenv's). */
+const GRUBENV_COPY_1 = `${MENDER_GRUBENV_DIR}/mender_grubenv1/env`;
 
 export interface ImageReport {
   kind: 'disk-image';
@@ -127,8 +130,8 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
       }
     }
     if (report.mender.converted && bootEditor) report.mender.bootChain = await bootChainOf(roots[0]!.editor, bootEditor, report.arch);
-    if (bootEditor && (await bootEditor.exists('/grub-mender-grubenv/mender_grubenv1/env'))) {
-      report.mender.bootEnvironment = parseGrubEnv(await bootEditor.readFile('/grub-mender-grubenv/mender_grubenv1/env')).values;
+    if (bootEditor && (await bootEditor.exists(GRUBENV_COPY_1))) {
+      report.mender.bootEnvironment = parseGrubEnv(await bootEditor.readFile(GRUBENV_COPY_1)).values;
     }
     return report;
   } finally {
@@ -143,7 +146,7 @@ export async function inspect(file: string, options: { publicKey?: string } = {}
  * environment raw at 4 and 8 MiB), our U-Boot boot script, or grub-mender-grubenv's GRUB.
  */
 async function bootChainOf(rootfs: Ext4Editor, boot: FatEditor, arch: string | undefined): Promise<BootChain | undefined> {
-  if (await boot.exists('/grub-mender-grubenv/mender_grubenv1/env')) {
+  if (await boot.exists(GRUBENV_COPY_1)) {
     // Our grub.cfg defines mender_rootfsa_root (src/bootloader/grub/config.ts); grub-mender-grubenv's has no such variable.
     const ours = (await boot.exists('/EFI/BOOT/grub.cfg')) && (await boot.readText('/EFI/BOOT/grub.cfg')).includes('mender_rootfsa_root');
     return {

@@ -6,7 +6,7 @@ import { Ext4Editor } from '../../fs/ext4.js';
 import { FatEditor, makeFat } from '../../fs/fat.js';
 import { probeFilesystem, type FilesystemType } from '../../fs/identify.js';
 import { RecordingEditor } from '../../fs/recording.js';
-import { probeImage, type ImageFacts } from '../../image/probe.js';
+import { isKernelOrInitrdName, probeImage, type ImageFacts } from '../../image/probe.js';
 import { isMenderRootfs } from '../../mender/detect.js';
 import { UserError } from '../../util/errors.js';
 import { readBoardRawFiles } from '../integrations/board-files.js';
@@ -79,7 +79,7 @@ async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: C
   const list = kept.map((c) => `partition ${c.partition.number} (${c.fsType}, ${mib(c.partition.size)})`).join(', ');
   if (first.fsType.startsWith('ext')) {
     const ext = await Ext4Editor.open(first.partition.file, { logger: env.logger, clock: () => env.epoch });
-    const kernels = (await ext.list('/')).filter((entry) => /^(vmlinuz|vmlinux|Image|zImage|initrd)/.test(entry.name));
+    const kernels = (await ext.list('/')).filter((entry) => isKernelOrInitrdName(entry.name));
     if (kernels.length > 0) {
       throw new UserError(`Partition ${first.partition.number} is a separate /boot (it holds ${kernels.map((k) => k.name).join(', ')}): the Mender layout keeps the kernels in each root filesystem's /boot, so that an update carries them.`, {
         hint: "Copy that partition's files into the root filesystem's /boot in the golden image (and drop its /etc/fstab line), then convert it.",
