@@ -141,7 +141,7 @@ function coerceRawFiles(raw: unknown, wrong: (what?: string) => { problem: strin
 
 function scalarValue(node: Node, key: KnobKey): unknown {
   if (isMap(node) && KNOBS[key].type === 'map') {
-    return Object.fromEntries(node.items.map((pair) => [String(isScalar(pair.key) ? pair.key.value : pair.key), isScalar(pair.value) ? scalarText(pair.value, key) : (pair.value as Node | null)?.toJSON()]));
+    return Object.fromEntries(node.items.map((pair) => [keyName(pair.key), isScalar(pair.value) ? scalarText(pair.value, key) : (pair.value as Node | null)?.toJSON()]));
   }
   if (isSeq(node)) return node.items.map((item) => (isScalar(item) ? scalarText(item, key) : (item as Node).toJSON()));
   if (isScalar(node)) return scalarText(node, key);
@@ -159,16 +159,25 @@ function scalarText(node: Node, key: KnobKey): unknown {
   return node.value;
 }
 
-/** A name given twice in a mapping value (artifact.provides): yaml's own check is off, and the last one would win silently. */
-function repeatedNames(node: YAMLMap, dotted: string, at: (node: Node) => string): string[] {
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const pair of node.items) {
-    const name = String(isScalar(pair.key) ? pair.key.value : pair.key);
-    if (seen.has(name)) problems.push(`${at(pair.key as Node)}: '${dotted}' names '${name}' twice; name it once`);
-    seen.add(name);
-  }
-  return problems;
+/** A mapping key's name as the config means it (a plain scalar's value). */
+function keyName(key: unknown): string {
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+/**
+ * The pairs of a mapping, each with the node of the earlier pair of the same name when there is
+ * one. yaml's own uniqueness check is off (it compares every key with every earlier one: minutes
+ * for a large file); one set per mapping finds the repeats instead, for settings and for the
+ * names inside a mapping value (artifact.provides) alike.
+ */
+function pairsWithRepeats(node: YAMLMap): { pair: YAMLMap['items'][number]; name: string; earlier?: Node }[] {
+  const firstOf = new Map<string, Node>();
+  return node.items.map((pair) => {
+    const name = keyName(pair.key);
+    const earlier = firstOf.get(name);
+    if (!earlier) firstOf.set(name, pair.key as Node);
+    return { pair, name, earlier };
+  });
 }
 
 /**
@@ -205,18 +214,14 @@ export function loadYamlLayer(file: string, displayName = file, includes?: strin
       problems.push(`${at(node)}: expected a mapping of settings${prefix ? ` under '${prefix.slice(0, -1)}'` : ''}`);
       return;
     }
-    const firstLineOf = new Map<string, number>();
-    for (const pair of node.items) {
+    for (const { pair, name, earlier } of pairsWithRepeats(node)) {
       const keyNode = pair.key as Node;
-      const name = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
       const dotted = `${prefix}${name}`;
       const valueNode = pair.value as Node | null;
-      const first = firstLineOf.get(name);
-      if (first !== undefined) {
-        problems.push(`${at(keyNode)}: '${dotted}' is set again (first at line ${first}); set it once`);
+      if (earlier) {
+        problems.push(`${at(keyNode)}: '${dotted}' is set again (first at line ${lineOf(earlier)}); set it once`);
         continue;
       }
-      firstLineOf.set(name, lineOf(keyNode));
       if (dotted === 'include' && includes) {
         const items = valueNode && isSeq(valueNode) ? valueNode.items : valueNode ? [valueNode] : [];
         for (const item of items) {
@@ -225,7 +230,12 @@ export function loadYamlLayer(file: string, displayName = file, includes?: strin
         }
       } else if (dotted in KNOBS) {
         const key = dotted as KnobKey;
-        if (valueNode && isMap(valueNode)) problems.push(...repeatedNames(valueNode, dotted, at));
+        if (valueNode && isMap(valueNode)) {
+          // A name given twice in a mapping value: the last one would win silently.
+          for (const { pair: repeated, name: entry, earlier } of pairsWithRepeats(valueNode)) {
+            if (earlier) problems.push(`${at(repeated.key as Node)}: '${dotted}' names '${entry}' twice; name it once`);
+          }
+        }
         const raw = valueNode ? scalarValue(valueNode, key) : null;
         const result = coerce(key, raw, false);
         if ('problem' in result) problems.push(`${at(valueNode ?? keyNode)}: ${result.problem}`);
