@@ -41,6 +41,14 @@ interface LinkedKernel {
   initrd: boolean;
 }
 
+/**
+ * /boot/kernel and /boot/initrd of the root filesystem, which the standalone grub.cfg boots (as
+ * upstream's grub-mender-grubenv does on the devices it converted). Where the kernels are
+ * Debian's packages, they point at the links those packages keep on the newest kernel
+ * (/vmlinuz, /initrd.img: linux-update-symlinks moves them on every install and removal), so an
+ * apt upgrade, or the removal of the kernel the image was converted with, keeps the device
+ * booting; otherwise at the newest kernel found.
+ */
 async function linkKernel(input: ModifyInput): Promise<LinkedKernel | undefined> {
   const { env, extracted } = input;
   const { rootfs, facts } = extracted;
@@ -57,12 +65,18 @@ async function linkKernel(input: ModifyInput): Promise<LinkedKernel | undefined>
     env.notes.push('No kernel found in the root filesystem /boot or on the boot partition: the image will not boot until one is installed.');
     return undefined;
   }
-  await rootfs.symlink('/boot/kernel', kernel.slice('/boot/'.length), root);
   const version = kernelVersion(kernel);
+  const distro = facts.rootfsKernels.some((k) => /^\/boot\/vmlinuz-/.test(k)) ? await distroKernelLinks(input) : undefined;
+  // Relative from /boot: GRUB and the device resolve /boot/kernel → /vmlinuz → boot/vmlinuz-<version>.
+  const fromBoot = (link: string) => (link.startsWith('/boot/') ? link.slice('/boot/'.length) : `..${link}`);
   const initrd = facts.rootfsInitrds.find((i) => i.endsWith(`-${version}`)) ?? newestKernel(facts.rootfsInitrds);
-  if (initrd) await rootfs.symlink('/boot/initrd', initrd.slice('/boot/'.length), root);
-  env.logger.info(`grub: kernel ${kernel}${initrd ? `, initrd ${initrd}` : ' (no initrd)'}`);
-  return { version, initrd: initrd !== undefined };
+  const kernelTarget = distro ? fromBoot(distro.kernel) : kernel.slice('/boot/'.length);
+  const initrdTarget = distro ? (distro.initrd ? fromBoot(distro.initrd) : undefined) : initrd?.slice('/boot/'.length);
+  await rootfs.symlink('/boot/kernel', kernelTarget, root);
+  if (initrdTarget) await rootfs.symlink('/boot/initrd', initrdTarget, root);
+  env.logger.info(`grub: /boot/kernel → ${kernelTarget}${initrdTarget ? `, /boot/initrd → ${initrdTarget}` : ' (no initrd)'} (${kernel})`);
+  if (distro) env.notes.push(`GRUB boots /boot/kernel → ${distro.kernel}, the link Debian's kernel packages keep on the newest kernel: kernel upgrades and removals on the device keep it booting.`);
+  return { version, initrd: initrdTarget !== undefined };
 }
 
 /**
