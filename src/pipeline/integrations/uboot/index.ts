@@ -381,9 +381,12 @@ async function installDeviceTrees(input: ModifyInput, release: string | null): P
       else if (inner.name.endsWith('.dtb')) copies.push([inner.path, `/boot/${inner.name}`]);
     }
   }
+  // Read in one batch, then written: a read between writes makes the editor apply them first
+  // (a kernel package has some 600 device trees: two debugfs runs each, minutes).
+  const contents = await rootfs.readFiles(copies.map(([from]) => from));
   for (const [from, to] of copies) {
     await rootfs.mkdir(path.posix.dirname(to), { ...root, mode: 0o755 });
-    await rootfs.writeFile(to, await rootfs.readFile(from), { ...root, mode: 0o644 });
+    await rootfs.writeFile(to, contents.get(from)!, { ...root, mode: 0o644 });
   }
   return copies.length;
 }
