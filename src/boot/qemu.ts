@@ -83,6 +83,9 @@ export async function chooseAccel(family: BoardFamily, host: { arch: string; kvm
  * last console=, i.e. /dev/console: there is no display, and systemd's status lines and the login
  * prompt go to /dev/console.
  */
+/** systemd's unit start (and, in bookworm's systemd 252, device) timeout for an emulated board. */
+export const EMULATION_TIMEOUTS = 'systemd.default_timeout_start_sec=900';
+
 export function raspberryPiBootArgs(cmdline: string, deviceTree: Buffer): string {
   const tree = parseDeviceTree(deviceTree);
   const aliases = [...(tree?.get('/aliases') ?? new Map<string, Buffer>())].filter(([name]) => /^serial\d+$/.test(name));
@@ -93,7 +96,9 @@ export function raspberryPiBootArgs(cmdline: string, deviceTree: Buffer): string
   const primary = ttyOf('brcm,bcm2835-aux-uart', 'ttyS', 'ttyS1');
   const secondary = ttyOf('arm,pl011', 'ttyAMA', 'ttyAMA0');
   const named = cmdline.replace(/\bserial0\b/g, primary).replace(/\bserial1\b/g, secondary);
-  return `${named} console=${primary},115200`.trim();
+  // An emulated Pi 3 runs tens of times slower than one on the desk: systemd's 90 s wait for
+  // the SD card's partitions to appear in udev is not a fault of the image.
+  return `${named} console=${primary},115200 ${EMULATION_TIMEOUTS}`.trim();
 }
 
 export interface QemuOptions {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { busOfRootDevice, configTxtValue } from '../../../src/boot/board.js';
 import { powerOfTwoAtLeast } from '../../../src/boot/disk.js';
 import { parseDeviceTree, propertyStrings } from '../../../src/boot/fdt.js';
-import { chooseAccel, findFirmware, qemuCommand, raspberryPiBootArgs } from '../../../src/boot/qemu.js';
+import { chooseAccel, EMULATION_TIMEOUTS, findFirmware, qemuCommand, raspberryPiBootArgs } from '../../../src/boot/qemu.js';
 import { bootArguments, DEFAULT_TIMEOUT_SECONDS } from '../../../src/cli/boot.js';
 import { errorOf } from '../../helpers/errors.js';
 
@@ -113,11 +113,11 @@ describe('what the image says', () => {
 
   it('the Pi\'s cmdline.txt with serial0 named as the mini UART\'s tty, which becomes /dev/console', () => {
     const rest = 'console=tty1 root=${mender_kernel_root} rootfstype=ext4 fsck.repair=yes rootwait';
-    expect(raspberryPiBootArgs(CMDLINE, MAINLINE)).toBe(`console=ttyS1,115200 ${rest} console=ttyS1,115200`);
-    expect(raspberryPiBootArgs(CMDLINE, DOWNSTREAM)).toBe(`console=ttyS0,115200 ${rest} console=ttyS0,115200`);
-    expect(raspberryPiBootArgs('console=serial1,115200 quiet', DOWNSTREAM)).toBe('console=ttyAMA1,115200 quiet console=ttyS0,115200');
+    expect(raspberryPiBootArgs(CMDLINE, MAINLINE)).toBe(`console=ttyS1,115200 ${rest} console=ttyS1,115200 ${EMULATION_TIMEOUTS}`);
+    expect(raspberryPiBootArgs(CMDLINE, DOWNSTREAM)).toBe(`console=ttyS0,115200 ${rest} console=ttyS0,115200 ${EMULATION_TIMEOUTS}`);
+    expect(raspberryPiBootArgs('console=serial1,115200 quiet', DOWNSTREAM)).toBe(`console=ttyAMA1,115200 quiet console=ttyS0,115200 ${EMULATION_TIMEOUTS}`);
     // An unreadable tree: the names of the mainline tree QEMU's raspi3b is usually given.
-    expect(raspberryPiBootArgs('', Buffer.alloc(8))).toBe('console=ttyS1,115200');
+    expect(raspberryPiBootArgs('', Buffer.alloc(8))).toBe(`console=ttyS1,115200 ${EMULATION_TIMEOUTS}`);
   });
 });
 
