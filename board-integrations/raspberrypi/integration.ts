@@ -103,6 +103,7 @@ export function imagerFirstrunUnit(bootMountpoint: string): string {
 Description=Prepare Raspberry Pi Imager's first-boot customisation on the boot partition (mender-convert)
 DefaultDependencies=no
 After=local-fs.target
+RequiresMountsFor=${bootMountpoint}
 Before=sysinit.target kernel-command-line.service
 ConditionKernelCommandLine=systemd.run=/boot/firstrun.sh
 ConditionPathExists=${bootMountpoint}/firstrun.sh

@@ -19,11 +19,32 @@ ExecStart=/bin/mkdir -p /data/mender
 ExecStart=/bin/chmod 0700 /data/mender
 `;
 
+/** The name of the systemd unit of a device path, as `systemd-escape --path --suffix=device` writes it. */
+export function deviceUnitName(devicePath: string): string {
+  const trimmed = devicePath.replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
+  const escaped = [...Buffer.from(trimmed, 'utf8')]
+    .map((byte, index) => {
+      const char = String.fromCharCode(byte);
+      if (char === '/') return '-';
+      if (/[A-Za-z0-9:_]/.test(char) || (char === '.' && index > 0)) return char;
+      return `\\x${byte.toString(16).padStart(2, '0')}`;
+    })
+    .join('');
+  return `${escaped}.device`;
+}
+
+/**
+ * After the device is announced by udev (so its coldplug is done): the partition table written
+ * while udevd was still starting made udev's later events take the partitions away and back,
+ * unmounting /data and the boot partition in the middle of the first boot.
+ */
 export function growDataUnit(dataDevice: string): string {
+  const device = deviceUnitName(dataDevice);
   return `[Unit]
 Description=Grow the Mender data partition to the end of the storage
 DefaultDependencies=no
-After=systemd-udev-settle.service local-fs-pre.target
+Requires=${device}
+After=${device} systemd-udev-trigger.service local-fs-pre.target
 Before=data.mount systemd-growfs@data.service
 ConditionPathExists=!/etc/mender-convert/data-partition-grown
 
@@ -55,6 +76,12 @@ fi
 number=$(cat "$sys/partition")
 disk=/dev/$(basename "$(readlink -f "$sys/..")")
 mark() { mkdir -p /etc/mender-convert 2>/dev/null && touch /etc/mender-convert/data-partition-grown 2>/dev/null || true; }
+# Already to the end (within 1 MiB and a GPT's backup header): the table is left alone.
+free=$(( $(cat "$sys/../size") - $(cat "$sys/start") - $(cat "$sys/size") ))
+if [ "$free" -lt 2082 ]; then
+    mark
+    exit 0
+fi
 if command -v sfdisk >/dev/null 2>&1; then
     # A GPT's backup header sits at the image's end, not the medium's: move it first.
     sfdisk --relocate gpt-bak-std "$disk" >/dev/null 2>&1 || true
@@ -66,5 +93,7 @@ else
     exit 0
 fi
 partx -u -n "$number" "$disk" || true
+# The events of the new table handled before anything mounts the partitions.
+udevadm settle --timeout=120 || true
 mark
 `;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { menderCmdline, menderConfigTxt, raspiFirmwareDefaults } from '../../../board-integrations/raspberrypi/integration.js';
+import { imagerFirstrunUnit, menderCmdline, menderConfigTxt, raspiFirmwareDefaults } from '../../../board-integrations/raspberrypi/integration.js';
 
 describe('Raspberry Pi config.txt', () => {
   it('keeps every line and ends with an [all] section that starts U-Boot', () => {
@@ -29,5 +29,14 @@ describe('/etc/default/raspi-firmware', () => {
     expect(edited.startsWith(original)).toBe(true);
     expect(edited).toMatch(/\nKERNEL=u-boot\.bin\nINITRAMFS=no\nROOTPART='\$\{mender_kernel_root\}'\n# mender-convert: end\n$/);
     expect(raspiFirmwareDefaults(edited, 'u-boot.bin')).toBe(edited);
+  });
+});
+
+describe("Raspberry Pi Imager's firstrun.sh", () => {
+  it('is prepared once the boot partition is mounted, before systemd runs it', () => {
+    const unit = imagerFirstrunUnit('/boot/firmware');
+    expect(unit).toContain('RequiresMountsFor=/boot/firmware\n');
+    expect(unit).toContain('Before=sysinit.target kernel-command-line.service\n');
+    expect(unit).toContain('ConditionPathExists=/boot/firmware/firstrun.sh\n');
   });
 });
