@@ -82,7 +82,10 @@ if [ "$1" != "--config-only" ]; then
     source="$root/usr/lib/linux-image-$version"
     trees=0
     if [ -n "$newest" ] && [ -d "$source" ]; then
-        for dtb in "$source"/bcm27*.dtb "$source"/broadcom/bcm27*.dtb; do
+        # Every Broadcom device tree, as Debian's raspi-firmware copies them: Raspberry Pi's names
+        # (bcm2710-rpi-3-b.dtb) and upstream's, which Debian's kernel carries and the firmware
+        # loads once that package's config.txt says upstream_kernel=1 (bcm2837-rpi-3-b.dtb).
+        for dtb in "$source"/bcm*.dtb "$source"/broadcom/bcm*.dtb; do
             [ -f "$dtb" ] || continue
             cp "$dtb" "$boot/${dtb##*/}.mender-new"
             update "$boot/${dtb##*/}"

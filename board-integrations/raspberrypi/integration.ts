@@ -22,7 +22,7 @@ const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
 /** The device-side scripts, where they are installed, and what runs them. */
 export const BOOT_FILES_SCRIPT = { source: here('./boot-files.sh'), path: '/usr/lib/mender-convert/raspberrypi-boot-files' };
 export const IMAGER_FIRSTRUN_SCRIPT = { source: here('./imager-firstrun.sh'), path: '/usr/lib/mender-convert/imager-firstrun' };
-const BOOT_FILES_LINKS = ['/etc/kernel/postinst.d/zz-mender-raspberrypi', '/etc/kernel/postrm.d/zz-mender-raspberrypi', '/etc/initramfs/post-update.d/zz-mender-raspberrypi'];
+export const BOOT_FILES_LINKS = ['/etc/kernel/postinst.d/zz-mender-raspberrypi', '/etc/kernel/postrm.d/zz-mender-raspberrypi', '/etc/initramfs/post-update.d/zz-mender-raspberrypi'];
 const APT_HOOK = '/etc/apt/apt.conf.d/90mender-raspberrypi';
 const IMAGER_UNIT = 'mender-imager-firstrun.service';
 export const SETTINGS = '/etc/default/mender-raspberrypi';
@@ -97,6 +97,11 @@ export function raspiFirmwareDefaults(text: string, ubootFile: string): string {
   return [...kept, ...(kept.length ? [''] : []), begin, `KERNEL=${ubootFile}`, 'INITRAMFS=no', "ROOTPART='${mender_kernel_root}'", end, ''].join('\n');
 }
 
+/** /etc/default/mender-raspberrypi: what boot-files.sh and imager-firstrun.sh source. */
+export function bootFilesSettings(bootMountpoint: string, ubootFile: string, arm64: boolean): string {
+  return `# Written by mender-convert: the Raspberry Pi boot partition as ${BOOT_FILES_SCRIPT.path} keeps it.\nMENDER_BOOT_MOUNT=${bootMountpoint}\nMENDER_UBOOT_FILE=${ubootFile}\nMENDER_ARM_64BIT=${arm64 ? 1 : 0}\n`;
+}
+
 /** The systemd unit that prepares Imager's firstrun.sh before systemd runs it (imager-firstrun.sh). */
 export function imagerFirstrunUnit(bootMountpoint: string): string {
   return `[Unit]
@@ -156,7 +161,7 @@ export default async function raspberrypi(api: HookApi): Promise<void> {
   if (raspiFirmware) await rootfs.writeFile(RASPI_FIRMWARE_DEFAULTS, raspiFirmwareDefaults(await rootfs.readText(RASPI_FIRMWARE_DEFAULTS), ubootFile), { ...ROOT, mode: 0o644 });
   await rootfs.mkdir('/usr/lib/mender-convert', { ...ROOT, mode: 0o755 });
   for (const script of [BOOT_FILES_SCRIPT, IMAGER_FIRSTRUN_SCRIPT]) await rootfs.writeFile(script.path, fs.readFileSync(script.source), { ...ROOT, mode: 0o755 });
-  await rootfs.writeFile(SETTINGS, `# Written by mender-convert: the Raspberry Pi boot partition as ${BOOT_FILES_SCRIPT.path} keeps it.\nMENDER_BOOT_MOUNT=${mountpoint}\nMENDER_UBOOT_FILE=${ubootFile}\nMENDER_ARM_64BIT=${arm64 ? 1 : 0}\n`, { ...ROOT, mode: 0o644 });
+  await rootfs.writeFile(SETTINGS, bootFilesSettings(mountpoint, ubootFile, arm64), { ...ROOT, mode: 0o644 });
   for (const link of BOOT_FILES_LINKS) {
     await rootfs.mkdir(link.slice(0, link.lastIndexOf('/')), { ...ROOT, mode: 0o755 });
     await rootfs.symlink(link, BOOT_FILES_SCRIPT.path, ROOT);

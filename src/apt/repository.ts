@@ -140,6 +140,14 @@ function parseReleaseSums(text: string): Map<string, ReleaseIndexEntry> {
   return entries;
 }
 
+/** Downloaded Release files that will not be kept. */
+async function discard(files: { inRelease?: string; release?: string; signature?: string }): Promise<void> {
+  await Promise.all(Object.values(files).map((file) => fs.rm(file, { force: true })));
+}
+
+/** Release downloads of this process so far, naming each one's files apart. */
+let freshLoads = 0;
+
 export class AptRepository {
   private constructor(readonly spec: RepositorySpec, readonly packages: PackageRecord[], private readonly options: RepositoryOptions) {}
 
@@ -154,19 +162,23 @@ export class AptRepository {
 
     let files: { inRelease?: string; release?: string; signature?: string } = {};
     let offline = false;
+    // What this load downloaded is verified under names of its own: conversions sharing the
+    // cache would otherwise verify, or move into place, each other's files.
+    const fresh = (name: string) => path.join(releaseDir, `${name}.new-${process.pid}-${++freshLoads}`);
     try {
       try {
         const inRelease = await download(`${dist}/InRelease`, timeout);
-        files = { inRelease: path.join(releaseDir, 'InRelease.new') };
+        files = { inRelease: fresh('InRelease') };
         await writeAtomic(files.inRelease!, inRelease);
       } catch (error) {
         if (!(error instanceof DownloadError) || error.status !== 404) throw error;
         const release = await download(`${dist}/Release`, timeout);
-        files = { release: path.join(releaseDir, 'Release.new'), signature: path.join(releaseDir, 'Release.gpg.new') };
+        files = { release: fresh('Release'), signature: fresh('Release.gpg') };
         await writeAtomic(files.release!, release);
         if (spec.keyrings !== null) await writeAtomic(files.signature!, await download(`${dist}/Release.gpg`, timeout));
       }
     } catch (error) {
+      await discard(files);
       if (!(error instanceof DownloadError)) throw error;
       // No network: the last verified Release from the cache, verified again.
       const cached = ['InRelease', 'Release'].map((name) => path.join(releaseDir, name));
@@ -181,7 +193,10 @@ export class AptRepository {
       logger.warn(`${spec.url}: offline, using the cached Release (${error.message})`);
     }
 
-    const releaseText = await verifyRelease(spec, files, options.cacheDir);
+    const releaseText = await verifyRelease(spec, files, options.cacheDir).catch(async (error: unknown) => {
+      if (!offline) await discard(files);
+      throw error;
+    });
     if (!offline) {
       // Keep the verified Release for offline runs.
       for (const [from, to] of [[files.inRelease, 'InRelease'], [files.release, 'Release'], [files.signature, 'Release.gpg']] as const) {

@@ -11,6 +11,7 @@ import { DebPackage } from '../../../src/deb/package.js';
 import { Ext4Editor } from '../../../src/fs/ext4.js';
 import { makeExt4 } from '../../../src/fs/ext4-tools.js';
 import { buildRepository, type Repository } from '../../helpers/apt-repo.js';
+import { ROOT } from '../../helpers/cli.js';
 import { tool } from '../../helpers/images.js';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'apt-'));
@@ -110,6 +111,19 @@ describe('APT repository client', () => {
       await expect(AptRepository.load(spec(), { cacheDir: path.join(base, 'cache-empty'), timeoutMs: 2000 })).rejects.toThrow(/nothing is cached/);
     } finally {
       await repo.start();
+    }
+  });
+
+  it('serves conversions that share a cache and read the repository at the same moment (separate processes)', async () => {
+    const module = path.join(ROOT, 'dist', 'apt', 'repository.js');
+    for (let round = 0; round < 2; round++) {
+      const cacheDir = path.join(base, `cache-shared-${round}`);
+      const load = `import { AptRepository } from ${JSON.stringify(module)};\nawait AptRepository.load(${JSON.stringify(spec())}, { cacheDir: ${JSON.stringify(cacheDir)} });\n`;
+      const runs = await Promise.all(Array.from({ length: 4 }, () => execa('node', ['--input-type=module', '-e', load], { reject: false, all: true })));
+      for (const run of runs) expect(run.exitCode, run.all).toBe(0);
+      // Each verified its own download; one of them is kept, nothing else.
+      const releases = path.join(cacheDir, 'releases');
+      expect(fs.readdirSync(releases).flatMap((key) => fs.readdirSync(path.join(releases, key)))).toEqual(['InRelease']);
     }
   });
 

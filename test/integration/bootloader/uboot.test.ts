@@ -8,6 +8,7 @@ import {
   extractUbootDefaultEnv,
   formatUbootEnv,
   fwEnvConfig,
+  menderBootState,
   menderUbootEnv,
   parseUbootEnv,
   ubootEnvCopies,
@@ -98,6 +99,68 @@ describe('U-Boot environment against mkenvimage and libubootenv', () => {
     expect(await printenv(config, 'mender_boot_part')).toBe('mender_boot_part=2\n');
     expect(currentRedundantCopy([first.data, damaged]).index).toBe(0);
     expect(second.data[4]).toBe(0);
+  });
+
+  /** Two copies at the Raspberry Pi's offsets (4 and 8 MiB, 16 KiB each) on a disk, with their fw_env.config and a view of both. */
+  function piDisk(name: string) {
+    const storage = { kind: 'redundant', device: path.join(dir, `${name}.img`), offsets: [0x400000, 0x800000], size: 0x4000 } as const;
+    fs.writeFileSync(storage.device, Buffer.alloc(0));
+    fs.truncateSync(storage.device, storage.offsets[1] + storage.size);
+    const config = path.join(dir, `fw_env-${name}.config`);
+    fs.writeFileSync(config, fwEnvConfig(storage));
+    const put = (offset: number, data: Buffer) => {
+      const fd = fs.openSync(storage.device, 'r+');
+      fs.writeSync(fd, data, 0, data.length, offset);
+      fs.closeSync(fd);
+    };
+    const copies = () => {
+      const data = fs.readFileSync(storage.device);
+      return storage.offsets.map((offset) => Buffer.from(data.subarray(offset, offset + storage.size))) as [Buffer, Buffer];
+    };
+    return { storage, config, put, copies };
+  }
+
+  it('a write cut short (Raspberry Pi layout): fw_printenv and we read the other copy; fw_setenv then rewrites the torn one, which both read', async () => {
+    const { storage, config, put, copies } = piDisk('torn');
+    for (const copy of ubootEnvCopies(menderBootState(2), storage)) put(copy.offset, copy.data);
+    const update = path.join(dir, 'update.txt');
+    fs.writeFileSync(update, 'mender_boot_part=3\nmender_boot_part_hex=3\nupgrade_available=1\n');
+    const state = () => printenv(config, 'mender_boot_part', 'upgrade_available');
+    const before = { mender_boot_part: '2', upgrade_available: '0' };
+    const after = { mender_boot_part: '3', upgrade_available: '1' };
+
+    // An update written by the client: into the copy that is not current, with the next flag.
+    const old = copies()[1];
+    await tool('fw_setenv', ['-c', config, '-s', update]);
+    expect(currentRedundantCopy(copies())).toMatchObject({ index: 1, env: { flag: 2, values: after } });
+    // The same write cut after its first 32 bytes: the new header, the rest of the old copy.
+    put(storage.offsets[1], Buffer.concat([copies()[1].subarray(0, 32), old.subarray(32)]));
+    expect(() => parseUbootEnv(copies()[1], true)).toThrow(/CRC/);
+    expect(await state()).toBe('mender_boot_part=2\nupgrade_available=0\n');
+    expect(currentRedundantCopy(copies())).toMatchObject({ index: 0, env: { values: before } });
+
+    // Written again: the torn copy is the one replaced, and from then on the current one.
+    await tool('fw_setenv', ['-c', config, '-s', update]);
+    expect(currentRedundantCopy(copies())).toMatchObject({ index: 1, env: { flag: 2, values: after } });
+    expect(await state()).toBe('mender_boot_part=3\nupgrade_available=1\n');
+    // The older copy damaged now: the newer one is still read.
+    const first = copies()[0];
+    first[0] ^= 0xff;
+    put(storage.offsets[0], first);
+    expect(await state()).toBe('mender_boot_part=3\nupgrade_available=1\n');
+    expect(currentRedundantCopy(copies()).index).toBe(1);
+  });
+
+  it('the flag byte wraps: after copies flagged 255 and 254, fw_setenv writes flag 0, which fw_printenv and we take as the newer', async () => {
+    const { storage, config, put, copies } = piDisk('wrap');
+    put(storage.offsets[0], formatUbootEnv({ mender_boot_part: '2' }, { size: storage.size, redundant: true, flag: 255 }));
+    put(storage.offsets[1], formatUbootEnv({ mender_boot_part: '3' }, { size: storage.size, redundant: true, flag: 254 }));
+    expect(await printenv(config, 'mender_boot_part')).toBe('mender_boot_part=2\n');
+    expect(currentRedundantCopy(copies()).index).toBe(0);
+    await tool('fw_setenv', ['-c', config, 'upgrade_available', '1']);
+    expect(copies()[1][4]).toBe(0);
+    expect(currentRedundantCopy(copies())).toMatchObject({ index: 1, env: { flag: 0, values: { mender_boot_part: '2', upgrade_available: '1' } } });
+    expect(await printenv(config, 'mender_boot_part', 'upgrade_available')).toBe('mender_boot_part=2\nupgrade_available=1\n');
   });
 });
 

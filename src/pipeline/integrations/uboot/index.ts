@@ -20,6 +20,7 @@ import {
   kernelFlavour,
   kernelHookConfig,
   kernelImageVersion,
+  type KernelHookSettings,
   UBOOT_KERNEL_HOOK,
   UBOOT_KERNEL_HOOK_CONFIG,
   UBOOT_KERNEL_HOOK_LINKS,
@@ -391,22 +392,32 @@ async function installDeviceTrees(input: ModifyInput, release: string | null): P
   return copies.length;
 }
 
+/**
+ * What the kernel hooks keep up to date on the device (/etc/default/mender-uboot): the kernel and
+ * initrd boot.scr loads, device trees in /boot, from the newest kernel of uboot.kernel_flavour
+ * (auto: the flavour of the kernel the conversion installed, `release`).
+ */
+export function kernelHookSettings(config: Readonly<Config>, decision: Pick<UbootDecision, 'kernelPath' | 'initrdPath'>, release: string | null): KernelHookSettings {
+  const configured = config['uboot.kernel_flavour'];
+  const flavour = configured === 'auto' ? (release ? kernelFlavour(release) : '') : configured;
+  return { kernelImage: decision.kernelPath, initrd: decision.initrdPath, flavour, dtbDir: '/boot' };
+}
+
 /** The hooks that keep the kernel, initrd and device trees boot.scr loads in step with the kernel packages (apt upgrade). */
 async function installKernelHooks(input: ModifyInput, decision: UbootDecision, release: string | null): Promise<string> {
   const { env, extracted } = input;
   const { rootfs } = extracted;
   const root = { uid: 0, gid: 0 };
-  const configured = env.config['uboot.kernel_flavour'];
-  const flavour = configured === 'auto' ? (release ? kernelFlavour(release) : '') : configured;
+  const settings = kernelHookSettings(env.config, decision, release);
   await rootfs.mkdir(path.posix.dirname(UBOOT_KERNEL_HOOK), { ...root, mode: 0o755 });
   await rootfs.writeFile(UBOOT_KERNEL_HOOK, ubootKernelHook(), { ...root, mode: 0o755 });
   await rootfs.mkdir(path.posix.dirname(UBOOT_KERNEL_HOOK_CONFIG), { ...root, mode: 0o755 });
-  await rootfs.writeFile(UBOOT_KERNEL_HOOK_CONFIG, kernelHookConfig({ kernelImage: decision.kernelPath, initrd: decision.initrdPath, flavour, dtbDir: '/boot' }), { ...root, mode: 0o644 });
+  await rootfs.writeFile(UBOOT_KERNEL_HOOK_CONFIG, kernelHookConfig(settings), { ...root, mode: 0o644 });
   for (const link of UBOOT_KERNEL_HOOK_LINKS) {
     await rootfs.mkdir(path.posix.dirname(link), { ...root, mode: 0o755 });
     await rootfs.symlink(link, UBOOT_KERNEL_HOOK, root);
   }
-  return flavour ? `kernels *-${flavour}` : 'any kernel';
+  return settings.flavour ? `kernels *-${settings.flavour}` : 'any kernel';
 }
 
 /**
