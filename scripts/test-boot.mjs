@@ -22,12 +22,13 @@
 // disk and partition GUIDs), on a device flashed with release-1, PARTUUID names on: it boots with
 // the device's /data and commits.
 //
-// usage: zx scripts/test-boot.mjs [--keep] [--tier grub,grubd,identity,uboot]
-//   --keep: leave the converted images in work/boot; --tier: run only these tiers
-import { spawn } from 'node:child_process';
+// usage: zx scripts/test-boot.mjs [--keep] [--reuse] [--tier grub,grubd,identity,uboot,uboot-identity]
+//   --keep: leave the converted images in work/boot; --reuse: the U-Boot tiers take the
+//   conversions a --keep run left instead of converting again; --tier: run only these tiers
 import { $, argv, fs, path } from 'zx';
 import { bootCheck, withRootfsAWiped } from './lib/boot-check.mjs';
-import { ubootTier } from './lib/uboot-boot-tier.mjs';
+import { Device } from './lib/device.mjs';
+import { ubootIdentityTier, ubootTier } from './lib/uboot-boot-tier.mjs';
 
 $.verbose = false;
 process.env.PATH = [process.env.PATH, '/usr/local/sbin', '/usr/sbin', '/sbin'].join(':');
@@ -36,7 +37,6 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const dir = path.join(root, 'work', 'boot');
 const logs = path.join(dir, 'logs');
 const OVMF = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'].find((file) => fs.existsSync(file));
-const BOOT_TIMEOUT = 15 * 60_000;
 const started = Date.now();
 
 function step(text) {
@@ -53,122 +53,21 @@ function check(condition, what, detail = '') {
 // process alive): every run is killed when the sequence ends, however it ends.
 const running = new Set();
 
-/** One QEMU run of the device, its serial console on our stdin/stdout pipes. */
-class Device {
-  constructor(name, disks) {
-    this.name = name;
-    this.disks = disks;
-    this.buffer = '';
-    this.seen = 0;
-    this.commandCount = 0;
-  }
-
-  start() {
-    // The device's disk on q35's SATA controller (/dev/sda, as configs/qemux86-64.yaml says);
-    // the Artifacts' disk on virtio (/dev/vda), so that it can never take the name sda.
-    const [system, ...others] = this.disks;
-    const drives = [['-drive', `file=${system},format=raw,if=ide,index=0`], ...others.map((file) => ['-drive', `file=${file},format=raw,if=virtio`])].flat();
-    if (!this.log) this.logTo(this.name);
-    this.qemu = spawn(
-      'qemu-system-x86_64',
-      // -no-reboot: a guest reboot ends QEMU and reboot() starts it again, a cold start each time
-      // (OVMF under TCG now and then hangs in a warm reset).
-      ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-smp', '2', '-bios', OVMF, ...drives, '-nic', 'none', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    running.add(this.qemu);
-    this.exited = new Promise((resolve) => this.qemu.on('exit', resolve));
-    this.exited.then(() => running.delete(this.qemu));
-    const take = (chunk) => {
-      const text = chunk.toString('latin1');
-      this.log.write(chunk);
-      this.buffer += text.replace(/\r/g, '');
-    };
-    this.qemu.stdout.on('data', take);
-    this.qemu.stderr.on('data', take);
-    this.qemu.stdin.on('error', () => undefined);
-  }
-
-  /** From now on the serial output also goes to logs/<name>.log. */
-  logTo(name) {
-    this.log?.end();
-    this.log = fs.createWriteStream(path.join(logs, `${name}.log`));
-  }
-
-  /** Waits for `pattern` in the output after what was already matched; returns the match. */
-  async waitFor(pattern, timeout, what) {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      const rest = this.buffer.slice(this.seen);
-      const match = pattern.exec(rest);
-      if (match) {
-        this.seen += match.index + match[0].length;
-        return match;
-      }
-      if (this.qemu.exitCode !== null) throw new Error(`QEMU exited while waiting for ${what} (log: ${this.log.path})`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (log: ${this.log.path})\n…${rest.slice(-1500)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-
-  async waitForLogin() {
-    await this.waitFor(/login: root \(automatic login\)/, BOOT_TIMEOUT, 'the automatic login on the serial console');
-    await this.waitFor(/root@[\w-]+:[^\n]*# $/m, 60_000, 'the root shell prompt');
-    // Kernel messages would land in the middle of command output.
-    await this.run('dmesg -n 1; stty cols 500');
-  }
-
-  /** Runs a shell command on the device; resolves with its exit status and output. */
-  async run(command, timeout = 5 * 60_000) {
-    const id = ++this.commandCount;
-    // The marker is split by quotes in what is typed, so only the command's own output matches.
-    this.qemu.stdin.write(`echo "@@BE""GIN-${id}@@"; ${command}; echo "@@EN""D-${id}@@ $?"\n`);
-    await this.waitFor(new RegExp(`@@BEGIN-${id}@@\n`), timeout, `the start of '${command}'`);
-    const from = this.seen;
-    const end = await this.waitFor(new RegExp(`@@END-${id}@@ (\\d+)\n`), timeout, `the end of '${command}'`);
-    const output = this.buffer.slice(from, this.seen - end[0].length).trim();
-    return { code: Number(end[1]), output };
-  }
-
-  /** Runs a command that must succeed; returns its output. */
-  async must(command, timeout) {
-    const { code, output } = await this.run(command, timeout);
-    check(code === 0, `'${command}' succeeds`, output);
-    return output;
-  }
-
-  /** Types `command` (reboot, poweroff) and waits for QEMU to end, killing it after `timeout` ms. */
-  async stopWith(command, timeout) {
-    this.qemu.stdin.write(`${command}\n`);
-    const timer = setTimeout(() => this.qemu.kill('SIGKILL'), timeout);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  async reboot() {
-    await this.stopWith('systemctl reboot', 5 * 60_000);
-    this.buffer = '';
-    this.seen = 0;
-    this.start();
-    await this.waitForLogin();
-  }
-
-  async powerCut() {
-    this.qemu.kill('SIGKILL');
-    await this.exited;
-    this.log.end();
-  }
-
-  async shutdown() {
-    await this.stopWith('systemctl poweroff', 120_000);
-    this.log.end();
-  }
+/** The PC: q35 with OVMF under TCG, the device's disk and the Artifacts' disk. */
+function pcDevice(name, disks) {
+  // The device's disk on q35's SATA controller (/dev/sda, as configs/qemux86-64.yaml says);
+  // the Artifacts' disk on virtio (/dev/vda), so that it can never take the name sda.
+  const [system, ...others] = disks;
+  const drives = [['-drive', `file=${system},format=raw,if=ide,index=0`], ...others.map((file) => ['-drive', `file=${file},format=raw,if=virtio`])].flat();
+  // -no-reboot: OVMF under TCG now and then hangs in a warm reset.
+  const args = ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-smp', '2', '-bios', OVMF, ...drives, '-nic', 'none', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'];
+  return new Device(name, { logs, check, running }, async () => ['qemu-system-x86_64', args]);
 }
 
 async function boot(name, disks) {
-  const device = new Device(name, disks);
+  const device = pcDevice(name, disks);
   step(`boot ${name}`);
-  device.start();
+  await device.start();
   await device.waitForLogin();
   step('  logged in on the serial console');
   return device;
@@ -291,7 +190,7 @@ async function grubTier() {
   await bootCheckTier(golden);
 
   step('a. first boot');
-  let qemu = await boot('a-first-boot', [device, artifacts]);
+  const qemu = await boot('a-first-boot', [device, artifacts]);
   await expectRunning(qemu, { part: 2, artifact: 'release-1' });
   await expectShown(qemu, 'release-1');
   await updateAndRollBack(qemu, '');
@@ -306,7 +205,10 @@ async function grubTier() {
   const lastSeen = Math.max(...[...qemu.buffer.matchAll(/written (\d+)\n/g)].map((m) => Number(m[1])));
   step(`  QEMU killed ${delay} ms after the third write; the last write seen complete: ${lastSeen}`);
   await qemu.powerCut();
-  qemu = await boot('d-after-power-cut', [device, artifacts]);
+  step('boot d-after-power-cut');
+  qemu.logTo('d-after-power-cut');
+  await qemu.restart();
+  await qemu.waitForLogin();
   const afterCut = await expectRunning(qemu, { part: 3, artifact: 'release-2' });
   check(afterCut.includes('upgrade_available=0'), 'the environment is whole after the power cut', afterCut);
   await expectShown(qemu, 'release-2');
@@ -418,12 +320,14 @@ async function identityTier() {
 if (!OVMF) throw new Error('OVMF is not installed (apt-get install ovmf)');
 await fs.mkdirp(logs);
 await fs.emptyDir(logs);
-const tiers = String(argv.tier ?? 'grub,grubd,identity,uboot').split(',');
+const tiers = String(argv.tier ?? 'grub,grubd,identity,uboot,uboot-identity').split(',');
 try {
   if (tiers.includes('grub')) await grubTier();
   if (tiers.includes('grubd')) await grubDTier();
   if (tiers.includes('identity')) await identityTier();
-  if (tiers.includes('uboot')) await ubootTier({ root, dir, logs, step, check, running });
+  const tierContext = { root, dir, logs, step, check, running, keep: Boolean(argv.keep), reuse: Boolean(argv.reuse) };
+  if (tiers.includes('uboot')) await ubootTier(tierContext);
+  if (tiers.includes('uboot-identity')) await ubootIdentityTier(tierContext);
 } catch (error) {
   console.error(`\n${error.message}\nserial logs: ${logs}`);
   process.exitCode = 1;
