@@ -4,7 +4,7 @@ import { extractPartitions, type ExtractedPartition } from '../../disk/extract.j
 import { checkExt4, replayJournal } from '../../fs/ext4-tools.js';
 import { Ext4Editor } from '../../fs/ext4.js';
 import { FatEditor, makeFat } from '../../fs/fat.js';
-import { probeFilesystem, type FilesystemType } from '../../fs/identify.js';
+import { filesystemBytes, probeFilesystem, type FilesystemType } from '../../fs/identify.js';
 import { RecordingEditor } from '../../fs/recording.js';
 import { isKernelOrInitrdName, probeImage, type ImageFacts } from '../../image/probe.js';
 import { isMenderRootfs } from '../../mender/detect.js';
@@ -23,6 +23,7 @@ import { checkSpace } from './space.js';
  */
 
 const MiB = 1024 * 1024;
+const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
 /** MBR type bytes and the GPT ESP / basic-data GUIDs of FAT partitions. */
 const FAT_TYPES = new Set(['1', '4', '6', 'b', 'c', 'e', 'ef', 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b']);
 const REFUSED: Partial<Record<FilesystemType, string>> = {
@@ -37,8 +38,23 @@ interface Candidate {
   fsType: FilesystemType;
 }
 
+/**
+ * Each partition's filesystem kind, and its size checked against the partition before anything
+ * reads it: a filesystem that says it reaches past its partition's end (a partition shrunk under
+ * it, a filesystem grown past it) has blocks the partition does not hold. They would read as zeros,
+ * so files stored there would change without a word.
+ */
 async function classify(partitions: ExtractedPartition[]): Promise<Candidate[]> {
-  return Promise.all(partitions.map(async (partition) => ({ partition, fsType: await probeFilesystem(partition.file, 0) })));
+  return Promise.all(partitions.map(async (partition) => {
+    const fsType = await probeFilesystem(partition.file, 0);
+    const claimed = await filesystemBytes(partition.file, 0, fsType);
+    if (claimed !== undefined && claimed > partition.size) {
+      throw new UserError(`Partition ${partition.number} holds an ${fsType} filesystem of ${mib(claimed)} (${claimed} bytes) in ${mib(partition.size)} (${partition.size} bytes): the filesystem reaches past the partition's end, and what it stores there is not part of the partition, so its files would change.`, {
+        hint: 'The partition table and the filesystem disagree (a partition shrunk under its filesystem, or a filesystem grown past its partition): use an intact copy of the golden image, or make the partition hold the whole filesystem (or shrink the filesystem first: resize2fs) in a copy, and convert that.',
+      });
+    }
+    return { partition, fsType };
+  }));
 }
 
 async function isBootFilesystem(env: RunEnv, file: string): Promise<boolean> {
@@ -75,7 +91,6 @@ async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: C
   const kept = others.filter((c) => c.fsType !== 'swap');
   if (kept.length === 0) return;
   const first = kept[0]!;
-  const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
   const list = kept.map((c) => `partition ${c.partition.number} (${c.fsType}, ${mib(c.partition.size)})`).join(', ');
   if (first.fsType.startsWith('ext')) {
     const ext = await Ext4Editor.open(first.partition.file, { logger: env.logger, clock: () => env.epoch });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
+import { extPastPartitionEnd } from '../../helpers/damage.js';
 import { buildGoldenImage, tool, type GoldenOptions } from '../../helpers/images.js';
 
 /**
@@ -183,6 +184,11 @@ describe('hostile golden images', () => {
       },
     });
     expectRefused(c, /error: The image's kernels lead nowhere: .*\/boot\/vmlinuz is a symlink to \/nowhere\/vmlinuz, which does not exist.*\/boot\/vmlinuz-6\.1\.0-test is a symlink loop/);
+  });
+
+  it('an ext4 filesystem larger than its partition (file data past its end) is refused before it is read', async () => {
+    const c = await convert('ext4-past-end', {}, SMALL, (image, dir) => extPastPartitionEnd(image, 2, path.join(dir, 'scratch'), 18 * 1024 * 1024, 3 * 1024 * 1024));
+    expectRefused(c, /error: Partition 2 holds an ext4 filesystem of 24 MiB \(25165824 bytes\) in 21 MiB \(22020096 bytes\): the filesystem reaches past the partition's end[^\n]*\nhint: The partition table and the filesystem disagree/);
   });
 
   it('device types and image names that are paths are refused where they enter', async () => {
