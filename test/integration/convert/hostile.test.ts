@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
-import { extPastPartitionEnd } from '../../helpers/damage.js';
+import { extBadGroupChecksum, extPastPartitionEnd, partitionOf } from '../../helpers/damage.js';
 import { buildGoldenImage, tool, type GoldenOptions } from '../../helpers/images.js';
 
 /**
@@ -189,6 +189,11 @@ describe('hostile golden images', () => {
   it('an ext4 filesystem larger than its partition (file data past its end) is refused before it is read', async () => {
     const c = await convert('ext4-past-end', {}, SMALL, (image, dir) => extPastPartitionEnd(image, 2, path.join(dir, 'scratch'), 18 * 1024 * 1024, 3 * 1024 * 1024));
     expectRefused(c, /error: Partition 2 holds an ext4 filesystem of 24 MiB \(25165824 bytes\) in 21 MiB \(22020096 bytes\): the filesystem reaches past the partition's end[^\n]*\nhint: The partition table and the filesystem disagree/);
+  });
+
+  it('a wrong group-descriptor checksum (e2fsck -fn says IGNORED and exits 0) is refused, naming the problem', async () => {
+    const c = await convert('group-checksum', {}, SMALL, async (image) => extBadGroupChecksum(image, (await partitionOf(image, 2)).start));
+    expectRefused(c, /error: e2fsck finds errors in the root filesystem: One or more block group descriptor checksums are invalid\. Group descriptor 0 checksum is 0x[0-9a-f]+, should be 0x[0-9a-f]+\.\n(.*\n)*hint: Set input\.repair: true .* or repair a copy of the golden image \(e2fsck -f on its partition\)/);
   });
 
   it('device types and image names that are paths are refused where they enter', async () => {
