@@ -3,7 +3,7 @@ import path from 'node:path';
 import { extractPartitions, type ExtractedPartition } from '../../disk/extract.js';
 import { checkExt4, replayJournal } from '../../fs/ext4-tools.js';
 import { Ext4Editor } from '../../fs/ext4.js';
-import { FatEditor, makeFat } from '../../fs/fat.js';
+import { checkFat, FatEditor, makeFat } from '../../fs/fat.js';
 import { filesystemBytes, probeFilesystem, type FilesystemType } from '../../fs/identify.js';
 import { RecordingEditor } from '../../fs/recording.js';
 import { isKernelOrInitrdName, probeImage, type ImageFacts } from '../../image/probe.js';
@@ -187,6 +187,8 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
     });
   }
   const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
+  // Checked before they are read: a damaged FAT would be copied into the output as it is.
+  for (const candidate of vfat) await checkFat(candidate.partition.file, `the FAT filesystem of partition ${candidate.partition.number}`);
   let boot: Candidate | undefined;
   for (const candidate of vfat) if (!boot && (await isBootFilesystem(env, candidate.partition.file))) boot = candidate;
   boot ??= vfat[0];

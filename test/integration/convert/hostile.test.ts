@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
-import { extBadGroupChecksum, extPastPartitionEnd, partitionOf } from '../../helpers/damage.js';
+import { extBadGroupChecksum, extPastPartitionEnd, fatCircularChain, partitionOf } from '../../helpers/damage.js';
 import { buildGoldenImage, tool, type GoldenOptions } from '../../helpers/images.js';
 
 /**
@@ -194,6 +194,11 @@ describe('hostile golden images', () => {
   it('a wrong group-descriptor checksum (e2fsck -fn says IGNORED and exits 0) is refused, naming the problem', async () => {
     const c = await convert('group-checksum', {}, SMALL, async (image) => extBadGroupChecksum(image, (await partitionOf(image, 2)).start));
     expectRefused(c, /error: e2fsck finds errors in the root filesystem: One or more block group descriptor checksums are invalid\. Group descriptor 0 checksum is 0x[0-9a-f]+, should be 0x[0-9a-f]+\.\n(.*\n)*hint: Set input\.repair: true .* or repair a copy of the golden image \(e2fsck -f on its partition\)/);
+  });
+
+  it('a boot partition with a circular cluster chain is refused instead of copied into the output', async () => {
+    const c = await convert('fat-loop', { bootFiles: { 'big.txt': 'x'.repeat(20000) } }, SMALL, async (image) => fatCircularChain(image, (await partitionOf(image, 1)).start, 'BIG     TXT'));
+    expectRefused(c, /error: fsck\.fat finds the FAT filesystem of partition 1 damaged: \/BIG\.TXT Circular cluster chain\. Truncating to \d+ clusters\.\nhint: Repair a copy of the golden image \(fsck\.vfat -a on that partition/);
   });
 
   it('device types and image names that are paths are refused where they enter', async () => {
