@@ -52,11 +52,19 @@ export async function replayJournal(image: string): Promise<{ replayed: boolean;
  * Each is named by its question or report, without the answer.
  */
 function uncountedProblems(output: string): string[] {
-  return output
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => /\?\s+no$/.test(line) || /\bIGNORED\.?$/.test(line))
-    .map((line) => line.replace(/\s+[^.?!]*\?\s+no$/, '').replace(/\s+IGNORED\.?$/, ''));
+  const problems: string[] = [];
+  let previous = '';
+  for (const line of output.split('\n').map((text) => text.trim())) {
+    if (/\?\s+no$/.test(line)) {
+      // The question follows its problem on the same line, or alone on the next.
+      const problem = line.replace(/\s*[^.?!]*\?\s+no$/, '');
+      problems.push(problem || previous);
+    } else if (/\bIGNORED\.?$/.test(line)) {
+      problems.push(line.replace(/\s+IGNORED\.?$/, ''));
+    }
+    if (line) previous = line;
+  }
+  return problems;
 }
 
 /**

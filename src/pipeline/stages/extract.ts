@@ -16,8 +16,9 @@ import { checkSpace } from './space.js';
 
 /**
  * Extract: the input taken apart in one streamed pass into standalone filesystem images (the root
- * filesystem, the boot partition, the boot gap), the root filesystem's journal replayed and
- * checked, and the image probed (OS, architecture, kernels) — nothing of the input is changed;
+ * filesystem, the boot partition, the boot gap), each filesystem checked before anything reads it
+ * (its size against its partition, an ext journal replayed and e2fsck, a FAT by fsck.fat), and the
+ * image probed (OS, architecture, kernels) — nothing of the input is changed;
  * then the board's raw files read (from the U-Boot source for the image's release, or the host),
  * so that where they go is decided with everything else.
  */
@@ -57,13 +58,60 @@ async function classify(partitions: ExtractedPartition[]): Promise<Candidate[]> 
   }));
 }
 
-async function isBootFilesystem(env: RunEnv, file: string): Promise<boolean> {
-  const fat = await FatEditor.open(file, { logger: env.logger });
+/**
+ * The input's filesystems are read only through here: each is checked once, before its first read
+ * (an ext filesystem's journal replayed, then e2fsck -fn; a FAT by fsck.fat -n), so nothing of a
+ * damaged filesystem is probed, read or copied. Partitions that are never read (left out with
+ * input.root_partition) are not checked.
+ */
+class InputFilesystems {
+  private readonly checks = new Map<Candidate, Promise<void>>();
+
+  constructor(private readonly env: RunEnv, private readonly report: Report) {}
+
+  check(candidate: Candidate): Promise<void> {
+    let check = this.checks.get(candidate);
+    if (!check) {
+      check = this.run(candidate);
+      this.checks.set(candidate, check);
+    }
+    return check;
+  }
+
+  private async run({ partition, fsType }: Candidate): Promise<void> {
+    if (fsType === 'vfat') {
+      this.report(`fsck.fat -n, partition ${partition.number}`);
+      await checkFat(partition.file, `the FAT filesystem of partition ${partition.number}`);
+      return;
+    }
+    const what = `the ${fsType} filesystem of partition ${partition.number}`;
+    const replay = await replayJournal(partition.file);
+    if (replay.replayed) {
+      this.env.notes.push(`Partition ${partition.number} (${fsType}) had an unreplayed journal (a copy of a running system): it was replayed first.`);
+      this.env.logger.info(`journal of partition ${partition.number} replayed: ${replay.summary}`);
+    }
+    this.report(`e2fsck -fn, partition ${partition.number}`);
+    await checkExt4(partition.file, { repair: this.env.config['input.repair'], what });
+  }
+
+  async ext(candidate: Candidate): Promise<Ext4Editor> {
+    await this.check(candidate);
+    return Ext4Editor.open(candidate.partition.file, { logger: this.env.logger, clock: () => this.env.epoch });
+  }
+
+  async fat(candidate: Candidate): Promise<FatEditor> {
+    await this.check(candidate);
+    return FatEditor.open(candidate.partition.file, { logger: this.env.logger });
+  }
+}
+
+async function isBootFilesystem(filesystems: InputFilesystems, candidate: Candidate): Promise<boolean> {
+  const fat = await filesystems.fat(candidate);
   return (await fat.exists('/config.txt')) || (await fat.exists('/EFI')) || (await fat.exists('/efi'));
 }
 
-async function isRootFilesystem(env: RunEnv, file: string): Promise<boolean> {
-  const ext = await Ext4Editor.open(file, { logger: env.logger, clock: () => env.epoch });
+async function isRootFilesystem(env: RunEnv, filesystems: InputFilesystems, candidate: Candidate): Promise<boolean> {
+  const ext = await filesystems.ext(candidate);
   const root = (await ext.exists('/etc/os-release')) || (await ext.exists('/usr/lib/os-release'));
   if (root && (await isMenderRootfs(ext))) {
     throw new UserError(`${path.basename(env.inputPath)} is already Mender-converted (its root filesystem has the Mender layout).`, {
@@ -78,7 +126,7 @@ async function isRootFilesystem(env: RunEnv, file: string): Promise<boolean> {
  * filesystem would be dropped, its files lost without a word, so the conversion stops and says
  * what to do. A swap partition holds nothing to keep: it is left out with a note.
  */
-async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: Candidate, boot: Candidate | undefined): Promise<void> {
+async function checkNothingDropped(env: RunEnv, filesystems: InputFilesystems, candidates: Candidate[], root: Candidate, boot: Candidate | undefined): Promise<void> {
   const others = candidates.filter((c) => c !== root && c !== boot && c.fsType !== 'unknown');
   if (env.config['input.root_partition'] !== 0) {
     // The user chose the root filesystem: the other partitions are left out knowingly.
@@ -93,7 +141,7 @@ async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: C
   const first = kept[0]!;
   const list = kept.map((c) => `partition ${c.partition.number} (${c.fsType}, ${mib(c.partition.size)})`).join(', ');
   if (first.fsType.startsWith('ext')) {
-    const ext = await Ext4Editor.open(first.partition.file, { logger: env.logger, clock: () => env.epoch });
+    const ext = await filesystems.ext(first);
     const kernels = (await ext.list('/')).filter((entry) => isKernelOrInitrdName(entry.name));
     if (kernels.length > 0) {
       throw new UserError(`Partition ${first.partition.number} is a separate /boot (it holds ${kernels.map((k) => k.name).join(', ')}): the Mender layout keeps the kernels in each root filesystem's /boot, so that an update carries them.`, {
@@ -106,7 +154,7 @@ async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: C
   });
 }
 
-async function chooseRoot(env: RunEnv, candidates: Candidate[]): Promise<Candidate> {
+async function chooseRoot(env: RunEnv, filesystems: InputFilesystems, candidates: Candidate[]): Promise<Candidate> {
   const wanted = env.config['input.root_partition'];
   if (wanted) {
     const chosen = candidates.find((c) => c.partition.number === wanted);
@@ -114,11 +162,12 @@ async function chooseRoot(env: RunEnv, candidates: Candidate[]): Promise<Candida
     const refusal = REFUSED[chosen.fsType];
     if (refusal) throw new UserError(`Partition ${wanted} cannot be converted: ${refusal}.`);
     if (!chosen.fsType.startsWith('ext')) throw new UserError(`Partition ${wanted} holds ${chosen.fsType}, not an ext2/3/4 root filesystem.`);
+    await filesystems.check(chosen);
     return chosen;
   }
   const ext = candidates.filter((c) => c.fsType.startsWith('ext'));
   const roots: Candidate[] = [];
-  for (const candidate of ext) if (await isRootFilesystem(env, candidate.partition.file)) roots.push(candidate);
+  for (const candidate of ext) if (await isRootFilesystem(env, filesystems, candidate)) roots.push(candidate);
   if (roots.length === 1) return roots[0]!;
   if (roots.length > 1) {
     throw new UserError(`The input has ${roots.length} root filesystems (partitions ${roots.map((r) => r.partition.number).join(' and ')}).`, {
@@ -177,7 +226,8 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
     logger: env.logger,
   });
   const candidates = await classify(extracted.files);
-  const root = await chooseRoot(env, candidates);
+  const filesystems = new InputFilesystems(env, report);
+  const root = await chooseRoot(env, filesystems, candidates);
   // A partition typed as FAT/ESP that holds no readable FAT filesystem is a damaged boot partition:
   // converting without it would silently drop the board's boot files.
   const damaged = candidates.find((c) => FAT_TYPES.has(c.partition.type) && c.fsType !== 'vfat');
@@ -187,13 +237,11 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
     });
   }
   const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
-  // Checked before they are read: a damaged FAT would be copied into the output as it is.
-  for (const candidate of vfat) await checkFat(candidate.partition.file, `the FAT filesystem of partition ${candidate.partition.number}`);
   let boot: Candidate | undefined;
-  for (const candidate of vfat) if (!boot && (await isBootFilesystem(env, candidate.partition.file))) boot = candidate;
+  for (const candidate of vfat) if (!boot && (await isBootFilesystem(filesystems, candidate))) boot = candidate;
   boot ??= vfat[0];
 
-  await checkNothingDropped(env, candidates, root, boot);
+  await checkNothingDropped(env, filesystems, candidates, root, boot);
 
   const bootFile = path.join(env.runDir, 'boot.vfat');
   let bootBytes: number;
@@ -227,16 +275,6 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
   };
 }
 
-async function checkRootfs(env: RunEnv, rootfs: string, report: Report): Promise<void> {
-  const replay = await replayJournal(rootfs);
-  if (replay.replayed) {
-    env.notes.push('The root filesystem had an unreplayed journal (a copy of a running system): it was replayed first.');
-    env.logger.info(`journal replayed: ${replay.summary}`);
-  }
-  report('e2fsck -fn');
-  await checkExt4(rootfs, { repair: env.config['input.repair'] });
-}
-
 async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
   const rootfsEditor = await Ext4Editor.open(input.files.rootfs, { logger: env.logger, clock: () => env.epoch });
   const bootEditor = await FatEditor.open(input.files.boot, { logger: env.logger });
@@ -255,6 +293,5 @@ async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
 
 export const extractStage = Stage.start<void>('Extract')
   .then('Read the partition table and extract the partitions', (env, _input, report) => extractInput(env, report))
-  .also('Replay the journal and check the root filesystem', (env, input, report) => checkRootfs(env, input.files.rootfs, report))
   .then('Probe the image', (env, input) => probe(env, input))
   .maybe("Read the board's raw files", async (env, input) => ({ rawFiles: await readBoardRawFiles(env, input.facts) }), (_input, env) => env.config['board.raw_files'].length > 0);

@@ -193,7 +193,7 @@ describe('hostile golden images', () => {
 
   it('a wrong group-descriptor checksum (e2fsck -fn says IGNORED and exits 0) is refused, naming the problem', async () => {
     const c = await convert('group-checksum', {}, SMALL, async (image) => extBadGroupChecksum(image, (await partitionOf(image, 2)).start));
-    expectRefused(c, /error: e2fsck finds errors in the root filesystem: One or more block group descriptor checksums are invalid\. Group descriptor 0 checksum is 0x[0-9a-f]+, should be 0x[0-9a-f]+\.\n(.*\n)*hint: Set input\.repair: true .* or repair a copy of the golden image \(e2fsck -f on its partition\)/);
+    expectRefused(c, /error: e2fsck finds errors in the ext4 filesystem of partition 2: One or more block group descriptor checksums are invalid\. Group descriptor 0 checksum is 0x[0-9a-f]+, should be 0x[0-9a-f]+\.\n(.*\n)*hint: Set input\.repair: true .* or repair a copy of the golden image \(e2fsck -f on its partition\)/);
   });
 
   it('a boot partition with a circular cluster chain is refused instead of copied into the output', async () => {
