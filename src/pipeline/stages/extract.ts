@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { extractPartitions, type ExtractedPartition } from '../../disk/extract.js';
+import { COPY_WINDOW, readChunks } from '../../disk/sparse.js';
 import { checkExt4, replayJournal } from '../../fs/ext4-tools.js';
 import { Ext4Editor } from '../../fs/ext4.js';
 import { checkFat, FatEditor, makeFat } from '../../fs/fat.js';
@@ -8,6 +9,7 @@ import { filesystemBytes, probeFilesystem, type FilesystemType } from '../../fs/
 import { RecordingEditor } from '../../fs/recording.js';
 import { isKernelOrInitrdName, probeImage, type ImageFacts } from '../../image/probe.js';
 import { isMenderRootfs } from '../../mender/detect.js';
+import { isZero } from '../../util/bytes.js';
 import { UserError } from '../../util/errors.js';
 import { readBoardRawFiles } from '../integrations/board-files.js';
 import { type Report, Stage } from '../runner.js';
@@ -121,25 +123,45 @@ async function isRootFilesystem(env: RunEnv, filesystems: InputFilesystems, cand
   return root;
 }
 
+/** GPT type of a BIOS boot partition: GRUB's core image for legacy BIOS booting, no filesystem. */
+const BIOS_BOOT_TYPE = '21686148-6449-6e6f-744e-656564454649';
+
+/** Whether a partition's extracted copy holds anything but zeros (holes are skipped, not read). */
+async function holdsData(file: string): Promise<boolean> {
+  for await (const chunk of readChunks(file, COPY_WINDOW, { reuse: true })) if (!isZero(chunk)) return true;
+  return false;
+}
+
+const kindOf = (c: Candidate) => (c.fsType === 'unknown' ? 'no filesystem mender-convert knows' : c.fsType);
+
 /**
  * The output holds the input's boot and root filesystems only: any other partition with a
- * filesystem would be dropped, its files lost without a word, so the conversion stops and says
- * what to do. A swap partition holds nothing to keep: it is left out with a note.
+ * filesystem, or with data in none that is known, would be dropped, its contents lost without a
+ * word, so the conversion stops and says what to do. What holds nothing to keep is left out with
+ * a note: a swap area, a BIOS boot partition, a partition of zeros.
  */
 async function checkNothingDropped(env: RunEnv, filesystems: InputFilesystems, candidates: Candidate[], root: Candidate, boot: Candidate | undefined): Promise<void> {
-  const others = candidates.filter((c) => c !== root && c !== boot && c.fsType !== 'unknown');
+  const others: Candidate[] = [];
+  for (const c of candidates.filter((candidate) => candidate !== root && candidate !== boot)) {
+    const n = c.partition.number;
+    if (c.fsType === 'swap') {
+      env.notes.push(`Partition ${n} (swap) is not part of the Mender layout and was left out: remove its line from /etc/fstab with an overlay, or the device waits for it at boot.`);
+    } else if (c.fsType === 'unknown' && c.partition.type === BIOS_BOOT_TYPE) {
+      env.notes.push(`Partition ${n} (a BIOS boot partition: GRUB's core image for legacy BIOS booting) was left out: the converted image does not boot through a legacy BIOS.`);
+    } else if (c.fsType === 'unknown' && !(await holdsData(c.partition.file))) {
+      env.notes.push(`Partition ${n} holds only zeros and was left out.`);
+    } else {
+      others.push(c);
+    }
+  }
   if (env.config['input.root_partition'] !== 0) {
     // The user chose the root filesystem: the other partitions are left out knowingly.
-    for (const other of others) env.notes.push(`Partition ${other.partition.number} (${other.fsType}) was left out: input.root_partition chose partition ${root.partition.number}.`);
+    for (const other of others) env.notes.push(`Partition ${other.partition.number} (${kindOf(other)}) was left out: input.root_partition chose partition ${root.partition.number}.`);
     return;
   }
-  for (const swap of others.filter((c) => c.fsType === 'swap')) {
-    env.notes.push(`Partition ${swap.partition.number} (swap) is not part of the Mender layout and was left out: remove its line from /etc/fstab with an overlay, or the device waits for it at boot.`);
-  }
-  const kept = others.filter((c) => c.fsType !== 'swap');
-  if (kept.length === 0) return;
-  const first = kept[0]!;
-  const list = kept.map((c) => `partition ${c.partition.number} (${c.fsType}, ${mib(c.partition.size)})`).join(', ');
+  if (others.length === 0) return;
+  const first = others[0]!;
+  const list = others.map((c) => `partition ${c.partition.number} (${kindOf(c)}, ${mib(c.partition.size)})`).join(', ');
   if (first.fsType.startsWith('ext')) {
     const ext = await filesystems.ext(first);
     const kernels = (await ext.list('/')).filter((entry) => isKernelOrInitrdName(entry.name));
@@ -149,8 +171,9 @@ async function checkNothingDropped(env: RunEnv, filesystems: InputFilesystems, c
       });
     }
   }
-  throw new UserError(`The input has ${kept.length === 1 ? 'a partition' : 'partitions'} besides its boot and root filesystems: ${list}. The Mender layout has no place for ${kept.length === 1 ? 'it' : 'them'}, so ${kept.length === 1 ? 'its' : 'their'} files would be lost.`, {
-    hint: 'Move what they hold into the root filesystem (or its /data, for what a device keeps across updates) in the golden image, or remove them from it.',
+  const one = others.length === 1;
+  throw new UserError(`The input has ${one ? 'a partition' : 'partitions'} besides its boot and root filesystems: ${list}. The Mender layout has no place for ${one ? 'it' : 'them'}, so ${one ? 'its' : 'their'} contents would be lost.`, {
+    hint: `Move what ${one ? 'it holds' : 'they hold'} into the root filesystem (or its /data, for what a device keeps across updates) in the golden image, or remove ${one ? 'it' : 'them'} from it${others.some((c) => c.fsType === 'unknown') ? '; a boot loader the board reads from fixed sectors is written with board.raw_files' : ''}. To leave ${one ? 'it' : 'them'} out knowingly, name the root filesystem with input.root_partition.`,
   });
 }
 
