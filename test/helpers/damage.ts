@@ -6,6 +6,55 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tool } from './images.js';
 
+const MiB = 1024 * 1024;
+
+/** Bytes written over the image at `at`. */
+export function writeAt(image: string, at: number, bytes: Buffer): void {
+  edit(image, at, bytes.length, (old) => bytes.copy(old));
+}
+
+/** debugfs commands (one a line) run read-write on the ext filesystem at byte `offset` of the image. */
+export async function debugfsAt(image: string, offset: number, commands: string): Promise<void> {
+  const result = await tool('debugfs', ['-w', '-f', '-', `${image}?offset=${offset}`], `${commands}\n`);
+  const errors = result.stderr.split('\n').filter((line) => line.trim() && !/^debugfs \d/.test(line));
+  if (errors.length > 0) throw new Error(`debugfs: ${errors.join('; ')}`);
+}
+
+/**
+ * More partitions after the image's last, 4 MiB each: an ext4 (with files at its root), a swap
+ * area, a FAT, bytes of no filesystem, or zeros; `type` overrides the partition type sfdisk is
+ * given. A GPT's backup header is moved to the new end first.
+ */
+export async function appendPartitions(image: string, dir: string, parts: { kind: 'ext4' | 'swap' | 'vfat' | 'raw' | 'zeros'; files?: Record<string, string>; type?: string }[]): Promise<void> {
+  let offset = fs.statSync(image).size;
+  const lines: string[] = [];
+  for (const [index, part] of parts.entries()) {
+    const file = path.join(dir, `extra-${index}.img`);
+    fs.writeFileSync(file, part.kind === 'raw' ? Buffer.alloc(4 * MiB, 0xa5) : Buffer.alloc(0));
+    if (part.kind !== 'raw') fs.truncateSync(file, 4 * MiB);
+    if (part.kind === 'swap') await tool('mkswap', [file]);
+    if (part.kind === 'vfat') await tool('mkfs.vfat', [file]);
+    if (part.kind === 'ext4') {
+      const tree = path.join(dir, `extra-${index}`);
+      for (const [name, content] of Object.entries(part.files ?? { 'note.txt': 'data\n' })) {
+        fs.mkdirSync(path.dirname(path.join(tree, name)), { recursive: true });
+        fs.writeFileSync(path.join(tree, name), content);
+      }
+      await tool('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, file, '4M']);
+    }
+    const type = part.type ?? { ext4: 'L', swap: 'S', vfat: 'U', raw: 'L', zeros: 'L' }[part.kind];
+    lines.push(`start=${offset / 512}, size=${(4 * MiB) / 512}, type=${type}`);
+    await tool('dd', [`if=${file}`, `of=${image}`, 'bs=1M', `seek=${offset / MiB}`, 'conv=notrunc', 'status=none']);
+    fs.rmSync(file);
+    offset += 4 * MiB;
+  }
+  // Room for a GPT's backup header after the new partitions, moved there before they are added.
+  fs.truncateSync(image, offset + MiB);
+  const gpt = JSON.parse((await tool('sfdisk', ['--json', image])).stdout).partitiontable.label === 'gpt';
+  if (gpt) await tool('sfdisk', ['--relocate', 'gpt-bak-std', image]);
+  await tool('sfdisk', ['--append', '--no-reread', '--no-tell-kernel', '-q', image], `${lines.join('\n')}\n`);
+}
+
 /** Partition `number` of a disk image: where it starts and how long it is, in bytes. */
 export async function partitionOf(image: string, number: number): Promise<{ start: number; size: number }> {
   const table = JSON.parse((await tool('sfdisk', ['--json', image])).stdout).partitiontable;
@@ -119,6 +168,23 @@ export function fatCircularChain(image: string, offset: number, name83: string):
   for (let next = fatEntry(image, layout, 0, last); next < end; next = fatEntry(image, layout, 0, last)) last = next;
   if (last === first) throw new Error(`${name83} has one cluster: no chain to close`);
   for (let copy = 0; copy < layout.fats; copy++) fatEntry(image, layout, copy, last, first);
+}
+
+/** Make the second file's chain run into the first's: its first cluster points at the other's second (a cross-link). */
+export function fatCrossLinked(image: string, offset: number, first83: string, second83: string): void {
+  const layout = fatLayout(image, offset);
+  if (layout.bits === 32) throw new Error('FAT32 root directories are not handled here');
+  const target = fatEntry(image, layout, 0, rootEntryCluster(image, layout, first83));
+  const from = rootEntryCluster(image, layout, second83);
+  for (let copy = 0; copy < layout.fats; copy++) fatEntry(image, layout, copy, from, target);
+}
+
+/** Set the boot sector's dirty bit, as the kernel does while a FAT is mounted (a copy of a running device keeps it). */
+export function fatSetDirty(image: string, offset: number): void {
+  const layout = fatLayout(image, offset);
+  edit(image, offset + (layout.bits === 32 ? 0x41 : 0x25), 1, (b) => {
+    b[0] = b[0]! | 1;
+  });
 }
 
 /** An ext2/3/4 superblock's facts that locate the group descriptors. */
