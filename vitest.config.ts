@@ -10,5 +10,7 @@ export default defineConfig({
     // Integration tests spawn real tools on disk images; two cores, so keep concurrency modest.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // Concurrent tests inside a file (the hostile-input corpus): three conversions at a time.
+    maxConcurrency: 3,
   },
 });

@@ -47,6 +47,12 @@ export function nearestKey(unknown: string): KnobKey {
   return closest(unknown.toLowerCase(), KNOB_KEYS) as KnobKey;
 }
 
+/** A value as a message shows it: its JSON, cut short past 80 characters (a 4 MiB value is not printed back whole). */
+function quoted(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length <= 80 ? text : `${text.slice(0, 60)}… (${text.length} characters)`;
+}
+
 const TRUE_WORDS = new Set(['y', 'yes', 'true', 'on', '1']);
 const FALSE_WORDS = new Set(['n', 'no', 'false', 'off', '0', '']);
 
@@ -57,7 +63,7 @@ const FALSE_WORDS = new Set(['n', 'no', 'false', 'off', '0', '']);
 export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: unknown } | { problem: string } {
   const k = KNOBS[key] as Knob;
   // A secret's value never appears in a message, however wrong it is.
-  const shown = k.secret ? 'the value given (not shown: it is secret)' : JSON.stringify(raw);
+  const shown = k.secret ? 'the value given (not shown: it is secret)' : quoted(raw);
   const wrong = (what?: string) => ({ problem: `'${key}' must be ${what ?? describeType(k)}, not ${shown}` });
   switch (k.type) {
     case 'string': {
@@ -96,14 +102,14 @@ export function coerce(key: KnobKey, raw: unknown, fromText: boolean): { value: 
         : Array.isArray(raw) && raw.every((item) => typeof item === 'string' || typeof item === 'number') ? raw.map(String) : undefined;
       if (!items) return wrong();
       const bad = k.itemPattern ? items.find((item) => !k.itemPattern!.test(item)) : undefined;
-      if (bad !== undefined) return { problem: `'${key}' must be ${k.itemPatternHint ?? 'a list of valid items'}, not ${JSON.stringify(bad)}` };
+      if (bad !== undefined) return { problem: `'${key}' must be ${k.itemPatternHint ?? 'a list of valid items'}, not ${quoted(bad)}` };
       return { value: items };
     }
     case 'map': {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return wrong();
       const entries = Object.entries(raw);
       const badName = entries.find(([name]) => !/^\S+$/.test(name));
-      if (badName) return { problem: `'${key}' names ${JSON.stringify(badName[0])}: a name has no spaces` };
+      if (badName) return { problem: `'${key}' names ${quoted(badName[0])}: a name has no spaces` };
       const badValue = entries.find(([, value]) => !['string', 'number', 'boolean'].includes(typeof value));
       if (badValue) {
         const what = badValue[1] === null ? 'has no value' : Array.isArray(badValue[1]) ? 'is a list' : 'is a mapping';

@@ -11,7 +11,7 @@
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
 export interface Entry {
-  /** Absolute path inside the filesystem. */
+  /** Absolute path inside the filesystem, where the entry is: symlinked directories on the way resolved. */
   path: string;
   name: string;
   type: EntryType;

@@ -17,6 +17,38 @@ export async function makeFat(image: string, bytes: number, options: { label?: s
 }
 
 /**
+ * What fsck.fat -n reports of a filesystem whose files are all as they should be: the dirty bit of
+ * one that was not unmounted (a copy of a running device), a backup boot sector that differs from
+ * the first (which is the one read), a free-cluster count in FSINFO (only a hint).
+ */
+const HARMLESS_FAT_FINDINGS = [/^Dirty bit is set/, /^There are differences between boot sector and its backup/, /^This is mostly harmless/, /^Free cluster summary/];
+
+/**
+ * fsck.fat -n must find nothing but the harmless (a circular or cross-linked cluster chain, a
+ * directory entry past the end: files that would be copied as they are, damaged). `what` names the
+ * filesystem in the message. The image is only read.
+ */
+export async function checkFat(image: string, what: string): Promise<void> {
+  const result = await run('fsck.vfat', ['-n', image], { okExitCodes: [1], doing: `checking ${what}` });
+  if (result.exitCode === 0) return;
+  // A finding is a line at the left margin with the indented lines under it (a path, then what is wrong with it).
+  const findings: string[][] = [];
+  for (const line of `${result.stdout}\n${result.stderr}`.split('\n')) {
+    if (!line.trim() || /^fsck\.fat \d/.test(line) || line.trim() === 'Leaving filesystem unchanged.' || /: \d+ files, \d+\/\d+ clusters$/.test(line)) continue;
+    const last = findings[findings.length - 1];
+    if (/^\s/.test(line) && last) last.push(line.trim());
+    else findings.push([line.trim()]);
+  }
+  const damage = findings.filter((finding) => !HARMLESS_FAT_FINDINGS.some((harmless) => harmless.test(finding[0]!)));
+  if (damage.length === 0 && findings.length > 0) return;
+  const listed = damage.length > 0 ? damage : [['fsck.fat found errors it did not name']];
+  const named = `${listed.slice(0, 3).map((finding) => finding.join(' ')).join(' ')}${damage.length > 3 ? ` (and ${damage.length - 3} more)` : ''}`;
+  throw new UserError(`fsck.fat finds ${what} damaged: ${named}${/[.!]$/.test(named) ? '' : '.'}`, {
+    hint: 'Repair a copy of the golden image (fsck.vfat -a on that partition, then check its files) and convert that, or use an intact copy.',
+  });
+}
+
+/**
  * FsEditor over a standalone FAT image file, through mtools (`-i image ::/path`). FAT has no
  * owners, modes or symlinks: ownership options are ignored and symlinks are refused. The tree's
  * shape is listed once (`mdir -/ -b`) and kept up to date by our own changes; FAT names are

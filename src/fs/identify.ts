@@ -30,3 +30,31 @@ export async function probeFilesystem(file: string, offset: number): Promise<Fil
     await handle.close();
   }
 }
+
+/**
+ * The bytes a filesystem says it spans, from its own superblock (ext2/3/4: block count × block
+ * size) or boot sector (FAT: total sectors × sector size); undefined for other kinds or when the
+ * fields are zero or impossible. Reads one sector or two, no tool.
+ */
+export async function filesystemBytes(file: string, offset: number, type: FilesystemType): Promise<number | undefined> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const b = Buffer.alloc(2048);
+    const { bytesRead } = await handle.read(b, 0, b.length, offset);
+    if (type.startsWith('ext') && bytesRead >= 2048) {
+      const sb = b.subarray(1024);
+      const is64 = (sb.readUInt32LE(0x60) & 0x80) !== 0;
+      const blocks = sb.readUInt32LE(0x04) + (is64 ? sb.readUInt32LE(0x150) * 2 ** 32 : 0);
+      const log = sb.readUInt32LE(0x18);
+      return blocks > 0 && log <= 6 ? blocks * 2 ** (10 + log) : undefined;
+    }
+    if (type === 'vfat' && bytesRead >= 512) {
+      const sectors = b.readUInt16LE(19) || b.readUInt32LE(32);
+      const sectorSize = b.readUInt16LE(11);
+      return sectors > 0 && sectorSize > 0 ? sectors * sectorSize : undefined;
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}

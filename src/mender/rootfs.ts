@@ -52,6 +52,14 @@ export async function applyRootfsContract(input: RootfsContractInput): Promise<R
   await rootfs.mkdir(input.bootMountpoint, { ...root, mode: 0o755 });
   await rootfs.mkdir('/var/lib', { ...root, mode: 0o755 });
   for (const dir of DATA_STATE_DIRS) {
+    // State in the golden image is the state of the device it was made from (its keys among it):
+    // never cloned onto every device, but never dropped without a word either.
+    const state = await rootfs.stat(`/var/lib/${dir}`);
+    if (state?.type === 'symlink') replaced.push(`/var/lib/${dir} was a symlink to ${state.target}; it now links to /data/${dir}.`);
+    else if (state?.type === 'dir') {
+      const entries = (await rootfs.list(`/var/lib/${dir}`)).length;
+      if (entries > 0) replaced.push(`/var/lib/${dir} held ${entries} ${entries === 1 ? 'entry' : 'entries'}: the state of the device the image was made from (keys, database), which each device keeps of its own in /data/${dir}; left out.`);
+    } else if (state) replaced.push(`/var/lib/${dir} was a ${state.type === 'file' ? 'file' : 'special file'}; it now links to /data/${dir}.`);
     await rootfs.remove(`/var/lib/${dir}`, { recursive: true });
     await rootfs.symlink(`/var/lib/${dir}`, `/data/${dir}`, root);
   }

@@ -18,7 +18,7 @@ import { packageStage } from './stages/package.js';
 import { buildPlan, describePlan, planStage } from './stages/plan.js';
 import { decideTarget } from './stages/target.js';
 import type { RunEnv } from './types.js';
-import { KEPT_RUN_MARKER, lockWorkDir } from './work-dir.js';
+import { KEPT_RUN_MARKER, lockWorkDir, makeRunDir } from './work-dir.js';
 import { requireTools } from '../util/tools.js';
 
 export interface ConvertOptions {
@@ -55,8 +55,8 @@ export async function convert(options: ConvertOptions): Promise<void> {
   requireTools(conversionTools(config, 'raw'));
   const releaseLock = await lockWorkDir(workDir);
   try {
-    const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));
-    await fs.chmod(runDir, 0o700);
+    const outputDir = path.resolve(options.outputDir);
+    const runDir = await makeRunDir(workDir, outputDir);
     // Every staging directory of the run (ours and the tools') is made in the run directory,
     // which is removed on every exit: nothing with image files or secrets stays in /tmp.
     const previousTmpdir = process.env.TMPDIR;
@@ -69,7 +69,6 @@ export async function convert(options: ConvertOptions): Promise<void> {
     await fs.writeFile(logPath, '', { mode: 0o600, flag: 'wx' });
     const logger = new FileLogger(logPath);
     const cleanups: (() => void | Promise<void>)[] = [];
-    const outputDir = path.resolve(options.outputDir);
     const env: RunEnv = {
       config,
       sources,

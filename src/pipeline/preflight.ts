@@ -12,7 +12,7 @@ import { preflight as packagePreflight } from './stages/package.js';
 import type { RunEnv } from './types.js';
 
 /** Tools every conversion runs: flock for the work directory's lock, e2fsprogs and xfsprogs for the root filesystem, sfdisk, mtools and dosfstools for the boot partition. */
-const CONVERSION_TOOLS = ['flock', 'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'xfs_io', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo'];
+const CONVERSION_TOOLS = ['flock', 'debugfs', 'mke2fs', 'e2fsck', 'resize2fs', 'dumpe2fs', 'tune2fs', 'xfs_io', 'sfdisk', 'mkfs.vfat', 'fsck.vfat', 'mcopy', 'mdir', 'mmd', 'mdel', 'mdeltree', 'minfo'];
 const DECOMPRESSOR: Record<InputFormat, string[]> = { raw: [], gzip: ['gzip'], xz: ['xz'], zstd: ['zstd'], zip: ['unzip'] };
 
 /**

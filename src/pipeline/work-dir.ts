@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
+import { OutputSet } from './outputs.js';
 
 /** flock(1)'s exit status when another process holds the lock. */
 const LOCK_BUSY = 75;
@@ -47,15 +48,30 @@ export async function lockWorkDir(workDir: string): Promise<() => Promise<void>>
 /** A run directory that --keep-work asked to keep is marked so; any other one was abandoned. */
 export const KEPT_RUN_MARKER = '.kept';
 
+/** A run directory names its output directory in this file, for whoever removes the run after a kill. */
+const OUTPUT_DIR_RECORD = 'output-dir';
+
+/** A new run directory in the (locked) work directory, recording where the run writes its outputs. */
+export async function makeRunDir(workDir: string, outputDir: string): Promise<string> {
+  const runDir = await fs.mkdtemp(path.join(workDir, 'run-'));
+  await fs.chmod(runDir, 0o700);
+  await fs.writeFile(path.join(runDir, OUTPUT_DIR_RECORD), outputDir);
+  return runDir;
+}
+
 /**
  * Run directories of earlier runs that were killed before they could clean up (nobody else can be
- * using them: we hold the lock). Kept ones (--keep-work) stay.
+ * using them: we hold the lock), and the partial outputs they had begun in their output
+ * directories. Kept ones (--keep-work) stay.
  */
 async function removeAbandonedRuns(workDir: string): Promise<void> {
   for (const name of await fs.readdir(workDir)) {
     if (!name.startsWith('run-')) continue;
     const dir = path.join(workDir, name);
     const kept = await fs.access(path.join(dir, KEPT_RUN_MARKER)).then(() => true, () => false);
-    if (!kept) await fs.rm(dir, { recursive: true, force: true });
+    if (kept) continue;
+    const outputDir = await fs.readFile(path.join(dir, OUTPUT_DIR_RECORD), 'utf8').catch(() => undefined);
+    if (outputDir) await new OutputSet(outputDir, name).discard();
+    await fs.rm(dir, { recursive: true, force: true });
   }
 }

@@ -29,6 +29,9 @@ export interface GoldenOptions {
   /** Modes of root filesystem files (default 0644), e.g. executables. */
   modes?: Record<string, number>;
   rootMiB?: number;
+  /** The root filesystem's kind (default ext4) and more mke2fs arguments (block size, features). */
+  rootFsType?: 'ext2' | 'ext3' | 'ext4';
+  rootMkfsArgs?: string[];
   bootMiB?: number;
   /** Extra files on the boot partition: path → content. */
   bootFiles?: Record<string, string>;
@@ -107,7 +110,7 @@ export async function buildGoldenImage(options: GoldenOptions): Promise<Golden> 
   const rootBytes = (options.rootMiB ?? 24) * MiB;
   const bootBytes = (options.bootMiB ?? 16) * MiB;
   fs.rmSync(rootFs, { force: true });
-  await tool('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'rootfs', '-d', tree, rootFs, `${rootBytes / 1024}k`]);
+  await tool('mke2fs', ['-q', '-F', '-t', options.rootFsType ?? 'ext4', ...(options.rootMkfsArgs ?? []), '-L', 'rootfs', '-d', tree, rootFs, `${rootBytes / 1024}k`]);
   if (!options.rootOnly) {
     fs.rmSync(bootFs, { force: true });
     await tool('truncate', ['-s', String(bootBytes), bootFs]);

@@ -1,13 +1,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { extractPartitions, type ExtractedPartition } from '../../disk/extract.js';
+import { COPY_WINDOW, readChunks } from '../../disk/sparse.js';
 import { checkExt4, replayJournal } from '../../fs/ext4-tools.js';
 import { Ext4Editor } from '../../fs/ext4.js';
-import { FatEditor, makeFat } from '../../fs/fat.js';
-import { probeFilesystem, type FilesystemType } from '../../fs/identify.js';
+import { checkFat, FatEditor, makeFat } from '../../fs/fat.js';
+import { filesystemBytes, probeFilesystem, type FilesystemType } from '../../fs/identify.js';
 import { RecordingEditor } from '../../fs/recording.js';
 import { isKernelOrInitrdName, probeImage, type ImageFacts } from '../../image/probe.js';
 import { isMenderRootfs } from '../../mender/detect.js';
+import { isZero } from '../../util/bytes.js';
 import { UserError } from '../../util/errors.js';
 import { readBoardRawFiles } from '../integrations/board-files.js';
 import { type Report, Stage } from '../runner.js';
@@ -16,13 +18,15 @@ import { checkSpace } from './space.js';
 
 /**
  * Extract: the input taken apart in one streamed pass into standalone filesystem images (the root
- * filesystem, the boot partition, the boot gap), the root filesystem's journal replayed and
- * checked, and the image probed (OS, architecture, kernels) — nothing of the input is changed;
+ * filesystem, the boot partition, the boot gap), each filesystem checked before anything reads it
+ * (its size against its partition, an ext journal replayed and e2fsck, a FAT by fsck.fat), and the
+ * image probed (OS, architecture, kernels) — nothing of the input is changed;
  * then the board's raw files read (from the U-Boot source for the image's release, or the host),
  * so that where they go is decided with everything else.
  */
 
 const MiB = 1024 * 1024;
+const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
 /** MBR type bytes and the GPT ESP / basic-data GUIDs of FAT partitions. */
 const FAT_TYPES = new Set(['1', '4', '6', 'b', 'c', 'e', 'ef', 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b']);
 const REFUSED: Partial<Record<FilesystemType, string>> = {
@@ -37,17 +41,79 @@ interface Candidate {
   fsType: FilesystemType;
 }
 
+/**
+ * Each partition's filesystem kind, and its size checked against the partition before anything
+ * reads it: a filesystem that says it reaches past its partition's end (a partition shrunk under
+ * it, a filesystem grown past it) has blocks the partition does not hold. They would read as zeros,
+ * so files stored there would change without a word.
+ */
 async function classify(partitions: ExtractedPartition[]): Promise<Candidate[]> {
-  return Promise.all(partitions.map(async (partition) => ({ partition, fsType: await probeFilesystem(partition.file, 0) })));
+  return Promise.all(partitions.map(async (partition) => {
+    const fsType = await probeFilesystem(partition.file, 0);
+    const claimed = await filesystemBytes(partition.file, 0, fsType);
+    if (claimed !== undefined && claimed > partition.size) {
+      throw new UserError(`Partition ${partition.number} holds an ${fsType} filesystem of ${mib(claimed)} (${claimed} bytes) in ${mib(partition.size)} (${partition.size} bytes): the filesystem reaches past the partition's end, and what it stores there is not part of the partition, so its files would change.`, {
+        hint: 'The partition table and the filesystem disagree (a partition shrunk under its filesystem, or a filesystem grown past its partition): use an intact copy of the golden image, or make the partition hold the whole filesystem (or shrink the filesystem first: resize2fs) in a copy, and convert that.',
+      });
+    }
+    return { partition, fsType };
+  }));
 }
 
-async function isBootFilesystem(env: RunEnv, file: string): Promise<boolean> {
-  const fat = await FatEditor.open(file, { logger: env.logger });
+/**
+ * The input's filesystems are read only through here: each is checked once, before its first read
+ * (an ext filesystem's journal replayed, then e2fsck -fn; a FAT by fsck.fat -n), so nothing of a
+ * damaged filesystem is probed, read or copied. Partitions that are never read (left out with
+ * input.root_partition) are not checked.
+ */
+class InputFilesystems {
+  private readonly checks = new Map<Candidate, Promise<void>>();
+
+  constructor(private readonly env: RunEnv, private readonly report: Report) {}
+
+  check(candidate: Candidate): Promise<void> {
+    let check = this.checks.get(candidate);
+    if (!check) {
+      check = this.run(candidate);
+      this.checks.set(candidate, check);
+    }
+    return check;
+  }
+
+  private async run({ partition, fsType }: Candidate): Promise<void> {
+    if (fsType === 'vfat') {
+      this.report(`fsck.fat -n, partition ${partition.number}`);
+      await checkFat(partition.file, `the FAT filesystem of partition ${partition.number}`);
+      return;
+    }
+    const what = `the ${fsType} filesystem of partition ${partition.number}`;
+    const replay = await replayJournal(partition.file);
+    if (replay.replayed) {
+      this.env.notes.push(`Partition ${partition.number} (${fsType}) had an unreplayed journal (a copy of a running system): it was replayed first.`);
+      this.env.logger.info(`journal of partition ${partition.number} replayed: ${replay.summary}`);
+    }
+    this.report(`e2fsck -fn, partition ${partition.number}`);
+    await checkExt4(partition.file, { repair: this.env.config['input.repair'], what });
+  }
+
+  async ext(candidate: Candidate): Promise<Ext4Editor> {
+    await this.check(candidate);
+    return Ext4Editor.open(candidate.partition.file, { logger: this.env.logger, clock: () => this.env.epoch });
+  }
+
+  async fat(candidate: Candidate): Promise<FatEditor> {
+    await this.check(candidate);
+    return FatEditor.open(candidate.partition.file, { logger: this.env.logger });
+  }
+}
+
+async function isBootFilesystem(filesystems: InputFilesystems, candidate: Candidate): Promise<boolean> {
+  const fat = await filesystems.fat(candidate);
   return (await fat.exists('/config.txt')) || (await fat.exists('/EFI')) || (await fat.exists('/efi'));
 }
 
-async function isRootFilesystem(env: RunEnv, file: string): Promise<boolean> {
-  const ext = await Ext4Editor.open(file, { logger: env.logger, clock: () => env.epoch });
+async function isRootFilesystem(env: RunEnv, filesystems: InputFilesystems, candidate: Candidate): Promise<boolean> {
+  const ext = await filesystems.ext(candidate);
   const root = (await ext.exists('/etc/os-release')) || (await ext.exists('/usr/lib/os-release'));
   if (root && (await isMenderRootfs(ext))) {
     throw new UserError(`${path.basename(env.inputPath)} is already Mender-converted (its root filesystem has the Mender layout).`, {
@@ -57,28 +123,47 @@ async function isRootFilesystem(env: RunEnv, file: string): Promise<boolean> {
   return root;
 }
 
+/** GPT type of a BIOS boot partition: GRUB's core image for legacy BIOS booting, no filesystem. */
+const BIOS_BOOT_TYPE = '21686148-6449-6e6f-744e-656564454649';
+
+/** Whether a partition's extracted copy holds anything but zeros (holes are skipped, not read). */
+async function holdsData(file: string): Promise<boolean> {
+  for await (const chunk of readChunks(file, COPY_WINDOW, { reuse: true })) if (!isZero(chunk)) return true;
+  return false;
+}
+
+const kindOf = (c: Candidate) => (c.fsType === 'unknown' ? 'no filesystem mender-convert knows' : c.fsType);
+
 /**
  * The output holds the input's boot and root filesystems only: any other partition with a
- * filesystem would be dropped, its files lost without a word, so the conversion stops and says
- * what to do. A swap partition holds nothing to keep: it is left out with a note.
+ * filesystem, or with data in none that is known, would be dropped, its contents lost without a
+ * word, so the conversion stops and says what to do. What holds nothing to keep is left out with
+ * a note: a swap area, a BIOS boot partition, a partition of zeros.
  */
-async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: Candidate, boot: Candidate | undefined): Promise<void> {
-  const others = candidates.filter((c) => c !== root && c !== boot && c.fsType !== 'unknown');
+async function checkNothingDropped(env: RunEnv, filesystems: InputFilesystems, candidates: Candidate[], root: Candidate, boot: Candidate | undefined): Promise<void> {
+  const others: Candidate[] = [];
+  for (const c of candidates.filter((candidate) => candidate !== root && candidate !== boot)) {
+    const n = c.partition.number;
+    if (c.fsType === 'swap') {
+      env.notes.push(`Partition ${n} (swap) is not part of the Mender layout and was left out: remove its line from /etc/fstab with an overlay, or the device waits for it at boot.`);
+    } else if (c.fsType === 'unknown' && c.partition.type === BIOS_BOOT_TYPE) {
+      env.notes.push(`Partition ${n} (a BIOS boot partition: GRUB's core image for legacy BIOS booting) was left out: the converted image does not boot through a legacy BIOS.`);
+    } else if (c.fsType === 'unknown' && !(await holdsData(c.partition.file))) {
+      env.notes.push(`Partition ${n} holds only zeros and was left out.`);
+    } else {
+      others.push(c);
+    }
+  }
   if (env.config['input.root_partition'] !== 0) {
     // The user chose the root filesystem: the other partitions are left out knowingly.
-    for (const other of others) env.notes.push(`Partition ${other.partition.number} (${other.fsType}) was left out: input.root_partition chose partition ${root.partition.number}.`);
+    for (const other of others) env.notes.push(`Partition ${other.partition.number} (${kindOf(other)}) was left out: input.root_partition chose partition ${root.partition.number}.`);
     return;
   }
-  for (const swap of others.filter((c) => c.fsType === 'swap')) {
-    env.notes.push(`Partition ${swap.partition.number} (swap) is not part of the Mender layout and was left out: remove its line from /etc/fstab with an overlay, or the device waits for it at boot.`);
-  }
-  const kept = others.filter((c) => c.fsType !== 'swap');
-  if (kept.length === 0) return;
-  const first = kept[0]!;
-  const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
-  const list = kept.map((c) => `partition ${c.partition.number} (${c.fsType}, ${mib(c.partition.size)})`).join(', ');
+  if (others.length === 0) return;
+  const first = others[0]!;
+  const list = others.map((c) => `partition ${c.partition.number} (${kindOf(c)}, ${mib(c.partition.size)})`).join(', ');
   if (first.fsType.startsWith('ext')) {
-    const ext = await Ext4Editor.open(first.partition.file, { logger: env.logger, clock: () => env.epoch });
+    const ext = await filesystems.ext(first);
     const kernels = (await ext.list('/')).filter((entry) => isKernelOrInitrdName(entry.name));
     if (kernels.length > 0) {
       throw new UserError(`Partition ${first.partition.number} is a separate /boot (it holds ${kernels.map((k) => k.name).join(', ')}): the Mender layout keeps the kernels in each root filesystem's /boot, so that an update carries them.`, {
@@ -86,12 +171,13 @@ async function checkNothingDropped(env: RunEnv, candidates: Candidate[], root: C
       });
     }
   }
-  throw new UserError(`The input has ${kept.length === 1 ? 'a partition' : 'partitions'} besides its boot and root filesystems: ${list}. The Mender layout has no place for ${kept.length === 1 ? 'it' : 'them'}, so ${kept.length === 1 ? 'its' : 'their'} files would be lost.`, {
-    hint: 'Move what they hold into the root filesystem (or its /data, for what a device keeps across updates) in the golden image, or remove them from it.',
+  const one = others.length === 1;
+  throw new UserError(`The input has ${one ? 'a partition' : 'partitions'} besides its boot and root filesystems: ${list}. The Mender layout has no place for ${one ? 'it' : 'them'}, so ${one ? 'its' : 'their'} contents would be lost.`, {
+    hint: `Move what ${one ? 'it holds' : 'they hold'} into the root filesystem (or its /data, for what a device keeps across updates) in the golden image, or remove ${one ? 'it' : 'them'} from it${others.some((c) => c.fsType === 'unknown') ? '; a boot loader the board reads from fixed sectors is written with board.raw_files' : ''}. To leave ${one ? 'it' : 'them'} out knowingly, name the root filesystem with input.root_partition.`,
   });
 }
 
-async function chooseRoot(env: RunEnv, candidates: Candidate[]): Promise<Candidate> {
+async function chooseRoot(env: RunEnv, filesystems: InputFilesystems, candidates: Candidate[]): Promise<Candidate> {
   const wanted = env.config['input.root_partition'];
   if (wanted) {
     const chosen = candidates.find((c) => c.partition.number === wanted);
@@ -99,11 +185,12 @@ async function chooseRoot(env: RunEnv, candidates: Candidate[]): Promise<Candida
     const refusal = REFUSED[chosen.fsType];
     if (refusal) throw new UserError(`Partition ${wanted} cannot be converted: ${refusal}.`);
     if (!chosen.fsType.startsWith('ext')) throw new UserError(`Partition ${wanted} holds ${chosen.fsType}, not an ext2/3/4 root filesystem.`);
+    await filesystems.check(chosen);
     return chosen;
   }
   const ext = candidates.filter((c) => c.fsType.startsWith('ext'));
   const roots: Candidate[] = [];
-  for (const candidate of ext) if (await isRootFilesystem(env, candidate.partition.file)) roots.push(candidate);
+  for (const candidate of ext) if (await isRootFilesystem(env, filesystems, candidate)) roots.push(candidate);
   if (roots.length === 1) return roots[0]!;
   if (roots.length > 1) {
     throw new UserError(`The input has ${roots.length} root filesystems (partitions ${roots.map((r) => r.partition.number).join(' and ')}).`, {
@@ -162,7 +249,8 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
     logger: env.logger,
   });
   const candidates = await classify(extracted.files);
-  const root = await chooseRoot(env, candidates);
+  const filesystems = new InputFilesystems(env, report);
+  const root = await chooseRoot(env, filesystems, candidates);
   // A partition typed as FAT/ESP that holds no readable FAT filesystem is a damaged boot partition:
   // converting without it would silently drop the board's boot files.
   const damaged = candidates.find((c) => FAT_TYPES.has(c.partition.type) && c.fsType !== 'vfat');
@@ -173,10 +261,10 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
   }
   const vfat = candidates.filter((c) => c.fsType === 'vfat' && c !== root);
   let boot: Candidate | undefined;
-  for (const candidate of vfat) if (!boot && (await isBootFilesystem(env, candidate.partition.file))) boot = candidate;
+  for (const candidate of vfat) if (!boot && (await isBootFilesystem(filesystems, candidate))) boot = candidate;
   boot ??= vfat[0];
 
-  await checkNothingDropped(env, candidates, root, boot);
+  await checkNothingDropped(env, filesystems, candidates, root, boot);
 
   const bootFile = path.join(env.runDir, 'boot.vfat');
   let bootBytes: number;
@@ -210,16 +298,6 @@ async function extractInput(env: RunEnv, report: Report): Promise<InputFiles> {
   };
 }
 
-async function checkRootfs(env: RunEnv, rootfs: string, report: Report): Promise<void> {
-  const replay = await replayJournal(rootfs);
-  if (replay.replayed) {
-    env.notes.push('The root filesystem had an unreplayed journal (a copy of a running system): it was replayed first.');
-    env.logger.info(`journal replayed: ${replay.summary}`);
-  }
-  report('e2fsck -fn');
-  await checkExt4(rootfs, { repair: env.config['input.repair'] });
-}
-
 async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
   const rootfsEditor = await Ext4Editor.open(input.files.rootfs, { logger: env.logger, clock: () => env.epoch });
   const bootEditor = await FatEditor.open(input.files.boot, { logger: env.logger });
@@ -238,6 +316,5 @@ async function probe(env: RunEnv, input: InputFiles): Promise<Extracted> {
 
 export const extractStage = Stage.start<void>('Extract')
   .then('Read the partition table and extract the partitions', (env, _input, report) => extractInput(env, report))
-  .also('Replay the journal and check the root filesystem', (env, input, report) => checkRootfs(env, input.files.rootfs, report))
   .then('Probe the image', (env, input) => probe(env, input))
   .maybe("Read the board's raw files", async (env, input) => ({ rawFiles: await readBoardRawFiles(env, input.facts) }), (_input, env) => env.config['board.raw_files'].length > 0);

@@ -3,6 +3,7 @@ import { alignUp, MiB } from '../../disk/layout.js';
 import { copyTree } from '../../fs/copy.js';
 import { makeExt4 } from '../../fs/ext4-tools.js';
 import { Ext4Editor } from '../../fs/ext4.js';
+import type { RecordingEditor } from '../../fs/recording.js';
 import { partitionDevice } from '../../mender/devices.js';
 import { applyRootfsContract } from '../../mender/rootfs.js';
 import { UserError } from '../../util/errors.js';
@@ -60,6 +61,40 @@ async function applyOverlays({ env, extracted }: ModifyInput, report: (status: s
   }
 }
 
+const underData = (p: string) => p === '/data' || p.startsWith('/data/');
+
+/**
+ * What the conversion (or a hook or overlay) wrote into the root filesystem must stay there: a
+ * path whose directories the image links into /data (/etc/mender → /data/etc-mender) would be
+ * written under /data and moved to the data partition with it — the Artifact's identity in
+ * /etc/mender/artifact_info then sits on the data partition, where no update changes it.
+ * What was written to /data itself goes there on purpose.
+ */
+async function checkNothingWrittenIntoData(rootfs: RecordingEditor): Promise<void> {
+  for (const change of rootfs.changes) {
+    if (change.action === 'remove' || underData(change.path)) continue;
+    const landed = (await rootfs.stat(change.path))?.path;
+    if (!landed || !underData(landed)) continue;
+    let link = '';
+    for (const dir of ancestors(change.path)) {
+      const entry = await rootfs.stat(dir);
+      if (entry?.type === 'symlink') {
+        link = ` (${dir} is a symlink to ${entry.target})`;
+        break;
+      }
+    }
+    throw new UserError(`${change.path}, which the conversion writes into the root filesystem, would land at ${landed}${link}: /data goes to the data partition, so it would be neither part of the root filesystem nor changed by an update.`, {
+      hint: 'Make that directory a real directory in the golden image (link single files to /data instead, where they must persist).',
+    });
+  }
+}
+
+/** /a, /a/b … of /a/b/c: the directories on the way to a path. */
+function ancestors(p: string): string[] {
+  const parts = p.split('/').filter(Boolean);
+  return parts.slice(0, -1).map((_, index) => `/${parts.slice(0, index + 1).join('/')}`);
+}
+
 /** The data partition's filesystem, with the root filesystem's /data moved into it. */
 async function moveData({ env, extracted, target }: ModifyInput): Promise<string> {
   const { config } = env;
@@ -80,6 +115,7 @@ async function moveData({ env, extracted, target }: ModifyInput): Promise<string
       hint: 'Leave /data a directory in hooks and overlays: what a device keeps there goes into the overlay\'s data/ directory.',
     });
   }
+  await checkNothingWrittenIntoData(rootfs);
   const moved = await copyTree(rootfs, '/data', data, '/', {
     onSpecial: (entry) => {
       throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);

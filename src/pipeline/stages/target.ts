@@ -6,6 +6,7 @@ import { decideIdentities, defaultIdentitySeed, PARTITION_ROLES, type Identities
 import type { KnobKey } from '../../config/knobs.js';
 import { sbomFormats, SUFFIX } from '../../sbom/index.js';
 import { COMPRESSION_SUFFIX, type Compression } from '../../util/compression.js';
+import { partialPath } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
 import { chooseBootloader } from '../integrations/index.js';
 import type { BoardRawFile, Extracted, OutputNames, RunEnv, Target } from '../types.js';
@@ -118,6 +119,9 @@ function checkRawFiles(env: RunEnv, files: readonly BoardRawFile[], layout: Layo
   throw new UserError(overwrites, { hint: other === kept[0] ? `The partition table must stay intact: check ${setting}.` : `Check the sectors or offsets of both in board.raw_files (${env.sources['board.raw_files']}).` });
 }
 
+/** The longest file name Linux filesystems hold, in bytes. */
+const NAME_MAX = 255;
+
 /** Every output is named <input name>-<device types joined by +>-mender.<suffix>, unless image.name is set. */
 function outputNames(env: RunEnv, deviceTypes: readonly string[], imageCompression: Compression): OutputNames {
   const { config } = env;
@@ -135,6 +139,15 @@ function outputNames(env: RunEnv, deviceTypes: readonly string[], imageCompressi
     sbom: sbomFormats(config['artifact.sbom']).map((format) => ({ format, path: `${base}${SUFFIX[format]}` })),
   };
   const files = [names.image, names.rawImage, names.rootfs, names.artifact, names.testsConfig, names.results, names.bmap, ...names.sbom.map((s) => s.path)];
+  // Each is written under its partial name first: that one must fit a file name too.
+  const longest = Math.max(...files.filter((file) => file !== undefined).map((file) => Buffer.byteLength(path.basename(partialPath(file, path.basename(env.runDir))))));
+  if (longest > NAME_MAX) {
+    const name = path.basename(base);
+    const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name;
+    throw new UserError(`The outputs' file names would be ${longest} bytes long (${shown}.img and the others, while they are written), past the ${NAME_MAX} bytes a file name may have.`, {
+      hint: 'Set image.name to a shorter base name for the outputs (or give shorter device types, or a shorter input file name).',
+    });
+  }
   if (files.includes(env.inputPath)) {
     throw new UserError(`The output ${env.inputPath} would overwrite the input image.`, { hint: 'Choose another --output-dir or image.name.' });
   }

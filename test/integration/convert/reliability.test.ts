@@ -89,18 +89,6 @@ describe('work directory lock', () => {
     expect(fs.readdirSync(work).filter((name) => name.startsWith('run-'))).toEqual([]);
     expect(fs.readdirSync(deploy).some((name) => name.endsWith('-mender.img.gz'))).toBe(true);
   });
-
-  it('never writes through a convert.log that is a symlink', async () => {
-    const work = path.join(base, 'symlinked-log');
-    fs.mkdirSync(work, { recursive: true });
-    const victim = path.join(base, 'victim.txt');
-    fs.writeFileSync(victim, 'precious\n');
-    fs.symlinkSync(victim, path.join(work, 'convert.log'));
-    const result = await runCli(['--disk-image', golden, '--config', config, '-n', 's-1', '--output-dir', path.join(base, 'symlinked-deploy'), '--work-dir', work]);
-    expect(result.exitCode, result.all).toBe(0);
-    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
-    expect(fs.lstatSync(path.join(work, 'convert.log')).isFile()).toBe(true);
-  });
 });
 
 describe('interruption', () => {
