@@ -9,7 +9,7 @@ function sink() {
   const chunks: Buffer[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk));
       callback();
     },
   });
