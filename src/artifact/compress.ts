@@ -1,8 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
+import zlib from 'node:zlib';
 import { spawn } from '../util/exec.js';
 import { checkLevel, type Compression } from '../util/compression.js';
 import { UserError } from '../util/errors.js';
-import { gzipBuffer } from './gzip.js';
 
 /**
  * Artifact compression through the multi-threaded tools, chosen by measurement (2 cores):
@@ -91,10 +91,10 @@ export function startDecompressor(algorithm: 'xz' | 'zstd', what: string): Filte
   return filter(tool, args, what);
 }
 
-/** Compress a small buffer (the Artifact header) in one go. */
+/** Compress a small buffer (the Artifact header) in one go; gzip in-process (zlib at its best: a few KiB take no time). */
 export async function compressBuffer(data: Buffer, compression: ArtifactCompression, what: string): Promise<Buffer> {
   if (compression.algorithm === 'none') return data;
-  if (compression.algorithm === 'gzip') return gzipBuffer(data, levelOf(compression));
+  if (compression.algorithm === 'gzip') return zlib.gzipSync(data, { level: 9 });
   const process = startCompressor(compression, what);
   const chunks: Buffer[] = [];
   process.output.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -105,12 +105,4 @@ export async function compressBuffer(data: Buffer, compression: ArtifactCompress
   process.input.end(data);
   await Promise.all([process.done, ended]);
   return Buffer.concat(chunks);
-}
-
-/**
- * An upper bound of the compressed size of `size` bytes, for reserving room: stored blocks
- * and frame overheads of gzip, xz and zstd all stay far below 1/128 of the input plus 4 KiB.
- */
-export function compressedSizeBound(size: number, algorithm: Compression): number {
-  return algorithm === 'none' ? size : size + Math.ceil(size / 128) + 4096;
 }

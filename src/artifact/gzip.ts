@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BLOCK, BlockCompressor, type BlockInput, type Submitted } from '../util/block-compress.js';
 import { throwIfCancelled } from '../util/exec.js';
@@ -72,18 +72,4 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
   out.end();
   await finished(out);
   return written;
-}
-
-/** gzip of a small buffer, the same bytes gzipParallel gives for it. */
-export async function gzipBuffer(data: Buffer, level: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      // A copy: the buffer is reused for the next piece.
-      chunks.push(Buffer.from(chunk));
-      callback();
-    },
-  });
-  await gzipParallel([data], sink, level);
-  return Buffer.concat(chunks);
 }

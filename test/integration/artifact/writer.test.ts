@@ -121,6 +121,20 @@ describe('writeArtifact', () => {
     }
   });
 
+  it.each(['none', 'gzip', 'xz'] as const)('%s: the room kept for the front parts is little more than they take (under 3 KiB between the header and the data)', async (algorithm) => {
+    const output = path.join(fx.dir, `front-${algorithm}.mender`);
+    await writeArtifact(spec(output, { compression: { algorithm } }));
+    const file = fs.readFileSync(output);
+    const parts = await members(output);
+    const header = parts.find((m) => m.name.startsWith('header.tar'))!.data;
+    const data = parts.find((m) => m.name.startsWith('data/'))!.data;
+    const headerEnd = file.indexOf(header) + header.length;
+    const dataStart = file.indexOf(data.subarray(0, 4096), headerEnd);
+    expect(dataStart).toBeGreaterThan(headerEnd);
+    expect(dataStart - headerEnd).toBeLessThan(3072);
+    expect((await run('mender-artifact', ['validate', output])).exitCode).toBe(0);
+  });
+
   it('module-image with no files and with many files', async () => {
     const none = path.join(fx.dir, 'module-none.mender');
     await writeModuleImageArtifact({ output: none, type: 'noop', files: [], artifactName: 'm-0', deviceTypes: ['dev'], compression: 'gzip', mtime: 0 });
