@@ -184,7 +184,8 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
       throw writeError(spec, error);
     }
   }
-  const compressor = startCompressor(spec.compression, `compressing the Artifact payload (${spec.compression.algorithm})`);
+  const tarSize = payloads.reduce((sum, payload) => sum + fileHeader({ name: payload.name, size: payload.size, mtime }).length + paddedSize(payload.size), END_OF_ARCHIVE.length);
+  const compressor = startCompressor(spec.compression, tarSize, `compressing the Artifact payload (${spec.compression.algorithm})`);
   try {
     await Promise.all([copy(compressor.input), pipeline(compressor.output, out), compressor.done]);
   } catch (error) {

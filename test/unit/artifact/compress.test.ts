@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkArtifactLevel, compressorCommand } from '../../../src/artifact/compress.js';
+import { checkArtifactLevel, compressorCommand, xzBlockSize } from '../../../src/artifact/compress.js';
 import { parseCompression } from '../../../src/util/compression.js';
+
+const MiB = 1 << 20;
 
 describe('compression choices', () => {
   it('takes mender-artifact\'s names (lzma is xz)', () => {
@@ -9,11 +11,27 @@ describe('compression choices', () => {
   });
 
   it('xz and zstd tools use every core', () => {
-    expect(compressorCommand({ algorithm: 'zstd', level: 19 })).toEqual(['zstd', ['-c', '-q', '-T0', '-19']]);
-    expect(compressorCommand({ algorithm: 'zstd', level: 22 })).toEqual(['zstd', ['-c', '-q', '-T0', '--ultra', '-22']]);
+    expect(compressorCommand({ algorithm: 'zstd', level: 19 }, 1000)).toEqual(['zstd', ['-c', '-q', '-T0', '-19']]);
+    expect(compressorCommand({ algorithm: 'zstd', level: 22 }, 1000)).toEqual(['zstd', ['-c', '-q', '-T0', '--ultra', '-22']]);
     // mender-artifact's 64 MiB dictionary, the level choosing the preset
-    expect(compressorCommand({ algorithm: 'xz' })).toEqual(['xz', ['-c', '-T0', '--lzma2=preset=4,dict=64MiB']]);
-    expect(compressorCommand({ algorithm: 'xz', level: 9 })).toEqual(['xz', ['-c', '-T0', '--lzma2=preset=9,dict=64MiB']]);
+    expect(compressorCommand({ algorithm: 'xz' }, MiB)).toEqual(['xz', ['-c', '-T0', `--block-size=${MiB}`, '--lzma2=preset=4,dict=64MiB']]);
+    expect(compressorCommand({ algorithm: 'xz', level: 9 }, 256 * MiB)).toEqual(['xz', ['-c', '-T0', `--block-size=${128 * MiB}`, '--lzma2=preset=9,dict=64MiB']]);
+  });
+
+  it('cuts xz input into equal blocks of at most 192 MiB, an even number of them past 64 MiB', () => {
+    expect(xzBlockSize(0)).toBe(MiB);
+    expect(xzBlockSize(64 * MiB)).toBe(64 * MiB);
+    expect(xzBlockSize(64 * MiB + 1)).toBe(33 * MiB);
+    expect(xzBlockSize(256 * MiB)).toBe(128 * MiB);
+    // 887 MiB: six blocks of 148 MiB, not xz's four of 192 and one of 119
+    expect(xzBlockSize(887 * MiB)).toBe(148 * MiB);
+    expect(xzBlockSize(4096 * MiB)).toBe(187 * MiB);
+    for (const size of [100 * MiB, 500 * MiB, 3000 * MiB + 5]) {
+      const block = xzBlockSize(size);
+      const blocks = Math.ceil(size / block);
+      expect(block).toBeLessThanOrEqual(192 * MiB);
+      expect(blocks % 2).toBe(0);
+    }
   });
 
   it('checks levels per algorithm', () => {
