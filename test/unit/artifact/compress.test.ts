@@ -15,21 +15,21 @@ describe('compression choices', () => {
     expect(compressorCommand({ algorithm: 'zstd', level: 22 }, 1000)).toEqual(['zstd', ['-c', '-q', '-T0', '--ultra', '-22']]);
     // mender-artifact's 64 MiB dictionary, the level choosing the preset
     expect(compressorCommand({ algorithm: 'xz' }, MiB)).toEqual(['xz', ['-c', '-T0', `--block-size=${MiB}`, '--lzma2=preset=4,dict=64MiB']]);
-    expect(compressorCommand({ algorithm: 'xz', level: 9 }, 256 * MiB)).toEqual(['xz', ['-c', '-T0', `--block-size=${128 * MiB}`, '--lzma2=preset=9,dict=64MiB']]);
+    expect(compressorCommand({ algorithm: 'xz', level: 9 }, 887 * MiB)).toEqual(['xz', ['-c', '-T0', `--block-size=${222 * MiB}`, '--lzma2=preset=9,dict=64MiB']]);
   });
 
-  it('cuts xz input into equal blocks of at most 192 MiB, an even number of them past 64 MiB', () => {
+  it('cuts xz input into equal blocks of at least 192 MiB, an even number of them once there are two', () => {
     expect(xzBlockSize(0)).toBe(MiB);
-    expect(xzBlockSize(64 * MiB)).toBe(64 * MiB);
-    expect(xzBlockSize(64 * MiB + 1)).toBe(33 * MiB);
-    expect(xzBlockSize(256 * MiB)).toBe(128 * MiB);
-    // 887 MiB: six blocks of 148 MiB, not xz's four of 192 and one of 119
-    expect(xzBlockSize(887 * MiB)).toBe(148 * MiB);
-    expect(xzBlockSize(4096 * MiB)).toBe(187 * MiB);
-    for (const size of [100 * MiB, 500 * MiB, 3000 * MiB + 5]) {
+    expect(xzBlockSize(256 * MiB)).toBe(256 * MiB);
+    expect(xzBlockSize(384 * MiB)).toBe(192 * MiB);
+    // 887 MiB: four blocks of 222 MiB, not xz's four of 192 and one of 119
+    expect(xzBlockSize(887 * MiB)).toBe(222 * MiB);
+    // 1000 MiB: five blocks of 192 would be odd; four of 250
+    expect(xzBlockSize(1000 * MiB)).toBe(250 * MiB);
+    for (const size of [400 * MiB, 1500 * MiB, 4096 * MiB + 5]) {
       const block = xzBlockSize(size);
       const blocks = Math.ceil(size / block);
-      expect(block).toBeLessThanOrEqual(192 * MiB);
+      expect(block).toBeGreaterThanOrEqual(192 * MiB);
       expect(blocks % 2).toBe(0);
     }
   });
