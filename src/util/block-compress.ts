@@ -379,7 +379,7 @@ async function readInto(handle: fs.FileHandle, targets: Buffer[], position: numb
 }
 
 /** All of a result's bytes in one buffer of their own. */
-export async function bytesOf(compressed: Compressed): Promise<Buffer> {
+async function bytesOf(compressed: Compressed): Promise<Buffer> {
   const data = Buffer.allocUnsafe(compressed.size);
   let at = 0;
   for await (const piece of compressed.pieces()) at += piece.copy(data, at);

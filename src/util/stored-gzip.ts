@@ -87,15 +87,6 @@ export class BlockSampler {
   }
 }
 
-/** Whether deflate would gain next to nothing on `block`, judged by SAMPLES samples spread over it (too small to sample: no). */
-export function looksIncompressible(block: Uint8Array): boolean {
-  const stride = Math.floor(block.length / SAMPLES);
-  if (stride < SAMPLE_BYTES) return false;
-  const sampler = new BlockSampler(stride);
-  sampler.add(block, 0);
-  return sampler.looksIncompressible();
-}
-
 /** The most a stored deflate block holds. */
 const STORED_MAX = 65535;
 /** Stored deflate blocks framed per piece. */
