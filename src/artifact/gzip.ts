@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BLOCK, BlockCompressor, type Submitted } from '../util/block-compress.js';
+import { BLOCK, BlockCompressor, type BlockInput, type Submitted } from '../util/block-compress.js';
 import { throwIfCancelled } from '../util/exec.js';
-import { storeIncompressible } from '../util/stored-gzip.js';
 import { writeAndWait } from '../util/streams.js';
 
 /**
@@ -15,34 +14,39 @@ import { writeAndWait } from '../util/streams.js';
  * pigz way with a 32 KiB dictionary across blocks) took 7.8 s for 131.6 MB. Independent 32 MiB
  * blocks cost 0.02 % in size against one whole-file member; a process per block costs ~15 %
  * more CPU than libdeflate on one whole file (8 MiB blocks: 30 %). A block that looks
- * incompressible is stored instead (src/util/stored-gzip.ts): no process, a copy and a CRC. The
- * output depends only on the input and the level, not on the cores.
+ * incompressible is stored instead (src/util/stored-gzip.ts): no process, a read back and a CRC.
+ * The output depends only on the input and the level, not on the cores.
  */
 
-/** Compress `source` into `out` (which is ended); returns the compressed size. Chunks of `source` are copied at once: it may reuse their buffers. */
+/**
+ * Compress `source` into `out` (which is ended); returns the compressed size. What is written to
+ * `out` lives in reused buffers: each write is waited for, and `out` must not keep the buffer.
+ * Each chunk of `source` is taken before the next is asked for: it may reuse their buffers. */
 export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, out: Writable, level: number): Promise<number> {
   const inFlight: Submitted[] = [];
   let written = 0;
-  const pending = Buffer.allocUnsafe(BLOCK);
-  let filled = 0;
   let blocks = 0;
-  const compressor = await BlockCompressor.open('libdeflate-gzip', ['-c', `-${level}`], 'compressing the Artifact (gzip)', { shortcut: storeIncompressible });
+  const compressor = await BlockCompressor.open('libdeflate-gzip', ['-c', `-${level}`], 'compressing the Artifact (gzip)', { storeIncompressible: true });
   // One block per core compressing, and one more being read and hashed meanwhile.
   const parallel = compressor.parallel;
+  let current: BlockInput | undefined;
+  let filled = 0;
 
   const emit = async (block: Submitted) => {
-    const data = await block.compressed;
-    written += data.length;
-    await writeAndWait(out, data);
+    const compressed = await block.compressed;
+    for await (const piece of compressed.pieces()) await writeAndWait(out, piece);
+    written += compressed.size;
     block.release();
   };
-  const dispatch = async (block: Buffer, last: boolean) => {
+  const dispatch = async (last: boolean) => {
     // An empty input is still one (empty) member: a gzip file has at least one.
-    if (block.length > 0 || blocks === 0) {
-      // Once submitted, the block's buffer is free again: one buffer serves every block.
-      inFlight.push(await compressor.submit(block));
+    if (filled > 0 || blocks === 0) {
+      current ??= await compressor.begin();
+      inFlight.push(current.finish());
       blocks++;
     }
+    current = undefined;
+    filled = 0;
     while (inFlight.length > parallel || (last && inFlight.length)) await emit(inFlight.shift()!);
   };
 
@@ -52,16 +56,14 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
       let offset = 0;
       while (offset < chunk.length) {
         const take = Math.min(BLOCK - filled, chunk.length - offset);
-        pending.set(chunk.subarray(offset, offset + take), filled);
+        current ??= await compressor.begin();
+        await current.write(chunk.subarray(offset, offset + take));
         filled += take;
         offset += take;
-        if (filled === BLOCK) {
-          await dispatch(pending, false);
-          filled = 0;
-        }
+        if (filled === BLOCK) await dispatch(false);
       }
     }
-    await dispatch(pending.subarray(0, filled), true);
+    await dispatch(true);
   } finally {
     // Blocks still being compressed after a failure: their results are not wanted.
     await Promise.allSettled(inFlight.map((block) => block.compressed));
@@ -70,17 +72,4 @@ export async function gzipParallel(source: AsyncIterable<Uint8Array> | Iterable<
   out.end();
   await finished(out);
   return written;
-}
-
-/** gzip of a small buffer, the same bytes gzipParallel gives for it. */
-export async function gzipBuffer(data: Buffer, level: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
-      callback();
-    },
-  });
-  await gzipParallel([data], sink, level);
-  return Buffer.concat(chunks);
 }

@@ -10,7 +10,7 @@ import { UserError, errorText, isUserError, writeFailure } from '../util/errors.
 import { silentLogger, type Logger } from '../util/log.js';
 import { COMPRESSION_SUFFIX } from '../util/compression.js';
 import { writeAndWait } from '../util/streams.js';
-import { checkArtifactLevel, compressBuffer, compressedSizeBound, levelOf, startCompressor, type ArtifactCompression } from './compress.js';
+import { checkArtifactLevel, compressBuffer, levelOf, startCompressor, type ArtifactCompression } from './compress.js';
 import { gzipParallel } from './gzip.js';
 import { checkFields, goJson, headerInfo, metaData, typeInfo, type HeaderFields } from './header.js';
 import type { StateScript } from './scripts.js';
@@ -184,7 +184,8 @@ async function writeData(spec: ArtifactSpec, payloads: ResolvedPayload[], file: 
       throw writeError(spec, error);
     }
   }
-  const compressor = startCompressor(spec.compression, `compressing the Artifact payload (${spec.compression.algorithm})`);
+  const tarSize = payloads.reduce((sum, payload) => sum + fileHeader({ name: payload.name, size: payload.size, mtime }).length + paddedSize(payload.size), END_OF_ARCHIVE.length);
+  const compressor = startCompressor(spec.compression, tarSize, `compressing the Artifact payload (${spec.compression.algorithm})`);
   try {
     await Promise.all([copy(compressor.input), pipeline(compressor.output, out), compressor.done]);
   } catch (error) {
@@ -211,17 +212,25 @@ function manifestText(spec: ArtifactSpec, sums: Record<string, string>, headerNa
 }
 
 /**
+ * Room for the compressed header beyond its size with stand-in checksums: the real ones differ
+ * only in their 64 hex digits each, which no compressor codes in more than 2 bytes apiece.
+ */
+function headerRoom(estimate: number, payloads: number): number {
+  return estimate + 128 * payloads + 256;
+}
+
+/**
  * The size the front parts (version … header.tar*) can take at most, with the data entry's
  * header and at least three blocks of slack for its PAX padding header.
  */
-function reservedFront(spec: ArtifactSpec, headerSize: number, headerName: string, signing?: SigningKey): number {
+function reservedFront(spec: ArtifactSpec, headerRoom: number, headerName: string, signing?: SigningKey): number {
   const manifestSize = spec.files.reduce((sum, file) => sum + MANIFEST_LINE + `data/0000/${file.name}`.length, 0) + 2 * MANIFEST_LINE + headerName.length + 'version'.length;
   const entry = (name: string, size: number) => fileHeader({ name, size, mtime: 0 }).length + paddedSize(size);
   return (
     entry('version', VERSION.length) +
     entry('manifest', manifestSize) +
     (signing ? entry('manifest.sig', signing.signatureLength) : 0) +
-    entry(headerName, compressedSizeBound(headerSize, spec.compression.algorithm)) +
+    entry(headerName, headerRoom) +
     3 * BLOCK
   );
 }
@@ -238,9 +247,12 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
   const suffix = COMPRESSION_SUFFIX[spec.compression.algorithm];
   const headerName = `header.tar${suffix}`;
   const dataName = `data/0000.tar${suffix}`;
-  // The header's size does not depend on the checksums' values, only on their (fixed) length.
-  const placeholderSums = Object.fromEntries(payloads.map((p) => [p.name, '0'.repeat(64)]));
-  const front = reservedFront(spec, headerTar(spec, scripts, placeholderSums, mtime).length, headerName, signing);
+  // The header compressed with stand-in checksums (hex digits as random as real ones) tells
+  // its compressed size closely: only room for the difference is kept besides.
+  const standIns = Object.fromEntries(payloads.map((p) => [p.name, createHash('sha256').update(`stand-in for ${p.name}`).digest('hex')]));
+  const estimate = await compressBuffer(headerTar(spec, scripts, standIns, mtime), spec.compression, 'compressing the Artifact header');
+  const room = headerRoom(estimate.length, payloads.length);
+  const front = reservedFront(spec, room, headerName, signing);
 
   const temporary = path.join(path.dirname(spec.output), `.${path.basename(spec.output)}.partial-${process.pid}`);
   let handle: fs.FileHandle | undefined;
@@ -256,6 +268,7 @@ export async function writeArtifact(spec: ArtifactSpec): Promise<ArtifactResult>
     const { sums, size: dataSize } = await writeData(spec, payloads, temporary, front, mtime);
 
     const header = await compressBuffer(headerTar(spec, scripts, sums, mtime), spec.compression, 'compressing the Artifact header');
+    if (header.length > room) throw new Error(`the compressed Artifact header took ${header.length} bytes, more than the ${room} kept for it`);
     const manifest = manifestText(spec, sums, headerName, header);
     const parts = [
       fileEntry('version', VERSION, mtime, ENTRY_MODE),

@@ -1,14 +1,6 @@
 import fs from 'node:fs';
 import { type Command, Option } from 'commander';
-import {
-  readArtifact,
-  writeArtifact,
-  type ArtifactInfo,
-  type ArtifactKind,
-  type ArtifactSpec,
-  type PayloadSource,
-  type SoftwareVersion,
-} from '../artifact/index.js';
+import type { ArtifactInfo, ArtifactKind, ArtifactSpec, PayloadSource, SoftwareVersion } from '../artifact/index.js';
 import { parseCompression } from '../util/compression.js';
 import { UserError } from '../util/errors.js';
 
@@ -122,6 +114,7 @@ function payloadFiles(paths: string[]): PayloadSource[] {
 }
 
 async function write(specification: ArtifactSpec): Promise<void> {
+  const { writeArtifact } = await import('../artifact/index.js');
   const result = await writeArtifact(specification);
   process.stdout.write(`Wrote ${result.output} (${result.bytes} bytes${result.signed ? ', signed' : ''}).\n`);
 }
@@ -215,6 +208,7 @@ export function registerArtifactCommands(program: Command): void {
     .option('--json', 'print JSON')
     .option('--no-progress', 'accepted for mender-artifact compatibility')
     .action(async (file: string, flags: { key?: string; json?: boolean }) => {
+      const { readArtifact } = await import('../artifact/index.js');
       const info = await readArtifact(file, { publicKey: flags.key });
       process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : describeArtifact(info));
     });
@@ -225,6 +219,7 @@ export function registerArtifactCommands(program: Command): void {
     .argument('<file>')
     .option('-k, --key <file>', 'public key (PEM) to verify the signature with')
     .action(async (file: string, flags: { key?: string }) => {
+      const { readArtifact } = await import('../artifact/index.js');
       await readArtifact(file, { publicKey: flags.key });
       process.stdout.write(`Artifact file '${file}' validated successfully\n`);
     });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BOARD_FAMILIES, type BoardFamily } from '../boot/board.js';
-import { checkBoot, interactiveBoot, type CheckResult } from '../boot/run.js';
+import type { CheckResult } from '../boot/run.js';
 import { UserError } from '../util/errors.js';
 
 /** Minutes, not seconds: an emulated (TCG) x86-64 boot to login takes one to two, a Raspberry Pi longer. */
@@ -55,6 +55,7 @@ function report(result: CheckResult, image: string): object {
 }
 
 async function runCheck(args: BootArguments): Promise<number> {
+  const { checkBoot } = await import('../boot/run.js');
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const controller = new AbortController();
   const interrupt = () => controller.abort();
@@ -96,6 +97,7 @@ export function registerBootCommand(program: Command): void {
     .option('--board <family>', `the machine, when not the one the image says: ${Object.keys(BOARD_FAMILIES).join(', ')}`)
     .action(async (image: string, options: Record<string, string | boolean | undefined>) => {
       const args = bootArguments(image, options as Parameters<typeof bootArguments>[1]);
+      const { interactiveBoot } = await import('../boot/run.js');
       process.exitCode = args.check ? await runCheck(args) : await interactiveBoot(args, (line) => process.stderr.write(`${line}\n`));
     });
 }

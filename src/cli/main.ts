@@ -1,16 +1,11 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig } from '../config/load.js';
-import { readLegacyConfig } from '../config/legacy.js';
 import { registerArtifactCommands } from './artifact.js';
 import { registerSbomCommand } from './sbom.js';
 import { registerBootCommand } from './boot.js';
-import { describeReport, inspect } from '../inspect/inspect.js';
-import { renderEffective, renderMigration } from '../config/render.js';
 import { KNOB_KEYS, KNOBS, type Knob, type KnobKey } from '../config/knobs.js';
-import { convert } from '../pipeline/convert.js';
 import { isUserError, UserError } from '../util/errors.js';
-import { PACKAGE_ROOT } from '../config/load.js';
+import { PACKAGE_ROOT } from '../config/package-root.js';
 
 const pkg = JSON.parse(fs.readFileSync(`${PACKAGE_ROOT}/package.json`, 'utf8')) as { version: string };
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -92,6 +87,7 @@ export function buildProgram(): Command {
     .option('--dry-run', 'show what the conversion would do, write no outputs (same as the plan command)')
     .option('--debug', 'show stack traces and full command output on errors')
     .action(async (options) => {
+      const { convert } = await import('../pipeline/convert.js');
       await convert({ ...convertOptions(options), dryRun: Boolean(options.dryRun) });
     });
 
@@ -101,6 +97,7 @@ export function buildProgram(): Command {
   )
     .option('--json', 'print the plan as JSON')
     .action(async (options) => {
+      const { convert } = await import('../pipeline/convert.js');
       await convert({ ...convertOptions(options), dryRun: true, json: Boolean(options.json) });
     });
 
@@ -111,13 +108,16 @@ export function buildProgram(): Command {
       .addOption(new Option('--print', 'print every setting with where its value came from').default(true))
       .option('--migrate <file>', 'print the YAML equivalent of an upstream mender-convert config file')
       .option('-c, --config <file>', 'configuration file (YAML); repeat to layer', collect, []),
-  ).action((options) => {
+  ).action(async (options) => {
+    const { renderEffective, renderMigration } = await import('../config/render.js');
     if (options.migrate) {
+      const { readLegacyConfig } = await import('../config/legacy.js');
       const result = readLegacyConfig(options.migrate);
       process.stdout.write(renderMigration(options.migrate, result));
       if (result.problems.length > 0) process.exitCode = 1;
       return;
     }
+    const { loadConfig } = await import('../config/load.js');
     process.stdout.write(renderEffective(loadConfig({ configFiles: options.config, flags: knobFlags(options) })));
   });
 
@@ -128,6 +128,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON for CI')
     .option('-k, --key <file>', 'public key to verify an Artifact signature with')
     .action(async (file: string, options: { json?: boolean; key?: string }) => {
+      const { describeReport, inspect } = await import('../inspect/inspect.js');
       const report = await inspect(file, { publicKey: options.key });
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeReport(report));
     });

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { closest } from 'fastest-levenshtein';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { PACKAGE_ROOT } from './package-root.js';
 import { KEY_OF_LEGACY, KNOB_KEYS, KNOBS, type Config, type Knob, type KnobKey, type RawFileSetting } from './knobs.js';
 import { isLegacyConfig, loadLegacyLayer } from './legacy.js';
 
@@ -20,7 +20,7 @@ export interface EffectiveConfig {
 
 export type Layer = Map<KnobKey, Provenance>;
 
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { PACKAGE_ROOT };
 export const DEFAULTS_FILE = path.join(PACKAGE_ROOT, 'configs', 'defaults.yaml');
 
 function describeType(k: Knob): string {

@@ -8,7 +8,6 @@ import { checkLevel, type Compression } from '../util/compression.js';
 import { writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { clipRanges, dataRanges } from '../util/extents.js';
-import { storeIncompressible } from '../util/stored-gzip.js';
 import { readFullyAt, writeFullyAt } from './sparse.js';
 
 /**
@@ -117,9 +116,10 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
     const input = await fs.open(image, 'r');
     // Read as well as written: copied blocks are read back from it.
     const output = await fs.open(partial, 'w+', 0o644);
-    const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`, kind === 'gzip' ? { shortcut: storeIncompressible } : {});
+    const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`, { storeIncompressible: kind === 'gzip' });
     const buffer = Buffer.allocUnsafe(BLOCK);
     const emitted: Emitted[] = [];
+    let xzStream = Buffer.alloc(0);
     const queue: Pending[] = [];
     let written = 0;
 
@@ -142,17 +142,24 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
         emitted.push({ offset, length: source.length, records: source.records });
         return;
       }
-      let data = await next.block.compressed;
+      const compressed = await next.block.compressed;
+      let length = compressed.size;
       let records: XzRecord[] = [];
       if (kind === 'xz') {
-        const stream = parseXzStream(data);
+        // The stream's index comes at its end: the whole stream is read before its blocks are written.
+        if (xzStream.length < compressed.size) xzStream = Buffer.allocUnsafeSlow(compressed.size);
+        let at = 0;
+        for await (const piece of compressed.pieces()) at += piece.copy(xzStream, at);
+        const stream = parseXzStream(xzStream.subarray(0, at));
         if (!stream.header.equals(XZ_HEADER)) throw new Error('xz wrote a stream header other than the one asked for');
-        data = stream.blocks;
+        await append(stream.blocks);
+        length = stream.blocks.length;
         records = stream.records;
+      } else {
+        for await (const piece of compressed.pieces()) await append(piece);
       }
-      await append(data);
       next.block.release();
-      emitted.push({ offset, length: data.length, records });
+      emitted.push({ offset, length, records });
     };
     try {
       if (kind === 'xz') await append(XZ_HEADER);

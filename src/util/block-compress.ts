@@ -6,6 +6,7 @@ import { UserError } from './errors.js';
 import { isZero } from './bytes.js';
 import { spawn } from './exec.js';
 import { IO_BYTES } from './streams.js';
+import { BlockSampler, SAMPLES, STORED_PIECE_BYTES, storedGzip, storedGzipSize } from './stored-gzip.js';
 import { requireTool } from './tools.js';
 
 /**
@@ -20,8 +21,12 @@ import { requireTool } from './tools.js';
  *   page node wrote after it faulted again (8,300 faults, 60-70 ms of system time per 32 MiB block
  *   written). The tool's processes are started by one small shell per core (a "lane"), itself
  *   started once when the compressor opens.
- * - Scratch files and buffers are reused: a fixed set of slots, each an input file, an output file
- *   and a result buffer, written in place (no new pages for the kernel to find, fill and free).
+ * - Scratch files are reused: a fixed set of slots, each an input file and an output file, written
+ *   in place (no new pages for the kernel to find, fill and free).
+ * - Node keeps no block in memory: a block's bytes go to its input file as they arrive, and its
+ *   result passes through a 1 MiB buffer on its way out. Each page of a fresh buffer costs a fault
+ *   the first time it is written (128 MiB: 0.2-0.4 s of system time), and 32 MiB buffers per slot
+ *   were faulted in by every run.
  * - The tools map their input file (a fresh process reading a pipe faults in every page of a
  *   growing buffer) and run with glibc's malloc asking for transparent huge pages, a third of the
  *   faults of their own large buffers.
@@ -107,34 +112,74 @@ class Lane {
 interface Slot {
   index: number;
   input: fs.FileHandle;
+  /** Bytes in the input file now. */
   inputSize: number;
   output: fs.FileHandle;
-  result: Buffer;
+  /** Where results are read into on their way out (and stored members are framed). */
+  piece: Buffer;
+  /** The compressibility probe of the slot's block (gzip's stored members). */
+  sampler?: BlockSampler;
 }
 
-/** A block's compressed bytes, valid until `release` (they live in a reused buffer). */
+/** A block's compressed bytes. */
+export interface Compressed {
+  readonly size: number;
+  /** The bytes front to back, each piece valid until the next is asked for (IO_BYTES or so at a time). */
+  pieces(): AsyncGenerator<Buffer>;
+}
+
+/** A block handed over for compression; its slot is held until `release`, after its bytes are taken. */
 export interface Submitted {
-  compressed: Promise<Buffer>;
+  compressed: Promise<Compressed>;
   release(): void;
 }
 
-/**
- * Compresses a block in-process instead of with the tool, writing the tool's output format into
- * `into` (at least `block.length + block.length / 64 + 4096` bytes) and returning its length; or
- * undefined to leave the block to the tool. (gzip: stored blocks for data that will not compress.)
- */
-export type Shortcut = (block: Buffer, into: Buffer) => number | undefined;
+/** A block being filled: its bytes go to its slot's input file as they come. */
+export interface BlockInput {
+  /** Append `bytes` (taken before this resolves: the caller may reuse their buffer). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** The block is whole: compress it. */
+  finish(): Submitted;
+}
+
+/** A result held in memory (an all-zero block's, kept for the next one). */
+function inMemory(data: Buffer): Compressed {
+  return {
+    size: data.length,
+    async *pieces() {
+      yield data;
+    },
+  };
+}
+
+async function readAt(handle: fs.FileHandle, into: Buffer, position: number, what: string): Promise<void> {
+  let filled = 0;
+  while (filled < into.length) {
+    const { bytesRead } = await handle.read(into, filled, Math.min(IO_BYTES, into.length - filled), position + filled);
+    if (bytesRead === 0) throw new Error(`${what} ended early`);
+    filled += bytesRead;
+  }
+}
+
+async function writeAt(handle: fs.FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) written += (await handle.write(data, written, Math.min(IO_BYTES, data.length - written), position + written)).bytesWritten;
+}
+
+const ZERO_PIECE = Buffer.alloc(IO_BYTES);
 
 /**
- * One tool compressing blocks in parallel. `submit` copies the block out (its buffer is free
- * again when it returns) and starts its compression; an all-zero block of a size already seen
- * gets the earlier result (free space of a filesystem: the same bytes, the same output). At most
- * `parallel + 1` submitted blocks may be held unreleased: a further `submit` waits for a release.
+ * One tool compressing blocks in parallel. A block is filled through `begin` (or given whole to
+ * `submit`); its bytes pass straight into its slot's input file, and only samples of them are
+ * kept, so memory stays a few MiB whatever the block size. An all-zero block of a size already
+ * seen gets the earlier result (free space of a filesystem: the same bytes, the same output), and
+ * its zeros are never written. At most `parallel + 1` blocks may be held unreleased: a further
+ * `begin` waits for a release.
  */
 export class BlockCompressor {
   /** Blocks compressed at once: one per core. */
   readonly parallel: number;
-  private readonly zeroBlocks = new Map<number, Promise<Buffer>>();
+  private readonly zeroBlocks = new Map<number, Promise<Compressed>>();
   private readonly freeSlots: Slot[] = [];
   private readonly slotWaiters: ((slot: Slot) => void)[] = [];
   private readonly freeLanes: Lane[];
@@ -144,15 +189,17 @@ export class BlockCompressor {
     private readonly scratch: string,
     private readonly lanes: Lane[],
     private readonly slots: Slot[],
-    private readonly shortcut?: Shortcut,
   ) {
     this.parallel = lanes.length;
     this.freeLanes = [...lanes];
     this.freeSlots.push(...slots);
   }
 
-  /** `what` names the work in errors ("compressing the Artifact (gzip)"). */
-  static async open(tool: string, args: string[], what: string, options: { shortcut?: Shortcut } = {}): Promise<BlockCompressor> {
+  /**
+   * `what` names the work in errors ("compressing the Artifact (gzip)"). With `storeIncompressible`
+   * (gzip tools only), a block that looks incompressible becomes a stored gzip member, no tool run.
+   */
+  static async open(tool: string, args: string[], what: string, options: { storeIncompressible?: boolean } = {}): Promise<BlockCompressor> {
     requireTool(tool);
     const scratch = await scratchDir(`mender-convert-${path.basename(tool)}-`);
     const parallel = Math.max(1, os.availableParallelism());
@@ -161,7 +208,8 @@ export class BlockCompressor {
       for (let index = 0; index <= parallel; index++) {
         const input = await fs.open(path.join(scratch, `in${index}`), 'w+', 0o600);
         const output = await fs.open(path.join(scratch, `out${index}`), 'w+', 0o600);
-        slots.push({ index, input, inputSize: 0, output, result: Buffer.alloc(0) });
+        const sampler = options.storeIncompressible ? new BlockSampler(BLOCK / SAMPLES) : undefined;
+        slots.push({ index, input, inputSize: 0, output, piece: Buffer.allocUnsafeSlow(Math.max(IO_BYTES, STORED_PIECE_BYTES)), sampler });
       }
     } catch (error) {
       await Promise.all(slots.flatMap((slot) => [slot.input.close(), slot.output.close()]));
@@ -170,47 +218,102 @@ export class BlockCompressor {
     }
     // Started before any block is read: forking node now costs little.
     const lanes = Array.from({ length: parallel }, () => new Lane(scratch, tool, args, what));
-    return new BlockCompressor(scratch, lanes, slots, options.shortcut);
+    return new BlockCompressor(scratch, lanes, slots);
   }
 
-  /** The block's compressed bytes: the wait is for a slot and the copy, not the compression. */
-  async submit(block: Buffer): Promise<Submitted> {
-    const zero = isZero(block);
-    const known = zero ? this.zeroBlocks.get(block.length) : undefined;
-    if (known) return { compressed: known, release: () => undefined };
+  /** A block to fill, once a slot is free. */
+  async begin(): Promise<BlockInput> {
     const slot = await this.takeSlot();
+    const { sampler } = slot;
+    sampler?.reset();
+    let length = 0;
+    // Zeros at the block's start are written only once something else follows them.
+    let allZero = true;
+    let finished = false;
+    const put = async (bytes: Uint8Array, position: number) => {
+      await writeAt(slot.input, bytes, position);
+      slot.inputSize = Math.max(slot.inputSize, position + bytes.length);
+    };
+    return {
+      write: async (bytes) => {
+        if (finished) throw new Error('a finished block was written to');
+        if (length + bytes.length > BLOCK) throw new RangeError(`a block holds at most ${BLOCK} bytes`);
+        try {
+          sampler?.add(bytes, length);
+          if (allZero && isZero(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length))) {
+            length += bytes.length;
+            return;
+          }
+          if (allZero) {
+            await this.writeZeros(slot, length);
+            allZero = false;
+          }
+          await put(bytes, length);
+          length += bytes.length;
+        } catch (error) {
+          finished = true;
+          this.giveSlot(slot);
+          throw error;
+        }
+      },
+      finish: () => {
+        if (finished) throw new Error('a block was finished twice');
+        finished = true;
+        return this.compressBlock(slot, length, allZero, sampler?.looksIncompressible() ?? false);
+      },
+    };
+  }
+
+  /** Compress a whole block (its buffer is free again when this resolves). */
+  async submit(block: Buffer): Promise<Submitted> {
+    const input = await this.begin();
+    for (let at = 0; at < block.length; at += IO_BYTES) await input.write(block.subarray(at, at + IO_BYTES));
+    return input.finish();
+  }
+
+  private compressBlock(slot: Slot, length: number, allZero: boolean, store: boolean): Submitted {
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.giveSlot(slot);
     };
-    let compressed: Promise<Buffer>;
-    const stored = this.shortcut?.(block, this.resultBuffer(slot, block.length + Math.ceil(block.length / 64) + 4096));
-    if (stored !== undefined) {
-      compressed = Promise.resolve(slot.result.subarray(0, stored));
+    const known = allZero ? this.zeroBlocks.get(length) : undefined;
+    if (known) {
+      release();
+      return { compressed: known, release };
+    }
+    let compressed: Promise<Compressed>;
+    if (store) {
+      compressed = Promise.resolve({
+        size: storedGzipSize(length),
+        pieces: () => storedGzip(length, (targets, position) => readInto(slot.input, targets, position, this.scratch), slot.piece),
+      });
     } else {
-      try {
-        await writeAll(slot.input, block);
-        if (slot.inputSize > block.length) await slot.input.truncate(block.length);
-        slot.inputSize = block.length;
-      } catch (error) {
-        release();
-        throw error;
-      }
-      compressed = this.compress(slot);
+      compressed = (async () => {
+        if (allZero) await this.writeZeros(slot, length);
+        if (slot.inputSize > length) await slot.input.truncate(length);
+        slot.inputSize = length;
+        return this.compress(slot);
+      })();
     }
     compressed.catch(() => undefined);
-    if (zero) {
+    if (allZero) {
       // Kept apart from the slot, which is reused.
-      const kept = compressed.then((data) => Buffer.from(data));
+      const kept = compressed.then(async (result) => inMemory(await bytesOf(result)));
       kept.catch(() => undefined);
-      this.zeroBlocks.set(block.length, kept);
+      this.zeroBlocks.set(length, kept);
+      return { compressed: kept.finally(release), release };
     }
     return { compressed, release };
   }
 
-  private async compress(slot: Slot): Promise<Buffer> {
+  private async writeZeros(slot: Slot, length: number): Promise<void> {
+    for (let at = 0; at < length; at += ZERO_PIECE.length) await writeAt(slot.input, ZERO_PIECE.subarray(0, Math.min(ZERO_PIECE.length, length - at)), at);
+    slot.inputSize = Math.max(slot.inputSize, length);
+  }
+
+  private async compress(slot: Slot): Promise<Compressed> {
     const lane = await new Promise<Lane>((start) => {
       this.queued.push({ slot: slot.index, start });
       this.dispatch();
@@ -222,24 +325,21 @@ export class BlockCompressor {
       this.dispatch();
     }
     const { size } = await slot.output.stat();
-    const result = this.resultBuffer(slot, size);
-    let filled = 0;
-    while (filled < size) {
-      const { bytesRead } = await slot.output.read(result, filled, Math.min(IO_BYTES, size - filled), filled);
-      if (bytesRead === 0) throw new Error(`the compressed block in ${this.scratch} ended early`);
-      filled += bytesRead;
-    }
-    return result.subarray(0, size);
+    const what = `the compressed block in ${this.scratch}`;
+    return {
+      size,
+      async *pieces() {
+        for (let at = 0; at < size; at += IO_BYTES) {
+          const piece = slot.piece.subarray(0, Math.min(IO_BYTES, size - at));
+          await readAt(slot.output, piece, at, what);
+          yield piece;
+        }
+      },
+    };
   }
 
   private dispatch(): void {
     while (this.freeLanes.length > 0 && this.queued.length > 0) this.queued.shift()!.start(this.freeLanes.shift()!);
-  }
-
-  /** The slot's result buffer, grown to `size` bytes when smaller (allocated once, then reused). */
-  private resultBuffer(slot: Slot, size: number): Buffer {
-    if (slot.result.length < size) slot.result = Buffer.allocUnsafeSlow(Math.max(size, BLOCK + BLOCK / 64 + 4096));
-    return slot.result;
   }
 
   private takeSlot(): Promise<Slot> {
@@ -262,7 +362,27 @@ export class BlockCompressor {
   }
 }
 
-async function writeAll(handle: fs.FileHandle, data: Buffer): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += (await handle.write(data, written, Math.min(IO_BYTES, data.length - written), written)).bytesWritten;
+/** Fill `targets` one after the other from `position` in the file (one readv where it can). */
+async function readInto(handle: fs.FileHandle, targets: Buffer[], position: number, what: string): Promise<void> {
+  const { bytesRead } = await handle.readv(targets, position);
+  let skip = bytesRead;
+  for (const target of targets) {
+    if (skip >= target.length) {
+      skip -= target.length;
+      position += target.length;
+      continue;
+    }
+    await readAt(handle, target.subarray(skip), position + skip, `the block in ${what}`);
+    position += target.length;
+    skip = 0;
+  }
+}
+
+/** All of a result's bytes in one buffer of their own. */
+async function bytesOf(compressed: Compressed): Promise<Buffer> {
+  const data = Buffer.allocUnsafe(compressed.size);
+  let at = 0;
+  for await (const piece of compressed.pieces()) at += piece.copy(data, at);
+  if (at !== compressed.size) throw new Error(`a compressed block of ${compressed.size} bytes gave ${at}`);
+  return data;
 }

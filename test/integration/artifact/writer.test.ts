@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readArtifact, writeArtifact, writeBootstrapArtifact, writeModuleImageArtifact, writeRootfsImageArtifact, type ArtifactSpec } from '../../../src/artifact/index.js';
+import { storedGzipSize } from '../../../src/util/stored-gzip.js';
 import { decompress, makeFixtures, members, run, type Fixtures } from './fixtures.js';
 
 /** Writer properties beyond field agreement: payload bytes, determinism, sources, failures. */
@@ -119,6 +120,42 @@ describe('writeArtifact', () => {
       expect(validate.exitCode, validate.stderr).toBe(0);
       expect((await readArtifact(output, { publicKey: fx.keys.ecdsa.pub })).scripts).toEqual(['ArtifactCommit_Leave_50_big']);
     }
+  });
+
+  it.each(['none', 'gzip', 'xz'] as const)('%s: the room kept for the front parts is little more than they take (under 3 KiB between the header and the data)', async (algorithm) => {
+    const output = path.join(fx.dir, `front-${algorithm}.mender`);
+    await writeArtifact(spec(output, { compression: { algorithm } }));
+    const file = fs.readFileSync(output);
+    const parts = await members(output);
+    const header = parts.find((m) => m.name.startsWith('header.tar'))!.data;
+    const data = parts.find((m) => m.name.startsWith('data/'))!.data;
+    const headerEnd = file.indexOf(header) + header.length;
+    const dataStart = file.indexOf(data.subarray(0, 4096), headerEnd);
+    expect(dataStart).toBeGreaterThan(headerEnd);
+    expect(dataStart - headerEnd).toBeLessThan(3072);
+    expect((await run('mender-artifact', ['validate', output])).exitCode).toBe(0);
+  });
+
+  it('incompressible blocks are stored: mender-artifact reads and validates the Artifact, gunzip restores the payload', async () => {
+    // 40 MiB of random bytes (one whole block stored, the rest too short to judge and compressed) then 8 MiB of text.
+    const payload = path.join(fx.dir, 'mixed.bin');
+    const words = Buffer.from('mender artifact rootfs update device kernel boot '.repeat(8 << 14));
+    fs.writeFileSync(payload, Buffer.concat([crypto.randomBytes(40 << 20), words]));
+    const output = path.join(fx.dir, 'stored.mender');
+    await writeArtifact(spec(output, { files: [{ name: 'mixed.bin', path: payload }] }));
+    expect((await run('mender-artifact', ['validate', output])).exitCode).toBe(0);
+    const read = await run('mender-artifact', ['read', output]);
+    expect(read.exitCode, read.stderr).toBe(0);
+    expect(read.stdout).toContain((await run('sha256sum', [payload])).stdout.split(' ')[0]);
+    const data = (await members(output)).find((m) => m.name === 'data/0000.tar.gz')!.data;
+    const gz = path.join(fx.dir, 'stored-data.tar.gz');
+    fs.writeFileSync(gz, data);
+    expect((await run('gzip', ['-t', gz])).exitCode).toBe(0);
+    const inner = await members(Buffer.from((await execa('gunzip', ['-c', gz], { encoding: 'buffer', maxBuffer: 128 << 20 })).stdout));
+    expect(inner[0]!.data.equals(fs.readFileSync(payload))).toBe(true);
+    // The first block is our stored member (its 32 MiB as they are, 5 bytes of framing every 65535): the next member starts right after it.
+    expect(data.subarray(0, 15).equals(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0, 0xff, 0xff, 0, 0]))).toBe(true);
+    expect(data.subarray(storedGzipSize(32 << 20), storedGzipSize(32 << 20) + 3).equals(Buffer.from([0x1f, 0x8b, 8]))).toBe(true);
   });
 
   it('module-image with no files and with many files', async () => {

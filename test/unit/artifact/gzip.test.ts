@@ -2,18 +2,25 @@ import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { gzipBuffer, gzipParallel } from '../../../src/artifact/gzip.js';
+import { gzipParallel } from '../../../src/artifact/gzip.js';
 import { storedGzipSize } from '../../../src/util/stored-gzip.js';
 
 function sink() {
   const chunks: Buffer[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk));
       callback();
     },
   });
   return { stream, bytes: () => Buffer.concat(chunks) };
+}
+
+/** gzipParallel of one buffer. */
+async function gzipBuffer(data: Buffer, level: number): Promise<Buffer> {
+  const out = sink();
+  await gzipParallel([data], out.stream, level);
+  return out.bytes();
 }
 
 /** Compressible but not trivial: random words repeated at a distance. */

@@ -5,13 +5,28 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { looksIncompressible, predictedGain, storedGzipSize, writeStoredGzip } from '../../../src/util/stored-gzip.js';
+import { BlockSampler, predictedGain, SAMPLE_BYTES, SAMPLES, STORED_PIECE_BYTES, storedGzip, storedGzipSize } from '../../../src/util/stored-gzip.js';
 
-function stored(data: Buffer): Buffer {
-  const into = Buffer.alloc(storedGzipSize(data.length));
-  const length = writeStoredGzip(data, into);
-  expect(length).toBe(into.length);
-  return into;
+/** The stored member of `data`, framed piece by piece as the block compressor frames it (the data read from memory). */
+async function stored(data: Buffer): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  let read = 0;
+  const readInto = async (targets: Buffer[], position: number) => {
+    expect(position).toBe(read);
+    for (const target of targets) read += data.copy(target, 0, read, read + target.length);
+  };
+  for await (const piece of storedGzip(data.length, readInto, Buffer.alloc(STORED_PIECE_BYTES))) pieces.push(Buffer.from(piece));
+  expect(read).toBe(data.length);
+  const gz = Buffer.concat(pieces);
+  expect(gz.length).toBe(storedGzipSize(data.length));
+  return gz;
+}
+
+/** The probe's verdict on a whole block, its samples spread over all of it. */
+function looksIncompressible(block: Buffer): boolean {
+  const sampler = new BlockSampler(Math.max(SAMPLE_BYTES, Math.floor(block.length / SAMPLES)));
+  sampler.add(block, 0);
+  return sampler.looksIncompressible();
 }
 
 /** Text-like bytes: words of a small vocabulary. */
@@ -23,9 +38,9 @@ function text(size: number): Buffer {
 }
 
 describe('stored gzip members', () => {
-  it.each([0, 1, 65535, 65536, 3 * 65535 + 7, 1 << 20])('%i bytes: zlib and gzip -t read them back', (size) => {
+  it.each([0, 1, 65535, 65536, 3 * 65535 + 7, 16 * 65535, 16 * 65535 + 1, 1 << 20])('%i bytes: zlib and gzip -t read them back', async (size) => {
     const data = crypto.randomBytes(size);
-    const gz = stored(data);
+    const gz = await stored(data);
     expect(zlib.gunzipSync(gz).equals(data)).toBe(true);
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'stored-gzip-')), 'x.gz');
     fs.writeFileSync(file, gz);
@@ -37,11 +52,15 @@ describe('stored gzip members', () => {
   it('is the data plus 5 bytes per 64 KiB and 18 of header and trailer', () => {
     expect(storedGzipSize(0)).toBe(23);
     expect(storedGzipSize(32 << 20)).toBe((32 << 20) + 5 * 513 + 18);
-    expect(() => writeStoredGzip(Buffer.alloc(100), Buffer.alloc(100))).toThrow(RangeError);
   });
 
-  it('a damaged byte is caught by the CRC', () => {
-    const gz = stored(crypto.randomBytes(1000));
+  it('needs a framing buffer of a whole piece', async () => {
+    const frames = storedGzip(100, async () => undefined, Buffer.alloc(100));
+    await expect(frames.next()).rejects.toThrow(RangeError);
+  });
+
+  it('a damaged byte is caught by the CRC', async () => {
+    const gz = await stored(crypto.randomBytes(1000));
     gz[500]! ^= 1;
     expect(() => zlib.gunzipSync(gz)).toThrow();
   });
@@ -65,7 +84,34 @@ describe('the compressibility probe', () => {
     expect(looksIncompressible(mixed)).toBe(false);
   });
 
-  it('does not judge a block too small to sample', () => {
-    expect(looksIncompressible(crypto.randomBytes(100_000))).toBe(false);
+  it('does not judge a block too short for eight samples', () => {
+    const sampler = new BlockSampler(512 * 1024);
+    sampler.add(crypto.randomBytes(3 << 20), 0);
+    expect(sampler.looksIncompressible()).toBe(false);
+  });
+
+  it('samples a block fed in pieces as it samples the whole, and judges a short block by the samples it has', () => {
+    const stride = 64 * 1024;
+    const block = crypto.randomBytes(64 * stride);
+    text(SAMPLE_BYTES).copy(block, 10 * stride);
+    const cuts = [1, 4095, 70_000, 5, 1 << 20];
+    const fed = new BlockSampler(stride);
+    for (let at = 0, i = 0; at < block.length; i++) {
+      const size = cuts[i % cuts.length]!;
+      fed.add(block.subarray(at, at + size), at);
+      at += size;
+    }
+    const whole = new BlockSampler(stride);
+    whole.add(block, 0);
+    // One text sample in 64 is enough to keep a block compressed.
+    expect(whole.looksIncompressible()).toBe(false);
+    expect(fed.looksIncompressible()).toBe(false);
+    // Its first ten samples alone are random; seven samples are too few to judge.
+    const short = new BlockSampler(stride);
+    short.add(block.subarray(0, 10 * stride), 0);
+    expect(short.looksIncompressible()).toBe(true);
+    short.reset();
+    short.add(block.subarray(0, 7 * stride), 0);
+    expect(short.looksIncompressible()).toBe(false);
   });
 });
