@@ -28,6 +28,9 @@ const CHANGED = [/^\/etc\/fstab$/, /^\/data(\/.*)?$/, /^\/var\/lib\/mender(-conf
 /** Paths every conversion adds (the directories above them too, where the input had none). */
 const ADDED = [
   /^\/boot\/(kernel|initrd|efi|firmware)$/,
+  // The links Debian's kernel packages keep on the newest kernel, where the input has none:
+  // GRUB's /boot/kernel and /boot/initrd point at them.
+  /^\/(vmlinuz|initrd\.img)$/,
   /^\/data$/,
   /^\/etc\/mender(\/(artifact_info|scripts|scripts\/version))?$/,
   /^\/etc\/systemd(\/system(\/mender-grow-data\.service|\/[\w.-]+\.(wants|requires)(\/mender-[\w-]+\.service)?)?)?$/,
