@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readBootTarget } from '../../../src/boot/board.js';
+import { EMULATION_TIMEOUTS } from '../../../src/boot/qemu.js';
 import { prepareBoot } from '../../../src/boot/run.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { buildGoldenImage, tool } from '../../helpers/images.js';
@@ -77,7 +78,7 @@ describe('the disk a boot runs on', () => {
       const args = boot.command.args;
       expect(fs.readFileSync(args[args.indexOf('-kernel') + 1]!).includes(Buffer.from('U-Boot 20'))).toBe(true);
       expect(fs.readFileSync(args[args.indexOf('-dtb') + 1]!, 'utf8')).toBe('dtb\n');
-      expect(args[args.indexOf('-append') + 1]).toBe('root=${mender_kernel_root} rootwait console=ttyS1,115200');
+      expect(args[args.indexOf('-append') + 1]).toBe(`root=\${mender_kernel_root} rootwait console=ttyS1,115200 ${EMULATION_TIMEOUTS}`);
     } finally {
       await boot.cleanup();
     }
