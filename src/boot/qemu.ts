@@ -76,6 +76,12 @@ export async function chooseAccel(family: BoardFamily, host: { arch: string; kvm
 }
 
 /**
+ * systemd's unit start timeout for an emulated board (tens of times slower than a real one).
+ * Bookworm's systemd 252 takes its wait for devices only from system.conf, not from here.
+ */
+export const EMULATION_TIMEOUTS = 'systemd.default_timeout_start_sec=900';
+
+/**
  * cmdline.txt as the Pi's firmware hands it over: `serial0` is the primary UART — on a Pi 3 the
  * mini UART, the PL011 serving Bluetooth — and `serial1` the other, each named by the device
  * tree alias that points at it (ttyS<n> for the mini UART, ttyAMA<n> for the PL011: mainline
@@ -83,9 +89,6 @@ export async function chooseAccel(family: BoardFamily, host: { arch: string; kvm
  * last console=, i.e. /dev/console: there is no display, and systemd's status lines and the login
  * prompt go to /dev/console.
  */
-/** systemd's unit start (and, in bookworm's systemd 252, device) timeout for an emulated board. */
-export const EMULATION_TIMEOUTS = 'systemd.default_timeout_start_sec=900';
-
 export function raspberryPiBootArgs(cmdline: string, deviceTree: Buffer): string {
   const tree = parseDeviceTree(deviceTree);
   const aliases = [...(tree?.get('/aliases') ?? new Map<string, Buffer>())].filter(([name]) => /^serial\d+$/.test(name));
@@ -96,8 +99,8 @@ export function raspberryPiBootArgs(cmdline: string, deviceTree: Buffer): string
   const primary = ttyOf('brcm,bcm2835-aux-uart', 'ttyS', 'ttyS1');
   const secondary = ttyOf('arm,pl011', 'ttyAMA', 'ttyAMA0');
   const named = cmdline.replace(/\bserial0\b/g, primary).replace(/\bserial1\b/g, secondary);
-  // An emulated Pi 3 runs tens of times slower than one on the desk: systemd's 90 s wait for
-  // the SD card's partitions to appear in udev is not a fault of the image.
+  // An emulated Pi 3 runs tens of times slower than one on the desk: a unit that takes longer
+  // than systemd's 90 s to start is not a fault of the image.
   return `${named} console=${primary},115200 ${EMULATION_TIMEOUTS}`.trim();
 }
 
