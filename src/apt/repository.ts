@@ -7,6 +7,7 @@ import { writeAtomically } from '../util/atomic.js';
 import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { makeDirectory } from '../util/directories.js';
 
 /**
  * A Debian APT repository, read as apt does and checked the whole way: the Release file must
@@ -73,7 +74,7 @@ class DownloadError extends Error {
 }
 
 async function writeAtomic(file: string, data: Buffer): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await makeDirectory(path.dirname(file), 'The cache directory', { mode: 0o700 });
   await writeAtomically(file, (partial) => fs.writeFile(partial, data, { mode: 0o600 }));
 }
 
@@ -89,7 +90,7 @@ async function usableKeyring(keyring: string, cacheDir: string): Promise<string>
   const file = path.join(cacheDir, 'keyrings', `${sha256(data)}.gpg`);
   if (!(await fs.stat(file).catch(() => undefined))) {
     const tmp = `${file}.tmp-${process.pid}`;
-    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await makeDirectory(path.dirname(file), 'The cache directory', { mode: 0o700 });
     await run('gpg', ['--batch', '--yes', '--dearmor', '--output', tmp, keyring], { doing: `reading the key ${keyring}` });
     await fs.rename(tmp, file);
   }
@@ -158,7 +159,7 @@ export class AptRepository {
     const base = spec.url.replace(/\/$/, '');
     const dist = `${base}/dists/${spec.suite}`;
     const releaseDir = path.join(options.cacheDir, 'releases', cacheKey(spec));
-    await fs.mkdir(releaseDir, { recursive: true, mode: 0o700 });
+    await makeDirectory(releaseDir, 'The cache directory', { mode: 0o700 });
 
     let files: { inRelease?: string; release?: string; signature?: string } = {};
     let offline = false;

@@ -11,6 +11,7 @@ import { isArtifact } from '../inspect/inspect.js';
 import { readInventory, renderSbom, type sbomFormats, SUFFIX, type SbomSubject } from '../sbom/index.js';
 import { UserError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
+import { makeDirectory } from '../util/directories.js';
 
 /**
  * What `mender-convert sbom FILE` does (src/cli/sbom.ts): the SBOM of an image made elsewhere — a disk image (raw or
@@ -79,7 +80,7 @@ async function describeDiskImage(file: string, scratch: string): Promise<Describ
 export async function writeSbomOf(file: string, options: { formats: ReturnType<typeof sbomFormats>; outputDir: string; epoch: number }): Promise<string[]> {
   const stat = await fs.stat(file).catch(() => undefined);
   if (!stat?.isFile()) throw new UserError(`${file} does not exist or is not a file.`);
-  await fs.mkdir(options.outputDir, { recursive: true });
+  await makeDirectory(options.outputDir, 'The output directory (--output-dir)');
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mender-convert-sbom-'));
   try {
     let described: Described;

@@ -35,13 +35,24 @@ export async function ext4Info(image: string): Promise<Ext4Info> {
   };
 }
 
+const SUPERBLOCK = 1024;
+const INCOMPAT_RECOVER = 0x4;
+
 /**
  * Replay an unreplayed journal (a golden image copied from a running device): edits made
- * before the replay would be undone by it at the first mount.
+ * before the replay would be undone by it at the first mount. The superblock's needs_recovery
+ * flag is read from its bytes, not through dumpe2fs, which gives up on a damaged superblock
+ * that e2fsck then reads from a backup and reports on.
  */
 export async function replayJournal(image: string): Promise<{ replayed: boolean; summary: string }> {
-  const info = await ext4Info(image);
-  if (!info.needsRecovery) return { replayed: false, summary: 'no journal to replay' };
+  const handle = await fs.open(image, 'r');
+  const sb = Buffer.alloc(1024);
+  try {
+    await handle.read(sb, 0, sb.length, SUPERBLOCK);
+  } finally {
+    await handle.close();
+  }
+  if (sb.readUInt16LE(56) !== 0xef53 || !(sb.readUInt32LE(0x60) & INCOMPAT_RECOVER)) return { replayed: false, summary: 'no journal to replay' };
   const result = await run('e2fsck', ['-E', 'journal_only', '-y', image], { okExitCodes: [1, 2], doing: `replaying the journal of ${image}` });
   return { replayed: true, summary: result.stdout.trim().split('\n').slice(-2).join(' ') };
 }
@@ -74,7 +85,9 @@ function uncountedProblems(output: string): string[] {
 export async function checkExt4(image: string, options: { repair: boolean; what?: string }): Promise<void> {
   const what = options.what ?? 'the root filesystem';
   const check = await run('e2fsck', ['-fn', image], { okExitCodes: [1, 2, 4, 8, 12], doing: `checking ${what}` });
-  const uncounted = uncountedProblems(check.stdout);
+  // e2fsck's own remarks first ("<argv0>: Superblock invalid, trying backup blocks"), then what it would fix.
+  const remarks = check.stdout.split('\n').filter((line) => /^\S*e2fsck: /.test(line)).map((line) => line.replace(/^\S*e2fsck: /, '').trim());
+  const uncounted = [...remarks, ...uncountedProblems(check.stdout)];
   if (check.exitCode === 0 && uncounted.length === 0) return;
   const problems = `${check.stdout}\n${check.stderr}`.trim().split('\n').slice(-12).join('\n');
   if (check.exitCode === 8) throw new UserError(`${what} could not be checked: e2fsck failed.`, { detail: problems });
@@ -138,7 +151,6 @@ export async function discardFreeBlocks(image: string): Promise<void> {
   await run('e2fsck', ['-fy', '-E', 'discard', image], { okExitCodes: [1], doing: `discarding the free blocks of ${image}` });
 }
 
-const SUPERBLOCK = 1024;
 const S_WTIME = 0x30;
 const S_LASTCHECK = 0x40;
 const S_WTIME_HI = 0x274;

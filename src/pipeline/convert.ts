@@ -20,6 +20,7 @@ import { decideTarget } from './stages/target.js';
 import type { RunEnv } from './types.js';
 import { KEPT_RUN_MARKER, lockWorkDir, makeRunDir } from './work-dir.js';
 import { requireTools } from '../util/tools.js';
+import { makeDirectory } from '../util/directories.js';
 
 export interface ConvertOptions {
   diskImage: string;
@@ -49,7 +50,7 @@ export async function convert(options: ConvertOptions): Promise<void> {
     });
   }
   const workDir = path.resolve(options.workDir);
-  await fs.mkdir(workDir, { recursive: true });
+  await makeDirectory(workDir, 'The work directory (--work-dir)');
   // Missing tools are named all at once before the lock, which needs one of them (flock); the
   // input's decompressor is added in preflight, once the input's format is read.
   requireTools(conversionTools(config, 'raw'));

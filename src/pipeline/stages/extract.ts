@@ -15,6 +15,7 @@ import { readBoardRawFiles } from '../integrations/board-files.js';
 import { type Report, Stage } from '../runner.js';
 import type { Extracted, RunEnv } from '../types.js';
 import { checkSpace } from './space.js';
+import { makeDirectory } from '../../util/directories.js';
 
 /**
  * Extract: the input taken apart in one streamed pass into standalone filesystem images (the root
@@ -235,7 +236,7 @@ export async function preflight(env: RunEnv): Promise<void> {
   await fs.access(env.inputPath, fs.constants.R_OK).catch(() => {
     throw new UserError(`The disk image ${env.inputPath} is not readable.`);
   });
-  await fs.mkdir(env.outputDir, { recursive: true });
+  await makeDirectory(env.outputDir, 'The output directory (--output-dir)');
   await checkSpace(env);
 }
 

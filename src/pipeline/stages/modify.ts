@@ -116,16 +116,27 @@ async function moveData({ env, extracted, target }: ModifyInput): Promise<string
     });
   }
   await checkNothingWrittenIntoData(rootfs);
-  const moved = await copyTree(rootfs, '/data', data, '/', {
-    onSpecial: (entry) => {
-      throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);
-    },
-  });
+  let moved: number;
+  try {
+    moved = await copyTree(rootfs, '/data', data, '/', {
+      onSpecial: (entry) => {
+        throw new UserError(`/data${entry.path.slice(5)} in the root filesystem is a special file; it cannot be moved to the data partition.`);
+      },
+    });
+    await data.flush();
+  } catch (error) {
+    // debugfs's word for a full filesystem: the data partition is smaller than what /data holds.
+    if (error instanceof UserError && /Could not allocate (block|inode)/.test(error.message)) {
+      throw new UserError(`/data in the root filesystem holds more than the data partition of ${config['data.size_mb']} MiB (data.size_mb) can take.`, {
+        hint: 'Raise data.size_mb (on the device the partition grows to fill the storage at first boot), or keep less under /data in the golden image.',
+      });
+    }
+    throw error;
+  }
   if (moved > 0) {
     for (const entry of await rootfs.list('/data')) await rootfs.remove(entry.path, { recursive: true });
     env.notes.push(`${moved} entries under /data moved from the root filesystem into the data partition.`);
   }
-  await data.flush();
   await rootfs.flush();
   return file;
 }

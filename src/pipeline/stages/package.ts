@@ -20,6 +20,7 @@ import { artifactSettings, checkArtifactSettings } from './artifact-settings.js'
 import { describeRootfs, wantsSbom, writeSbom, type SbomScan } from './sbom.js';
 import { type Report, Stage } from '../runner.js';
 import type { Extracted, Modified, ModifyInput, Outputs, RunEnv, Target } from '../types.js';
+import { makeDirectory } from '../../util/directories.js';
 
 /**
  * Package: the root filesystem sized and checked, then the outputs — the disk image (partition
@@ -46,7 +47,7 @@ export async function preflight(env: RunEnv): Promise<void> {
   if (config['artifact.compression'] === 'zstd') {
     env.notes.push('The Artifact is zstd-compressed: Mender clients 3.x (Debian\'s mender-client) cannot install it.');
   }
-  await fs.mkdir(env.outputDir, { recursive: true });
+  await makeDirectory(env.outputDir, 'The output directory (--output-dir)');
   await fs.access(env.outputDir, fs.constants.W_OK).catch(() => {
     throw new UserError(`The output directory ${env.outputDir} is not writable.`, { hint: 'Choose another one with --output-dir.' });
   });

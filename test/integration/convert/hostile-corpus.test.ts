@@ -169,7 +169,9 @@ async function runCase(c: CorpusCase): Promise<void> {
     expect(result.exitCode, result.all).toBe(0);
     await checkConverted(c, dir, deploy, { image: input.image, rootPartition: input.rootPartition ?? 2 });
   } else {
-    expect(result.exitCode, result.all).not.toBe(0);
+    // A user-caused failure: status 1, never an internal error (status 70, 'please report this as a bug').
+    expect(result.exitCode, result.all).toBe(1);
+    expect(result.stderr, 'no internal error').not.toMatch(/internal error/);
     const errors = result.stderr.split('\n').filter((line) => line.startsWith('error:'));
     expect(errors, `one error line:\n${result.stderr}`).toHaveLength(1);
     expect(result.stderr.split('\n').filter((line) => line.startsWith('hint:')).length, 'at most one hint').toBeLessThanOrEqual(1);

@@ -17,6 +17,7 @@ import { run } from '../../../util/exec.js';
 import type { ModifyInput, RunEnv } from '../../types.js';
 import { aptCacheDir, DEBIAN_MIRROR, HOST_DEBIAN_KEYRING } from '../debian.js';
 import type { ClientIntegration } from '../integration.js';
+import { makeDirectory } from '../../../util/directories.js';
 
 /**
  * The client install: repositories from the config and the image, verified; what the image
@@ -32,7 +33,7 @@ const TIME_SYNC = ['systemd-timesyncd', 'chrony', 'ntpsec', 'ntp', 'openntpd'];
 /** Key files named in the image (signed-by, trusted.gpg.d) copied out so that gpgv can read them. */
 async function imageKeys(env: RunEnv, rootfs: FsEditor, entry: SourceEntry): Promise<string[]> {
   const dir = path.join(aptCacheDir(env), 'image-keys');
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dir, 'The cache directory', { mode: 0o700 });
   const copy = async (data: Buffer) => {
     const file = path.join(dir, `${createHash('sha256').update(data).digest('hex').slice(0, 16)}${data.includes('BEGIN PGP') ? '.asc' : '.gpg'}`);
     await fs.writeFile(file, data, { mode: 0o600 });
@@ -60,7 +61,7 @@ async function imageKeys(env: RunEnv, rootfs: FsEditor, entry: SourceEntry): Pro
 async function menderKey(env: RunEnv): Promise<string> {
   const source = env.config['client.mender_key'];
   const dir = path.join(aptCacheDir(env), 'mender-key');
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dir, 'The cache directory', { mode: 0o700 });
   let file = source;
   if (/^https?:\/\//.test(source)) {
     file = path.join(dir, `${createHash('sha256').update(source).digest('hex').slice(0, 16)}.asc`);

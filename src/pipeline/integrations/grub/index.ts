@@ -17,6 +17,7 @@ import { run } from '../../../util/exec.js';
 import type { ModifyInput } from '../../types.js';
 import { debianSuiteFor, fetchDebianPackage } from '../debian.js';
 import type { BootloaderIntegration } from '../integration.js';
+import { makeDirectory } from '../../../util/directories.js';
 
 /**
  * The GRUB (UEFI) integration (bootloader.type: grub), one of two ways:
@@ -102,7 +103,7 @@ async function modulesDir(input: ModifyInput, arch: GrubEfiArch): Promise<string
   const { deb, version } = await fetchDebianPackage(env, target.modulesPackage, arch, debianSuiteFor(extracted.facts));
   const dir = path.join(env.cacheDir, 'grub', `${target.modulesPackage}_${version}`);
   if (await fs.stat(path.join(dir, 'moddep.lst')).catch(() => undefined)) return dir;
-  await fs.mkdir(path.dirname(dir), { recursive: true });
+  await makeDirectory(path.dirname(dir), 'The cache directory');
   const prefix = `/usr/lib/grub/${target.format}/`;
   await writeAtomically(dir, async (partial) => {
     await fs.mkdir(partial);

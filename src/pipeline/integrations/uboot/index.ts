@@ -36,6 +36,7 @@ import { run } from '../../../util/exec.js';
 import type { ModifyInput, RawWrite, RunEnv } from '../../types.js';
 import { debianSuiteFor, fetchDebianPackage } from '../debian.js';
 import type { BootloaderIntegration } from '../integration.js';
+import { makeDirectory } from '../../../util/directories.js';
 
 /**
  * The U-Boot integration (bootloader.type: uboot): U-Boot itself on the boot partition (from
@@ -114,7 +115,7 @@ async function downloaded(env: RunEnv, url: string): Promise<string> {
   const dir = path.join(env.cacheDir, 'uboot');
   const file = path.join(dir, `${sha256(Buffer.from(url)).slice(0, 16)}-${path.basename(new URL(url).pathname)}`);
   if (await fs.stat(file).catch(() => undefined)) return file;
-  await fs.mkdir(dir, { recursive: true });
+  await makeDirectory(dir, 'The cache directory');
   let response: Response;
   try {
     response = await fetch(url);
