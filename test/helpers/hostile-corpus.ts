@@ -788,6 +788,21 @@ export const CORPUS: CorpusCase[] = [
     expect: /error: The output directory \(--output-dir\) .*volume\/deploy cannot be created \(.*volume: a symlink that leads nowhere\)\./,
   },
   {
+    name: 'output-dir-read-only',
+    class: 'inputs and arguments',
+    // A read-only volume (a CI cache mounted ro): the run sees the output directory as a read-only
+    // tmpfs in a mount namespace of its own, the runner's checks see the real, empty directory.
+    build: shared(),
+    expect: /error: The output directory \(--output-dir\) .*deploy cannot be written to \(a read-only filesystem\)\.\nhint: Choose a directory on a writable filesystem/,
+    run: async (ctx) => {
+      fs.mkdirSync(ctx.deploy, { recursive: true });
+      const mountReadOnly = 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"';
+      const argv = ['--user', '--map-root-user', '--mount', '--', 'sh', '-c', mountReadOnly, ctx.deploy, 'node', ...ctx.argv];
+      const { exitCode, stdout, stderr, all } = await execa('unshare', argv, { reject: false, all: true, env: { CI: 'true', MENDER_CLIENT_INSTALL: 'n', ...ctx.env } });
+      return { exitCode, stdout, stderr, all };
+    },
+  },
+  {
     name: 'config-is-a-directory',
     class: 'inputs and arguments',
     build: async (ctx) => {
