@@ -348,6 +348,11 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   for (const [name, { value, file: from, line }] of state.values) {
     const key = KEY_OF_LEGACY.get(name);
     const at = { file: from, line };
+    const replaced = upstreamFile(path.resolve(from))?.replaced?.[name];
+    if (replaced) {
+      state.notes.push({ ...at, message: `${name}=${value} of upstream's board config is not carried over: ${replaced}` });
+      continue;
+    }
     if (key) {
       const result = coerce(key, value, true);
       if ('problem' in result) state.problems.push({ ...at, message: `${name}: ${result.problem}` });

@@ -92,6 +92,8 @@ export interface UpstreamFile {
   defaults?: true;
   /** Its functions, by name. */
   functions?: Readonly<Record<string, UpstreamFunction>>;
+  /** Variables it sets that our config sets otherwise, and why: not carried over. */
+  replaced?: Readonly<Record<string, string>>;
 }
 
 const PRE_BOOKWORM =
@@ -102,8 +104,6 @@ const ROCKPRO64_FUNCTIONS: Readonly<Record<string, UpstreamFunction>> = {
   platform_modify: { done: "boot.scr and /etc/fw_env.config are written by the U-Boot integration (Debian's u-boot-rockchip instead of Mender's 2017.09 binaries archive); the root filesystem is not resized at boot (the data partition grows instead)" },
   platform_package: { done: 'board.raw_files writes the boot loader at its sectors (idbloader.img at 64, u-boot.itb at 16384, from u-boot-rockchip)' },
 };
-const ROCKPRO64_EMMC =
-  'the RockPro64 from eMMC is not shipped as a config: configs/rockpro64.yaml boots from the SD card (U-Boot mmc 1, /dev/mmcblk1p); for eMMC use it with uboot.mmc_device: 0 and storage.device_base: /dev/mmcblk2p, as its comment says';
 
 /** The check functions of configs/raspberrypi/include/common_config. */
 const RASPBERRYPI_CHECKS: Record<string, UpstreamFunction> = {
@@ -189,6 +189,13 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
       "it sources configs/raspberrypi3_config, which upstream no longer ships (it fails there too), and replaces Mender's boot script with one that first sets GPIO 34 (the LCD backlight); our boot.scr has no such setting: use configs/raspberrypi3_bookworm_32bit.yaml and switch the backlight on from the kernel's device tree (a config.txt overlay)",
   },
 
+  // Not a board's: what Mender's published Raspberry Pi OS images were converted with, on top of a board config.
+  {
+    path: 'configs/images/raspberrypi_raspbian_config',
+    functions: {
+      apt_allow_release_change_suite: { needless: 'it lets apt accept a repository whose Release changes its Suite (stable to oldstable), which apt does by default since 2.1.10 (bookworm has 2.6)' },
+    },
+  },
   { path: 'configs/debian-qemux86-64_config', ours: 'qemux86-64' },
   { path: 'configs/ubuntu-qemux86-64_config', ours: 'qemux86-64' },
   {
@@ -200,7 +207,14 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
   },
   { path: 'configs/rockpro64_config', ours: 'rockpro64', functions: ROCKPRO64_FUNCTIONS },
   { path: 'configs/rockpro64_sd_config', ours: 'rockpro64' },
-  { path: 'configs/rockpro64_emmc_config', refused: ROCKPRO64_EMMC },
+  {
+    path: 'configs/rockpro64_emmc_config',
+    ours: 'rockpro64_emmc',
+    replaced: {
+      MENDER_STORAGE_DEVICE_BASE:
+        "/dev/mmcblk1p names the eMMC only under kernels older than the board's mainline device tree with its mmc aliases (upstream's boot loader is from 2017); Debian's kernel, which every root filesystem brings, names it /dev/mmcblk2 (mmc0 is the SDIO Wi-Fi, mmc1 the SD card): configs/rockpro64_emmc.yaml sets storage.device_base /dev/mmcblk2p and U-Boot's mmc 0",
+    },
+  },
 ];
 
 /** The shipped upstream file a path is (by its ending: upstream's checkout can be anywhere). */

@@ -21,7 +21,7 @@ const MiB = 1024 * 1024;
 const SECTOR = 512;
 
 /** `storage` lines are added to the small storage's settings. */
-async function convert(name: string, storage: string, codename = 'bookworm') {
+async function convert(name: string, storage: string, codename = 'bookworm', board = 'rockpro64') {
   const dir = path.join(base, name);
   const golden = await buildGoldenImage({
     dir,
@@ -38,7 +38,7 @@ async function convert(name: string, storage: string, codename = 'bookworm') {
   fs.writeFileSync(small, `storage:\n  total_size_mb: 320\n${storage}data:\n  size_mb: 16\n`);
   const deploy = path.join(dir, 'deploy');
   const result = await runCli(
-    ['--disk-image', golden.image, '-c', path.join(ROOT, 'configs', 'rockpro64.yaml'), '-c', small, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')],
+    ['--disk-image', golden.image, '-c', path.join(ROOT, 'configs', `${board}.yaml`), '-c', small, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')],
     { env: { MENDER_CONVERT_CACHE_DIR: cacheDir } },
   );
   return { dir, deploy, result };
@@ -129,6 +129,25 @@ describe('rockpro64', () => {
     expect(files).not.toMatch(/u-boot\.bin|uboot\.env/);
     expect(await debugfs('cat /boot/rk3399-rockpro64.dtb')).toBe('device tree stand-in\n');
     // A conversion and Debian's u-boot-rockchip for the release fetched: past the default on a busy host.
+  }, 300_000);
+
+  it("rockpro64_emmc: the eMMC's device numbers (U-Boot's mmc 0, Linux's /dev/mmcblk2) in boot.scr, fw_env.config and fstab; the boot loader as on the SD card", async () => {
+    const { dir, deploy, result } = await convert('emmc', '', 'bookworm', 'rockpro64_emmc');
+    expect(result.exitCode, result.all).toBe(0);
+    const image = path.join(deploy, fs.readdirSync(deploy).find((f) => f.endsWith('.img'))!);
+    const results = JSON.parse(fs.readFileSync(image.replace(/\.img$/, '.json'), 'utf8'));
+    expect(results.layout.rawFiles.map((r: { file: string; offset: number }) => [r.file, r.offset])).toEqual([['uboot:idbloader.img', 64 * SECTOR], ['uboot:u-boot.itb', 16384 * SECTOR]]);
+    const table = JSON.parse((await tool('sfdisk', ['--json', image])).stdout).partitiontable;
+    const rootA = table.partitions[1];
+    const rootfs = path.join(dir, 'rootfs.ext4');
+    await tool('dd', [`if=${image}`, `of=${rootfs}`, 'bs=512', `skip=${rootA.start}`, `count=${rootA.size}`, 'status=none']);
+    const debugfs = async (command: string) => (await tool('debugfs', ['-R', command, rootfs])).stdout;
+    expect(await debugfs('cat /etc/fw_env.config')).toMatch(/^\/dev\/mmcblk2 0x1000000 0x4000\n\/dev\/mmcblk2 0x2000000 0x4000\n$/m);
+    expect(await debugfs('cat /etc/fstab')).toMatch(/^\/dev\/mmcblk2p4\s+\/data\s/m);
+    const script = (await tool('mtype', ['-i', `${image}@@${48 * MiB}`, '::/boot.cmd'])).stdout;
+    expect(script).toContain('setenv mender_uboot_root "mmc 0:${mender_boot_part_hex}"');
+    expect(script).toContain('setenv mender_kernel_root "/dev/mmcblk2p3"');
+    expect(script).toContain('setenv mender_kernel_root "/dev/mmcblk2p2"');
   }, 300_000);
 
   it('refuses the default 8 MiB alignment: its first environment copy would be inside u-boot.itb', async () => {

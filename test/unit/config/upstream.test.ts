@@ -58,6 +58,27 @@ describe("upstream's shipped board configs", () => {
     expect(config['board.raw_files'].map((file) => file.offset)).toEqual([64 * 512, 16384 * 512]);
   });
 
+  it("the RockPro64 eMMC config migrates to ours for the eMMC; upstream's vendor-kernel device name is not carried over", () => {
+    const result = readLegacyConfig(upstream('rockpro64_emmc_config'), { baseDir: CHECKOUT });
+    expect(result.problems).toEqual([]);
+    expect(result.board).toBe('rockpro64_emmc');
+    expect(result.layer.has('storage.device_base')).toBe(false);
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^MENDER_STORAGE_DEVICE_BASE=\/dev\/mmcblk1p of upstream's board config is not carried over: .*names it \/dev\/mmcblk2/));
+    const { config } = loadConfig({ configFiles: [upstream('rockpro64_emmc_config')], env: {} });
+    const ours = loadConfig({ configFiles: ['rockpro64_emmc'], env: {} }).config;
+    expect([config['storage.device_base'], config['uboot.mmc_device']]).toEqual(['/dev/mmcblk2p', 0]);
+    expect(config).toEqual(ours);
+  });
+
+  it("upstream's image config for its Raspberry Pi OS images migrates on top of a board config; its apt function is not needed", () => {
+    const file = write('rpi-image_config', `source ${upstream('raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config')}\nsource ${upstream('images/raspberrypi_raspbian_config')}\n`);
+    const result = readLegacyConfig(file);
+    expect(result.problems).toEqual([]);
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^upstream's apt_allow_release_change_suite — not needed: .*by default since 2\.1\.10/));
+    const { config } = loadConfig({ configFiles: [file], env: {} });
+    expect([config['storage.total_size_mb'], config['rootfs.size_kb'], config['image.compression'], config['client.install']]).toEqual([7534, -1, 'xz', false]);
+  });
+
   it('--migrate writes YAML that includes our board config and loads to what -c of the upstream config gives', () => {
     const file = upstream('raspberrypi/uboot/debian/raspberrypi4_bookworm_64bit_config');
     const text = renderMigration(file, readLegacyConfig(file));
@@ -75,7 +96,6 @@ describe("upstream's shipped board configs", () => {
 
   it.each([
     ['raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config', /Raspberry Pi OS before bookworm is not supported/],
-    ['rockpro64_emmc_config', /the RockPro64 from eMMC is not shipped as a config: configs\/rockpro64\.yaml boots from the SD card/],
   ])('%s is refused with the reason', (name, reason) => {
     const result = readLegacyConfig(upstream(name));
     expect(messages(result.problems)).toEqual([expect.stringMatching(reason)]);
