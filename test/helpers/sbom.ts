@@ -4,11 +4,11 @@ import parse from 'spdx-expression-parse';
 
 /**
  * Checks of SBOM documents with the ecosystem's tools. CycloneDX: the CycloneDX library's
- * strict JSON schema validation (bom-1.6, with its ajv formats). SPDX: no maintained SPDX 2.3
- * validator or packaged copy of its JSON schema is available from npm or Debian 12, so the
- * rules of the SPDX 2.3 specification that the official tools check are checked here (required
- * fields and their formats, identifiers, references, checksums, SHA1 for files), with license
- * expressions parsed by spdx-expression-parse.
+ * strict JSON schema validation (bom-1.6, with its ajv formats). SPDX: SPDX's own tools-golang
+ * (spdx-tools.ts; the official 2.3 JSON schema is packaged neither by npm nor by Debian) reads,
+ * validates and writes back the document; what it leaves unchecked — required fields and their
+ * formats, checksum lengths, SHA1 for files, license expressions (spdx-expression-parse) and
+ * their LicenseRef definitions — the rules of the SPDX 2.3 specification below check.
  */
 
 export async function cycloneDxErrors(json: string): Promise<unknown> {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { tool } from '../../helpers/images.js';
 import { cycloneDxErrors, spdxErrors } from '../../helpers/sbom.js';
+import { spdxToolsErrors } from '../../helpers/spdx-tools.js';
 
 /**
  * The realistic case: the board sample golden image (a real Debian bookworm made by debootstrap,
@@ -90,6 +91,7 @@ describe.runIf(canBuild).each(['amd64', 'arm64'] as const)('the %s sample golden
     const spdxText = fs.readFileSync(file('.spdx.json'), 'utf8');
     const cdxText = fs.readFileSync(file('.cdx.json'), 'utf8');
     expect(spdxErrors(spdxText)).toEqual([]);
+    expect(await spdxToolsErrors(spdxText)).toEqual([]);
     expect(await cycloneDxErrors(cdxText)).toBeNull();
     const spdx = JSON.parse(spdxText);
     const cdx = JSON.parse(cdxText);

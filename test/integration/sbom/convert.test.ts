@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
 import { buildGoldenImage, tool } from '../../helpers/images.js';
 import { cycloneDxErrors, spdxErrors } from '../../helpers/sbom.js';
+import { spdxToolsErrors } from '../../helpers/spdx-tools.js';
 
 /** A conversion that also places the SBOM in the root filesystem, with a package hook that changes it afterwards. */
 
@@ -60,6 +61,7 @@ describe('a conversion with the SBOM also in the root filesystem', () => {
     const spdx = await fromRootfs('/usr/share/doc/mender-convert/sbom.spdx.json');
     const cdx = await fromRootfs('/usr/share/doc/mender-convert/sbom.cdx.json');
     expect(spdxErrors(spdx)).toEqual([]);
+    expect(await spdxToolsErrors(spdx)).toEqual([]);
     expect(await cycloneDxErrors(cdx)).toBeNull();
     expect(JSON.parse(spdx).packages.find((p: { name: string }) => p.name === 'hello')).toMatchObject({ versionInfo: '2.10-3', licenseDeclared: 'GPL-3.0-or-later' });
     expect(JSON.parse(cdx).metadata.component.hashes).toBeUndefined();
@@ -80,6 +82,7 @@ describe('a conversion with the SBOM also in the root filesystem', () => {
     const cdx = JSON.parse(fs.readFileSync(output('.cdx.json'), 'utf8'));
     expect(cdx.components.find((c: { name: string }) => c.name === 'hello').components).toEqual([{ type: 'file', name: '/usr/bin/hello', hashes: [{ alg: 'MD5', content: md5(HELLO) }] }]);
     expect(spdxErrors(fs.readFileSync(output('.spdx.json'), 'utf8'))).toEqual([]);
+    expect(await spdxToolsErrors(fs.readFileSync(output('.spdx.json'), 'utf8'))).toEqual([]);
     expect(await cycloneDxErrors(fs.readFileSync(output('.cdx.json'), 'utf8'))).toBeNull();
   });
 

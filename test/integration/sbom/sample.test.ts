@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { tool } from '../../helpers/images.js';
 import { cycloneDxErrors, spdxErrors } from '../../helpers/sbom.js';
+import { spdxToolsErrors } from '../../helpers/spdx-tools.js';
 
 /**
  * `mender-convert sbom` on the sample golden images (a real Debian bookworm by debootstrap,
@@ -56,6 +57,7 @@ describe.runIf(canBuild).each(['amd64', 'arm64'] as const)('the SBOM of the %s s
   it('passes CycloneDX strict schema validation and the SPDX 2.3 rules', async () => {
     expect(await cycloneDxErrors(docs.cdx)).toBeNull();
     expect(spdxErrors(docs.spdx)).toEqual([]);
+    expect(await spdxToolsErrors(docs.spdx)).toEqual([]);
   });
 
   it('lists every package dpkg calls installed, with its purl, in both documents', () => {
@@ -107,6 +109,7 @@ describe.runIf(canBuild).each(['amd64', 'arm64'] as const)('the SBOM of the %s s
     const root = JSON.parse(fromArtifact.spdx).packages.find((p: { SPDXID: string }) => p.SPDXID === 'SPDXRef-RootFilesystem');
     expect(root).toMatchObject({ name: 'sample-release', checksums: [{ algorithm: 'SHA256', checksumValue: payload }] });
     expect(spdxErrors(fromArtifact.spdx)).toEqual([]);
+    expect(await spdxToolsErrors(fromArtifact.spdx)).toEqual([]);
     expect(await cycloneDxErrors(fromArtifact.cdx)).toBeNull();
   });
 });
