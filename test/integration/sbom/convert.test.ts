@@ -86,6 +86,20 @@ describe('a conversion with the SBOM also in the root filesystem', () => {
     expect(await cycloneDxErrors(fs.readFileSync(output('.cdx.json'), 'utf8'))).toBeNull();
   });
 
+  it("fails tools-golang's checks when a document is broken", async () => {
+    const doc = JSON.parse(fs.readFileSync(output('.spdx.json'), 'utf8'));
+    const unknownField = structuredClone(doc);
+    unknownField.packages[0].licenceDeclared = 'MIT';
+    unknownField.relationships.push({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: 'SPDXRef-Nowhere' });
+    expect(await spdxToolsErrors(JSON.stringify(unknownField))).toEqual([
+      'spdxlib: Nowhere used in relationship but no such package exists',
+      'a field the SPDX 2.3 model does not have (or an empty one): .packages[].licenceDeclared',
+    ]);
+    const badSupplier = structuredClone(doc);
+    badSupplier.packages[1].supplier = 'The Debian project';
+    expect(await spdxToolsErrors(JSON.stringify(badSupplier))).toEqual([expect.stringMatching(/^tools-golang cannot read it: failed to parse Supplier/)]);
+  });
+
   it('writes no SBOM with artifact.sbom: none', async () => {
     const none = await convert('none', 'none');
     expect(fs.readdirSync(none.deploy).filter((n) => /\.(spdx|cdx)\.json$/.test(n))).toEqual([]);

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { declaredLicense, renderSbom, type RootfsInventory, type SbomInput } from '../../../src/sbom/index.js';
 import { contentUuid } from '../../../src/sbom/document.js';
 import { cycloneDxErrors, spdxErrors } from '../../helpers/sbom.js';
-import { spdxToolsErrors } from '../../helpers/spdx-tools.js';
 
 const FORMAT = 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: x\nLicense: ';
 
@@ -55,10 +54,6 @@ describe('SPDX 2.3 document', () => {
     expect(spdxErrors(renderSbom(input(), 'spdx').toString())).toEqual([]);
   });
 
-  it("is read, validated and written back by SPDX's tools-golang without a problem", async () => {
-    expect(await spdxToolsErrors(renderSbom(input(), 'spdx').toString())).toEqual([]);
-  }, 180_000);
-
   it('lists every package with its purl, supplier, source and declared license', () => {
     const packages = doc.packages.filter((p: { SPDXID: string }) => p.SPDXID.startsWith('SPDXRef-Package-deb-'));
     expect(packages.map((p: { name: string }) => p.name)).toEqual(['libc6', 'mender-client', 'tzdata']);
@@ -89,18 +84,6 @@ describe('SPDX 2.3 document', () => {
     expect(spdxErrors(JSON.stringify(broken))).toHaveLength(3);
   });
 
-  it("fails tools-golang's checks when a document is broken", async () => {
-    const unknownField = structuredClone(doc);
-    unknownField.packages[0].licenceDeclared = 'MIT';
-    unknownField.relationships.push({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: 'SPDXRef-Nowhere' });
-    expect(await spdxToolsErrors(JSON.stringify(unknownField))).toEqual([
-      'spdxlib: Nowhere used in relationship but no such package exists',
-      'a field the SPDX 2.3 model does not have (or an empty one): .packages[].licenceDeclared',
-    ]);
-    const badSupplier = structuredClone(doc);
-    badSupplier.packages[1].supplier = 'The Debian project';
-    expect(await spdxToolsErrors(JSON.stringify(badSupplier))).toEqual([expect.stringMatching(/^tools-golang cannot read it: failed to parse Supplier/)]);
-  }, 180_000);
 });
 
 describe('CycloneDX 1.6 document', () => {
