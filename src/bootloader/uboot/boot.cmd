@@ -190,11 +190,27 @@ mender_ok=0
 if load ${mender_uboot_root} @@KERNEL_ADDR@@ @@KERNEL@@; then
     mender_ok=1
 fi
-# The initrd, when the root filesystem has one (the kernel hooks keep it with the kernel).
+# The initrd, when the root filesystem has one (the kernel hooks keep it with the kernel), past
+# the kernel whatever its size: the board's own address leaves room for the kernels it was
+# chosen for (on the Raspberry Pi 38.5 MiB above the kernel's), and a kernel package upgrade may
+# bring a larger one (Debian's 6.12 arm64 Image is 42 MiB; loaded over it, the initrd broke the
+# next boot). booti moves an arm64 Image to a 2 MiB boundary with its BSS after it: 32 MiB past
+# the file's end, on a 2 MiB boundary, unless the board's address is higher.
 mender_rd=-
+setenv mender_rd_addr @@RAMDISK_ADDR@@
+if test "${mender_ok}" = "1"; then
+    setexpr mender_rd_past @@KERNEL_ADDR@@ + ${filesize}
+    setexpr mender_rd_past ${mender_rd_past} + 0x2000000
+    setexpr mender_rd_past ${mender_rd_past} / 0x200000
+    setexpr mender_rd_past ${mender_rd_past} * 0x200000
+    if itest ${mender_rd_past} -gt ${mender_rd_addr}; then
+        setenv mender_rd_addr ${mender_rd_past}
+    fi
+    setenv mender_rd_past
+fi
 if test "${mender_ok}" = "1" && test -n "@@INITRD@@" && test -e ${mender_uboot_root} @@INITRD@@; then
-    if load ${mender_uboot_root} @@RAMDISK_ADDR@@ @@INITRD@@; then
-        mender_rd=@@RAMDISK_ADDR@@:${filesize}
+    if load ${mender_uboot_root} ${mender_rd_addr} @@INITRD@@; then
+        mender_rd=${mender_rd_addr}:${filesize}
     else
         mender_ok=0
     fi

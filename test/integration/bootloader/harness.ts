@@ -19,7 +19,7 @@ export function tool(name: string, args: string[], options: { input?: string | B
 
 const BOOT_START = MiB;
 const BOOT_SIZE = 8 * MiB;
-const ROOT_SIZE = 4 * MiB;
+const ROOT_PARTITION = 4 * MiB;
 
 export interface AbDisk {
   image: string;
@@ -29,7 +29,12 @@ export interface AbDisk {
 }
 
 /** Disk: 1 FAT boot partition with the initial Mender environment, 2 and 3 ext4 rootfs A and B. */
-export async function buildAbDisk(dir: string, scheme: 'gpt' | 'dos', options: { initrd?: boolean; rootfsFiles?: Record<string, string> } = {}): Promise<AbDisk> {
+export async function buildAbDisk(
+  dir: string,
+  scheme: 'gpt' | 'dos',
+  options: { initrd?: boolean; rootfsFiles?: Record<string, string>; /** each root partition's size */ rootfsSize?: number; /** the kernels' size (text, padded) */ kernelBytes?: number } = {},
+): Promise<AbDisk> {
+  const ROOT_SIZE = options.rootfsSize ?? ROOT_PARTITION;
   fs.mkdirSync(dir, { recursive: true });
   const image = path.join(dir, `disk-${scheme}.img`);
   const total = BOOT_START + BOOT_SIZE + 2 * ROOT_SIZE + MiB;
@@ -57,7 +62,8 @@ export async function buildAbDisk(dir: string, scheme: 'gpt' | 'dos', options: {
     const tree = path.join(dir, `tree-${label}`);
     fs.rmSync(tree, { recursive: true, force: true });
     fs.mkdirSync(path.join(tree, 'boot'), { recursive: true });
-    fs.writeFileSync(path.join(tree, 'boot', `vmlinuz-${label}`), `kernel ${label}\n`);
+    const kernel = `kernel ${label}\n`;
+    fs.writeFileSync(path.join(tree, 'boot', `vmlinuz-${label}`), options.kernelBytes ? kernel.padEnd(options.kernelBytes, '.') : kernel);
     fs.symlinkSync(`vmlinuz-${label}`, path.join(tree, 'boot/kernel'));
     if (options.initrd !== false) {
       fs.writeFileSync(path.join(tree, 'boot', `initrd.img-${label}`), `initrd ${label}\n`);

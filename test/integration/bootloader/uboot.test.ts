@@ -25,6 +25,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 const VALUES = { bootcmd: 'run mender_boot; echo done', mender_boot_part: '2', 'odd.name': 'a=b c', empty_looking: ' ' };
 
 async function printenv(config: string, ...names: string[]): Promise<string> {
@@ -250,7 +251,7 @@ describe.skipIf(!qemuAvailable)('boot script and environment in U-Boot (QEMU vir
     defaults = found!;
   });
 
-  async function setup(state: Record<string, string>, options: UbootScriptOptions = scriptOptions): Promise<string> {
+  async function setup(state: Record<string, string>, options: UbootScriptOptions = scriptOptions, on: AbDisk = disk): Promise<string> {
     // No autoboot: the test types at the prompt.
     const values = Object.fromEntries(menderUbootEnv({ defaultEnv: { ...defaults, bootdelay: '-1' }, parts: options.parts, rootDevices: options.rootDevices, storage: options.storage }));
     const flash = path.join(dir, 'qemu', 'flash1.img');
@@ -260,16 +261,16 @@ describe.skipIf(!qemuAvailable)('boot script and environment in U-Boot (QEMU vir
     const fd = fs.openSync(flash, 'r+');
     fs.writeSync(fd, copy.data, 0, copy.data.length, 0);
     fs.closeSync(fd);
-    await putEnvFiles(disk, path.join(dir, 'qemu'), { '/boot.scr': ubootScriptImage(generateUbootScript(options), { name: 'Mender', timestamp: 0, arch: 'arm64' }) });
+    await putEnvFiles(on, path.join(dir, 'qemu'), { '/boot.scr': ubootScriptImage(generateUbootScript(options), { name: 'Mender', timestamp: 0, arch: 'arm64' }) });
     return flash;
   }
 
   /** Type each command at the U-Boot prompt; stop at the last prompt or when U-Boot resets. */
-  async function uboot(flash: string, commands: string[]): Promise<{ output: string; reset: boolean }> {
+  async function uboot(flash: string, commands: string[], on: AbDisk = disk): Promise<{ output: string; reset: boolean }> {
     const qemu = execa('qemu-system-aarch64', [
       '-M', 'virt', '-cpu', 'cortex-a57', '-m', '512', '-display', 'none', '-serial', 'stdio', '-net', 'none', '-no-reboot',
       '-bios', UBOOT_BIN, '-drive', `if=pflash,unit=1,format=raw,file=${flash}`,
-      '-drive', `if=none,file=${disk.image},format=raw,id=hd`, '-device', 'virtio-blk-device,drive=hd',
+      '-drive', `if=none,file=${on.image},format=raw,id=hd`, '-device', 'virtio-blk-device,drive=hd',
     ], { reject: false, timeout: 60_000 });
     let output = '';
     let seen = 0;
@@ -330,6 +331,23 @@ describe.skipIf(!qemuAvailable)('boot script and environment in U-Boot (QEMU vir
     ({ output } = await uboot(flash, ['run bootcmd', printState]));
     expect(output).toContain('Mender: upgrade_available=maybe is not valid; using 0.');
     expect(output).toContain('mender_boot_part=3\nmender_boot_part_hex=3\nupgrade_available=0\nbootcount=0\n');
+  });
+
+  it('loads the initrd past a kernel larger than the room the board leaves it (a kernel package upgrade), and at the board\'s address otherwise', async () => {
+    // qemu_arm64: kernel_addr_r 0x40400000, ramdisk_addr_r 0x44000000 (60 MiB of room).
+    expect([defaults.kernel_addr_r, defaults.ramdisk_addr_r]).toEqual(['0x40400000', '0x44000000']);
+    const large = await buildAbDisk(path.join(dir, 'qemu-large'), 'dos', { rootfsSize: 96 * MiB, kernelBytes: 64 * MiB });
+    const flash = await setup({}, scriptOptions, large);
+    // Past the 64 MiB file, 32 MiB more, on a 2 MiB boundary: 0x40400000 + 0x6000000.
+    const { output } = await uboot(flash, ['run bootcmd', 'md.b 0x46400000 9', 'printenv mender_rd_addr'], large);
+    expect(output).toMatch(/67108864 bytes read/);
+    expect(output).toMatch(/46400000: 69 6e 69 74 72 64 20 61 0a +initrd a\./);
+    expect(output).toContain('mender_rd_addr=46400000\n');
+
+    const small = await setup({});
+    const { output: usual } = await uboot(small, ['run bootcmd', 'md.b 0x44000000 9', 'printenv mender_rd_addr']);
+    expect(usual).toMatch(/44000000: 69 6e 69 74 72 64 20 61 0a +initrd a\./);
+    expect(usual).toContain('mender_rd_addr=0x44000000\n');
   });
 
   it("takes the firmware's command line with ${mender_kernel_root} expanded, PARTUUID roots and a DTB from the rootfs", async () => {

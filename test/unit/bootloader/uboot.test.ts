@@ -157,8 +157,11 @@ describe('U-Boot boot script', () => {
   it('can use the firmware device tree and command line, and no initrd', () => {
     const text = generateUbootScript({ ...options, dtb: 'firmware', initrdPath: null, firmwareBootargs: true, addresses: { kernel: '0x80000' } });
     expect(text).toContain('if test "yes" = "yes" && fdt addr ${fdt_addr}');
-    expect(text).toContain('test -n "" && test -e ${mender_uboot_root} ; then\n    if load ${mender_uboot_root} ${ramdisk_addr_r}');
+    expect(text).toContain('test -n "" && test -e ${mender_uboot_root} ; then\n    if load ${mender_uboot_root} ${mender_rd_addr}');
     expect(text).toContain('if load ${mender_uboot_root} 0x80000 /boot/zImage; then');
+    // The initrd's address: the board's, or past the kernel when the kernel reaches it.
+    expect(text).toContain('setenv mender_rd_addr ${ramdisk_addr_r}\n');
+    expect(text).toContain('setexpr mender_rd_past 0x80000 + ${filesize}\n');
   });
 
   it('keeps the environment itself in two raw copies, or leaves it to U-Boot', () => {
