@@ -73,7 +73,8 @@ describe('U-Boot sources and environment storages', () => {
     expect(await debugfs('cat /boot/initrd')).toBe(await debugfs('cat /boot/initrd.img-6.1.0-test'));
     const fat = `${image}@@${bootStart}`;
     const script = (await tool('mtype', ['-i', fat, '::/boot.cmd'])).stdout;
-    expect(script).toContain('load ${mender_uboot_root} ${ramdisk_addr_r} /boot/initrd');
+    expect(script).toContain('setenv mender_rd_addr ${ramdisk_addr_r}');
+    expect(script).toContain('load ${mender_uboot_root} ${mender_rd_addr} /boot/initrd');
     expect((await tool('mtype', ['-i', fat, '::/u-boot.bin'])).stdout).toContain('U-Boot 2099.01');
   });
 
