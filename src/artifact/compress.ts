@@ -12,7 +12,7 @@ import { UserError } from '../util/errors.js';
  * - xz: mender-artifact's lzma uses a 64 MiB dictionary, which finds the many repeated files
  *   of a root filesystem; xz's presets (8 MiB) came out 7-10 % larger. With the same 64 MiB
  *   dictionary, preset 4 is within 1-2 % of its size for 0.75 of its CPU time, and xz -T0
- *   spreads that over every core (xzBlockSize).
+ *   spreads that over every core (blocks of 192 MiB).
  * - zstd -T0 -3.
  * Every tool is asked for output without names or times, so equal input gives equal bytes.
  */
@@ -36,21 +36,18 @@ export function levelOf(compression: ArtifactCompression): number {
 
 const MiB = 1 << 20;
 /** xz -T0's own block size for a 64 MiB dictionary (three times it). */
-const XZ_BLOCK = 192 * MiB;
-/** The least block of a payload cut in two: a 64 MiB dictionary's worth of history each. */
-const XZ_LEAST_HALF = 64 * MiB;
+const XZ_LEAST_BLOCK = 192 * MiB;
 
 /**
- * The xz block size for `size` bytes of input: equal blocks of about 192 MiB (xz -T0's own size
- * for a 64 MiB dictionary), an even number of them, so that two or four cores finish together —
- * xz's own 192 MiB blocks left one of two cores idle for the last fifth of 887 MiB. A payload of
- * 128 to 384 MiB is two blocks rather than one: a block starts without the history of the one
- * before, which cost 0.9 % on the first 128 MiB of the sample root filesystem (two 64 MiB blocks
- * instead of one) for half the wall time on two cores. Depends on the size only, so the output is
- * the same on every machine.
+ * The xz block size for `size` bytes of input: equal blocks of at least 192 MiB (xz -T0's own
+ * size for a 64 MiB dictionary), an even number of them once there are two, so that two or four
+ * cores finish together — xz's own 192 MiB blocks left one of two cores idle for the last fifth
+ * of 887 MiB. Never smaller: a block starts without the dictionary of those before it, and a root
+ * filesystem repeats itself at long distances (a 128 MiB slice of one came out 35 % larger in two
+ * blocks than in one). Depends on the size only, so the output is the same on every machine.
  */
 export function xzBlockSize(size: number): number {
-  let blocks = Math.max(size >= 2 * XZ_LEAST_HALF ? 2 : 1, Math.floor(size / XZ_BLOCK));
+  let blocks = Math.max(1, Math.floor(size / XZ_LEAST_BLOCK));
   if (blocks > 1 && blocks % 2 === 1) blocks--;
   return Math.max(MiB, Math.ceil(size / blocks / MiB) * MiB);
 }
