@@ -152,6 +152,28 @@ async function twoRoots(ctx: CaseContext): Promise<string> {
   return image;
 }
 
+/**
+ * A file the run writes (in its work or output directory) is already there as a symlink to a
+ * precious file beside it: the run must write a file of its own, never through the link.
+ */
+function linkInTheWay(name: string, under: 'work' | 'deploy', file: string, replaced: string): CorpusCase {
+  return {
+    name,
+    class: 'paths that escape',
+    build: async (ctx) => {
+      write(path.join(ctx.dir, 'victim'), 'precious\n');
+      fs.mkdirSync(path.join(ctx.dir, under));
+      fs.symlinkSync(path.join(ctx.dir, 'victim'), path.join(ctx.dir, under, file));
+      return { image: await ctx.shared() };
+    },
+    expect: 'converts',
+    check: (_result, { dir, ...dirs }) => {
+      ensure(fs.readFileSync(path.join(dir, 'victim'), 'utf8') === 'precious\n', "the link's target is untouched");
+      ensure(fs.lstatSync(path.join(dirs[under], file)).isFile(), replaced);
+    },
+  };
+}
+
 export const CORPUS: CorpusCase[] = [
   // Paths that escape: names that become paths are checked where they enter.
   {
@@ -199,36 +221,8 @@ export const CORPUS: CorpusCase[] = [
     build: shared({ extraArgs: ['-n', 'release 1/2'] }),
     expect: /error: .*letters, digits/,
   },
-  {
-    name: 'convert-log-symlink',
-    class: 'paths that escape',
-    build: async (ctx) => {
-      write(path.join(ctx.dir, 'victim.txt'), 'precious\n');
-      fs.mkdirSync(path.join(ctx.dir, 'work'));
-      fs.symlinkSync(path.join(ctx.dir, 'victim.txt'), path.join(ctx.dir, 'work', 'convert.log'));
-      return { image: await ctx.shared() };
-    },
-    expect: 'converts',
-    check: (_result, { dir, work }) => {
-      ensure(fs.readFileSync(path.join(dir, 'victim.txt'), 'utf8') === 'precious\n', 'the link target is untouched');
-      ensure(fs.lstatSync(path.join(work, 'convert.log')).isFile(), 'convert.log is a file of its own');
-    },
-  },
-  {
-    name: 'output-name-symlink',
-    class: 'paths that escape',
-    build: async (ctx) => {
-      write(path.join(ctx.dir, 'victim.img'), 'precious\n');
-      fs.mkdirSync(path.join(ctx.dir, 'deploy'));
-      fs.symlinkSync(path.join(ctx.dir, 'victim.img'), path.join(ctx.dir, 'deploy', 'golden-testhost-mender.img'));
-      return { image: await ctx.shared() };
-    },
-    expect: 'converts',
-    check: (_result, { dir, deploy }) => {
-      ensure(fs.readFileSync(path.join(dir, 'victim.img'), 'utf8') === 'precious\n', "the old link's target is untouched");
-      ensure(fs.lstatSync(path.join(deploy, 'golden-testhost-mender.img')).isFile(), 'the output replaced the link');
-    },
-  },
+  linkInTheWay('convert-log-symlink', 'work', 'convert.log', 'convert.log is a file of its own'),
+  linkInTheWay('output-name-symlink', 'deploy', 'golden-testhost-mender.img', 'the output replaced the link'),
   {
     name: 'overlay-symlink-to-host',
     class: 'paths that escape',
