@@ -28,6 +28,7 @@
 import { $, argv, fs, path } from 'zx';
 import { bootCheck, withRootfsAWiped } from './lib/boot-check.mjs';
 import { Device } from './lib/device.mjs';
+import { sampleAndRebuilt } from './lib/golden-images.mjs';
 import { ubootIdentityTier, ubootTier } from './lib/uboot-boot-tier.mjs';
 
 $.verbose = false;
@@ -264,11 +265,7 @@ async function grubDTier() {
  */
 async function identityTier() {
   step('golden images: the PC sample, and a rebuilt one (less installed, disk id 0badf00d)');
-  const sample = path.join(root, 'scripts/build-sample-image.mjs');
-  const golden = (await $`zx ${sample} --flavour pc`).stdout.trim();
-  const rebuilt = (await $`zx ${sample} --flavour pc --extra-packages less --disk-id 0badf00d --out ${path.join(root, 'work/sample/debian-bookworm-amd64-pc-rebuilt.img')}`).stdout.trim();
-  const guids = async (image) => JSON.parse((await $`sfdisk --json ${image}`).stdout).partitiontable;
-  const [goldenTable, rebuiltTable] = [await guids(golden), await guids(rebuilt)];
+  const { golden, rebuilt, goldenTable, rebuiltTable } = await sampleAndRebuilt(root, 'pc', 'debian-bookworm-amd64-pc-rebuilt.img');
   check(goldenTable.id !== rebuiltTable.id && goldenTable.partitions[0].uuid !== rebuiltTable.partitions[0].uuid, `the golden images differ in identities (${goldenTable.id} / ${rebuiltTable.id})`);
 
   await fs.remove(path.join(dir, 'overlay'));

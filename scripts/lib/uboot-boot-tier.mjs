@@ -28,6 +28,7 @@ import { $, fs, path } from 'zx';
 import { bootCheck, withRootfsAWiped } from './boot-check.mjs';
 import { raspberryPiBootArgs } from '../../dist/boot/qemu.js';
 import { Device } from './device.mjs';
+import { sampleAndRebuilt } from './golden-images.mjs';
 
 /** The firstrun.sh Raspberry Pi Imager writes for bookworm (its hostname part, then its clean-up). */
 const IMAGER_FIRSTRUN = `#!/bin/bash
@@ -345,11 +346,7 @@ export async function ubootIdentityTier({ root, dir, logs, step, check, running,
   const work = path.join(dir, 'uboot-identity');
   await fs.mkdirp(work);
   step('golden images: the Raspberry Pi sample, and a rebuilt one (less installed, disk id 0badf00d)');
-  const sample = path.join(root, 'scripts/build-sample-image.mjs');
-  const golden = (await $`zx ${sample} --flavour rpi`).stdout.trim();
-  const rebuilt = (await $`zx ${sample} --flavour rpi --extra-packages less --disk-id 0badf00d --out ${path.join(root, 'work/sample/debian-bookworm-arm64-rpi-rebuilt.img')}`).stdout.trim();
-  const table = async (image) => JSON.parse((await $`sfdisk --json ${image}`).stdout).partitiontable;
-  const [goldenTable, rebuiltTable] = [await table(golden), await table(rebuilt)];
+  const { golden, rebuilt, goldenTable, rebuiltTable } = await sampleAndRebuilt(root, 'rpi', 'debian-bookworm-arm64-rpi-rebuilt.img');
   check(goldenTable.id !== rebuiltTable.id, `the golden images' disk identifiers differ (${goldenTable.id} / ${rebuiltTable.id})`);
 
   const overlays = await testOverlays(work);
