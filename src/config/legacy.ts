@@ -348,7 +348,8 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   for (const [name, { value, file: from, line }] of state.values) {
     const key = KEY_OF_LEGACY.get(name);
     const at = { file: from, line };
-    const replaced = upstreamFile(path.resolve(from))?.replaced?.[name];
+    const fromFile = upstreamFile(path.resolve(from));
+    const replaced = fromFile?.replaced?.[name];
     if (replaced) {
       state.notes.push({ ...at, message: `${name}=${value} of upstream's board config is not carried over: ${replaced}` });
       continue;
@@ -366,8 +367,7 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
       continue;
     }
     const upstreamSets = state.boardVariables.has(name);
-    const fromUpstream = upstreamFile(path.resolve(from)) !== undefined;
-    if (upstreamSets && fromUpstream) continue; // a variable of upstream's board config, for its functions: the board config as a whole is carried over
+    if (upstreamSets && fromFile) continue; // a variable of upstream's board config, for its functions: the board config as a whole is carried over
     if (upstreamSets) {
       const instead = BOARD_VARIABLES[name] ? `set ${BOARD_VARIABLES[name]} instead` : 'set what it changes with our settings instead';
       state.problems.push({ ...at, message: `${name}: upstream's board config reads it in its functions, which are not run here; ${instead}` });
