@@ -10,6 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import { CLI_ENV } from './cli.js';
 import { tool, type Golden, type GoldenOptions } from './images.js';
 import {
   appendPartitions,
@@ -792,7 +793,7 @@ export const CORPUS: CorpusCase[] = [
       fs.mkdirSync(ctx.deploy, { recursive: true });
       const mountReadOnly = 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"';
       const argv = ['--user', '--map-root-user', '--mount', '--', 'sh', '-c', mountReadOnly, ctx.deploy, 'node', ...ctx.argv];
-      const { exitCode, stdout, stderr, all } = await execa('unshare', argv, { reject: false, all: true, env: { CI: 'true', MENDER_CLIENT_INSTALL: 'n', ...ctx.env } });
+      const { exitCode, stdout, stderr, all } = await execa('unshare', argv, { reject: false, all: true, env: { ...CLI_ENV, ...ctx.env } });
       return { exitCode, stdout, stderr, all };
     },
   },
@@ -950,7 +951,7 @@ export const CORPUS: CorpusCase[] = [
 
 /** Start the conversion, SIGKILL it once `when` gives something, and wait until nothing of it runs. */
 async function killWhen(argv: string[], env: Record<string, string>, when: () => string[]): Promise<string[]> {
-  const child = execa('node', argv, { reject: false, all: true, env: { CI: 'true', MENDER_CLIENT_INSTALL: 'n', ...env } });
+  const child = execa('node', argv, { reject: false, all: true, env: { ...CLI_ENV, ...env } });
   let seen: string[] = [];
   for (const started = Date.now(); (seen = when()).length === 0; await new Promise((resolve) => setTimeout(resolve, 5))) {
     if (child.exitCode !== null || Date.now() - started > 90_000) break;
