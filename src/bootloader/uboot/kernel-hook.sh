@@ -68,29 +68,46 @@ if [ -n "$MENDER_INITRD" ]; then
     fi
 fi
 
+# The regular files among the arguments, in $files (counted in $count), without a fork per
+# file: a kernel package carries a thousand device trees, and a fork each made an upgrade slow.
+regular_files() {
+    files=
+    count=0
+    for file in "$@"; do
+        if [ -f "$file" ]; then
+            files="$files $file"
+            count=$((count + 1))
+        fi
+    done
+}
+
+# The device trees (vendor directories flattened) and overlays, where the conversion put the
+# image's own, are staged in one directory beside them and moved in with one mv each.
 trees=0
 source="$root/usr/lib/linux-image-$version"
+dtb_dir="$root$MENDER_DTB_DIR"
+staging="$dtb_dir/.mender-new"
 if [ -n "$MENDER_DTB_DIR" ] && [ -d "$source" ]; then
-    # The kernel package's device trees (vendor directories flattened) and overlays, where the
-    # conversion put the image's own.
-    mkdir -p "$root$MENDER_DTB_DIR"
-    for dtb in "$source"/*.dtb "$source"/*/*.dtb; do
-        [ -f "$dtb" ] || continue
-        stage "$root$MENDER_DTB_DIR/${dtb##*/}" "$dtb"
-        trees=$((trees + 1))
+    rm -rf "$staging"
+    for directory in "$source" "$source"/*/; do
+        regular_files "${directory%/}"/*.dtb
+        [ "$count" -eq 0 ] || { mkdir -p "$staging"; cp $files "$staging/"; }
     done
-    if [ -d "$source/overlays" ]; then
-        mkdir -p "$root$MENDER_DTB_DIR/overlays"
-        for overlay in "$source/overlays"/*; do
-            [ -f "$overlay" ] || continue
-            stage "$root$MENDER_DTB_DIR/overlays/${overlay##*/}" "$overlay"
-            trees=$((trees + 1))
-        done
-    fi
+    regular_files "$source/overlays"/*
+    [ "$count" -eq 0 ] || { mkdir -p "$staging/overlays"; cp $files "$staging/overlays/"; }
+    regular_files "$staging"/*.dtb "$staging/overlays"/*
+    trees=$count
 fi
 sync
 for file in $pending; do
     mv -f "$file.mender-new" "$file"
 done
+if [ -d "$staging" ]; then
+    regular_files "$staging"/*.dtb
+    [ "$count" -eq 0 ] || mv -f $files "$dtb_dir/"
+    regular_files "$staging/overlays"/*
+    [ "$count" -eq 0 ] || { mkdir -p "$dtb_dir/overlays"; mv -f $files "$dtb_dir/overlays/"; }
+    rm -rf "$staging"
+fi
 sync
 say "$MENDER_KERNEL_IMAGE${MENDER_INITRD:+ and $MENDER_INITRD} from $version ($trees device tree files)"

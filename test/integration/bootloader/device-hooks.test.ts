@@ -109,7 +109,8 @@ function snapshot(tree: string): Map<string, string> {
   }
   return entries;
 }
-const leftovers = (tree: string) => [...snapshot(tree).keys()].filter((file) => file.endsWith('.mender-new'));
+/** Files staged by the hooks (beside their targets, or in a staging directory) and not moved in. */
+const leftovers = (tree: string) => [...snapshot(tree).keys()].filter((file) => file.includes('.mender-new'));
 
 /**
  * A kernel package's files: /boot/vmlinuz-<release> (gzip-compressed or not) and the device
@@ -270,6 +271,7 @@ describe("Debian's packaging on a Raspberry Pi 3 (64-bit): linux-image-arm64 and
     // Vendor directories flattened into /boot, where the conversion put the image's own.
     for (const dtb of ['bcm2837-rpi-3-b.dtb', 'bcm2711-rpi-4-b.dtb', 'rk3399-rockpro64.dtb']) expect(text(tree, `/boot/${dtb}`)).toBe(`${dtb} of ${NEW}\n`);
     expect(leftovers(tree)).toEqual([]);
+    expect(exists(tree, '/boot/.mender-new'), 'the staging directory of the device trees is removed').toBe(false);
 
     // The hooks take the newest kernel whatever their arguments: a second run is the same state.
     const after = snapshot(tree);
