@@ -1,13 +1,13 @@
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
+import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { writeAtomically } from '../util/atomic.js';
 import { BLOCK, BlockCompressor, type Submitted } from '../util/block-compress.js';
 import { checkLevel, type Compression } from '../util/compression.js';
 import { writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
-import { clipRanges, dataRanges } from '../util/extents.js';
+import { clipRanges, dataRanges, type Ranges } from '../util/extents.js';
 import { readFullyAt, writeFullyAt } from './sparse.js';
 
 /**
@@ -50,8 +50,21 @@ export interface CopiedRange {
   length: number;
 }
 
+/** Image bytes that another file holds: the image itself holds nothing there (a hole). */
+export interface OverlaidFile {
+  /** Where the file's first byte lies in the image. */
+  at: number;
+  file: string;
+}
+
 export interface CompressImageOptions {
   level?: number;
+  /**
+   * Files that stand in for the image's bytes from their offset for their size (the root
+   * filesystem at rootfs A): read from there, so a raw image that is only compressed and removed
+   * need not have them written into it first.
+   */
+  overlays?: OverlaidFile[];
   /** Offsets where blocks start afresh (partition starts). */
   boundaries?: number[];
   /** Ranges holding the same bytes as an earlier range: compressed once, written twice. */
@@ -110,10 +123,9 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
   const blocks = cutBlocks(size, boundaries);
   const indexOf = new Map(blocks.map((block, i) => [block.start, i]));
 
-  const data = await dataRanges(image);
   const hash = createHash('sha256');
   await writeAtomically(dest, async (partial) => {
-    const input = await fs.open(image, 'r');
+    const input = await ImageReader.open(image, size, options.overlays ?? []);
     // Read as well as written: copied blocks are read back from it.
     const output = await fs.open(partial, 'w+', 0o644);
     const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`, { storeIncompressible: kind === 'gzip' });
@@ -171,13 +183,7 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
           if (original === undefined || blocks[original]!.length !== block.length) throw new Error(`block at ${block.start} has no original of its size`);
           queue.push({ copyOf: original });
         } else {
-          if (clipRanges(data, block.start, block.start + block.length).length === 0) {
-            // A hole: zeros without the kernel filling and copying them.
-            buffer.fill(0, 0, block.length);
-          } else {
-            const filled = await readFullyAt(input, buffer, block.length, block.start);
-            if (filled < block.length) throw new Error(`${image} ended early at byte ${block.start + filled}`);
-          }
+          await input.read(buffer, block.start, block.length);
           queue.push({ block: await compressor.submit(buffer.subarray(0, block.length)) });
         }
         // One block per core compressing, one more being read meanwhile.
@@ -196,6 +202,75 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
     }
   });
   return { sha256: hash.digest('hex') };
+}
+
+/** One file's part of the image as read: image bytes [start, end) are that file's from start - shift. */
+interface Piece {
+  start: number;
+  end: number;
+  shift: number;
+  handle: FileHandle;
+  name: string;
+  /** Where it holds data, in image offsets. */
+  data: Ranges;
+  overlay: boolean;
+}
+
+/** The image's bytes, each range read from the file that holds it (the image or an overlay), holes as zeros. */
+class ImageReader {
+  private constructor(private readonly pieces: Piece[]) {}
+
+  static async open(image: string, size: number, overlays: readonly OverlaidFile[]): Promise<ImageReader> {
+    const files = [{ at: 0, file: image }, ...overlays];
+    const handles: FileHandle[] = [];
+    try {
+      const layers: Piece[] = [];
+      for (const { at, file } of files) {
+        const handle = await fs.open(file, 'r');
+        handles.push(handle);
+        const length = (await handle.stat()).size;
+        if (at < 0 || at + length > size) throw new Error(`${file} (${length} bytes) does not fit in ${image} (${size} bytes) at byte ${at}`);
+        const data = (await dataRanges(file)).map(([from, to]): [number, number] => [from + at, to + at]);
+        layers.push({ start: at, end: at + length, shift: at, handle, name: file, data, overlay: layers.length > 0 });
+      }
+      // Cut the image's own piece around each overlay (overlays never overlap one another).
+      let pieces: Piece[] = [layers[0]!];
+      for (const overlay of layers.slice(1)) {
+        if (pieces.some((piece) => piece.overlay && piece.start < overlay.end && overlay.start < piece.end)) throw new Error(`${overlay.name} overlaps another overlay`);
+        pieces = pieces.flatMap((piece) => {
+          if (piece.overlay || piece.end <= overlay.start || overlay.end <= piece.start) return [piece];
+          return [{ ...piece, end: overlay.start }, { ...piece, start: overlay.end }].filter((part) => part.start < part.end);
+        });
+        pieces.push(overlay);
+      }
+      pieces.sort((a, b) => a.start - b.start);
+      return new ImageReader(pieces);
+    } catch (error) {
+      await Promise.all(handles.map((handle) => handle.close()));
+      throw error;
+    }
+  }
+
+  /** Fills buffer[0, length) with the image's bytes from `start`: only data ranges are read, holes are zeros without the kernel filling and copying them. */
+  async read(buffer: Buffer, start: number, length: number): Promise<void> {
+    const end = start + length;
+    for (const piece of this.pieces) {
+      if (piece.end <= start || end <= piece.start) continue;
+      const from = Math.max(start, piece.start);
+      const to = Math.min(end, piece.end);
+      const data = clipRanges(piece.data, from, to);
+      const whole = data.length === 1 && data[0]![0] === from && data[0]![1] === to;
+      if (!whole) buffer.fill(0, from - start, to - start);
+      for (const [dataFrom, dataTo] of data) {
+        const filled = await readFullyAt(piece.handle, buffer.subarray(dataFrom - start), dataTo - dataFrom, dataFrom - piece.shift);
+        if (filled < dataTo - dataFrom) throw new Error(`${piece.name} ended early at byte ${dataFrom - piece.shift + filled}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...new Set(this.pieces.map((piece) => piece.handle))].map((handle) => handle.close()));
+  }
 }
 
 // ---- the xz container (https://tukaani.org/xz/xz-file-format.txt) --------------------------------

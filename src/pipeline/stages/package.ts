@@ -193,8 +193,11 @@ async function writeArtifact(env: RunEnv, s: Started, report: Report): Promise<W
   const final = target.outputs.artifact;
   // One read of the root filesystem feeds the Artifact and both partitions. Partition 2 must
   // start with exactly the Artifact's payload bytes: every non-zero block is copied,
-  // whatever the bitmaps say about free blocks.
-  const copies = env.config['rootfs.b_content'] === 'copy' ? [layout.rootfsA.start, layout.rootfsB.start] : [layout.rootfsA.start];
+  // whatever the bitmaps say about free blocks. A raw image that is only compressed (and
+  // removed) does not get them: the compression reads them from the root filesystem itself.
+  const rawImageKept = image.compression === 'none' || target.outputs.bmap !== undefined;
+  const partitions = env.config['rootfs.b_content'] === 'copy' ? [layout.rootfsA.start, layout.rootfsB.start] : [layout.rootfsA.start];
+  const copies = rawImageKept ? partitions : [];
   const result = await writeRootfsImageArtifact({
     output: env.outputs.partial(final),
     payload: extracted.files.rootfs,
@@ -239,7 +242,7 @@ async function writeDataPartition(env: RunEnv, { modified, target, image, provid
   await placeFile(image.file, modified.dataFile, target.layout.data.start);
 }
 
-async function finishImage(env: RunEnv, { target, image }: Written, report: Report): Promise<void> {
+async function finishImage(env: RunEnv, { extracted, target, image }: Written, report: Report): Promise<void> {
   const { layout, outputs } = target;
   if (image.compression === 'none') {
     env.outputs.add('image', outputs.image, image.hash.finish());
@@ -249,6 +252,7 @@ async function finishImage(env: RunEnv, { target, image }: Written, report: Repo
     const copies = env.config['rootfs.b_content'] === 'copy' ? [{ from: rootfsA.start, to: rootfsB.start, length: rootfsA.size }] : [];
     const { sha256 } = await compressImage(image.file, env.outputs.partial(outputs.image), image.compression, {
       boundaries: [boot.start, rootfsA.start, rootfsB.start, data.start],
+      overlays: [{ at: rootfsA.start, file: extracted.files.rootfs }],
       copies,
       onProgress: (done, total) => report(`compressing (${image.compression}) ${((100 * done) / total).toFixed(0)} %`),
     });

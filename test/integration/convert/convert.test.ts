@@ -5,6 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
 import { buildGoldenImage, tool, type GoldenOptions } from '../../helpers/images.js';
+import { sameBytes } from '../disk/images.js';
 
 const MiB = 1024 * 1024;
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'convert-test-'));
@@ -202,6 +203,14 @@ describe('other input shapes', () => {
     });
     expect(fs.readdirSync(c.deploy).some((f) => f.endsWith(`.img${suffix}`))).toBe(true);
     expect(c.table.partitions).toHaveLength(4);
+    // The compression read rootfs A from the root filesystem file: both partitions hold it, then zeros.
+    const rootfs = path.join(c.deploy, fs.readdirSync(c.deploy).find((f) => f.endsWith('.ext4'))!);
+    const rootfsBytes = fs.statSync(rootfs).size;
+    for (const number of [2, 3]) {
+      const partition = await partitionFile(c, number);
+      expect(await sameBytes(partition, rootfs, rootfsBytes), `partition ${number} holds the root filesystem`).toBe(true);
+      expect(await sameBytes(partition, '/dev/zero', fs.statSync(partition).size - rootfsBytes, rootfsBytes, 0), `partition ${number} is zeros after it`).toBe(true);
+    }
   });
 
   it('reads a .zip with one image inside', async () => {

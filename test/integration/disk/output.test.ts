@@ -240,6 +240,33 @@ describe('compressImage', () => {
     expect(fs.statSync(copied).mode & 0o777).toBe(0o644);
   });
 
+  it.each(['gzip', 'xz'] as const)('%s: rootfs A read from its own file (an overlay over a hole of the image) gives the same file as the image holding it', async (kind) => {
+    // The "root filesystem": rootfs A's bytes with a hole in the middle, ending inside a block.
+    const rootfs = path.join(dir, `overlay-rootfs-${kind}`);
+    fs.writeFileSync(rootfs, '');
+    fs.truncateSync(rootfs, LENGTH - 3 * MiB);
+    const fd = fs.openSync(rootfs, 'r+');
+    const content = fs.readFileSync(image).subarray(A, A + LENGTH - 3 * MiB);
+    fs.writeSync(fd, content, 0, 10 * MiB, 0);
+    fs.writeSync(fd, content, 20 * MiB, content.length - 20 * MiB, 20 * MiB);
+    fs.closeSync(fd);
+    // The image as it would hold it, and the image without it (only its boot partition).
+    const holding = path.join(dir, `overlay-holding-${kind}.img`);
+    const holed = path.join(dir, `overlay-holed-${kind}.img`);
+    for (const file of [holding, holed]) {
+      await createImage(file, 100 * MiB);
+      await placeFile(file, boot, MiB);
+    }
+    await placeFile(holding, rootfs, A);
+    await placeFile(holding, rootfs, B);
+    const options = { level: 1, boundaries: [MiB, A, B], copies: [{ from: A, to: B, length: B - A }] };
+    const expected = await compressImage(holding, `${holding}.${kind}`, kind, options);
+    const overlaid = await compressImage(holed, `${holed}.${kind}`, kind, { ...options, overlays: [{ at: A, file: rootfs }] });
+    expect(overlaid.sha256).toBe(expected.sha256);
+    expect(sha256(`${holed}.${kind}`)).toBe(expected.sha256);
+    await expect(compressImage(holed, `${holed}.never`, kind, { overlays: [{ at: 99 * MiB, file: rootfs }] })).rejects.toThrow(/does not fit/);
+  });
+
   it('xz: one stream of independent blocks with their sizes, as xz -T0 writes it (decompressible in parallel)', async () => {
     const dest = path.join(dir, 'compress-blocks.xz');
     await compressImage(image, dest, 'xz', { level: 1, boundaries: [MiB], copies: [{ from: A, to: B, length: LENGTH }] });
