@@ -3,6 +3,7 @@
 // power-cut like a device in the field. What starts QEMU is the machine's (`launch`), so the PC
 // (q35 + OVMF) and the Raspberry Pi 3 (raspi3b, its firmware's part done by the tier) share it.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { fs, path } from 'zx';
 
 const BOOT_TIMEOUT = 15 * 60_000;
@@ -60,9 +61,44 @@ export class Device {
         return match;
       }
       if (this.qemu.exitCode !== null || this.qemu.signalCode !== null) throw new Error(`QEMU exited while waiting for ${what} (log: ${this.log.path})\n…${rest.slice(-1500)}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (log: ${this.log.path})\n…${rest.slice(-1500)}`);
+      if (Date.now() > deadline) {
+        const state = await this.diagnose();
+        this.log.write(`\n[boot tier] timed out waiting for ${what}:\n${state}\n`);
+        throw new Error(`timed out waiting for ${what} (log: ${this.log.path})\n…${rest.slice(-1500)}\n${state}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
+  }
+
+  /**
+   * What the machine is doing when it went quiet: QEMU's CPU use over 10 s (0 %: QEMU itself
+   * stuck; busy: the guest runs), the vCPUs' program counters twice from the monitor (when the
+   * launch gave one at this.monitor: the same PCs in the idle loop mean a guest waiting for an
+   * interrupt), and whether a key on the console brings output back (a stalled UART).
+   */
+  async diagnose() {
+    const lines = [];
+    const cpuTicks = async () => {
+      const fields = (await fs.readFile(`/proc/${this.qemu.pid}/stat`, 'utf8').catch(() => '')).split(') ').pop().split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    const before = await cpuTicks();
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    lines.push(`QEMU used ${(await cpuTicks()) - before} clock ticks of CPU in 10 s (100 per second per core)`);
+    if (this.monitor) {
+      for (const round of [1, 2]) {
+        const answer = await monitorCommand(this.monitor, 'info registers -a').catch((error) => `monitor: ${error.message}`);
+        const pcs = [...answer.matchAll(/PC=([0-9a-f]+)/g)].map((m) => m[1]);
+        lines.push(`vCPU program counters (${round}): ${pcs.join(' ') || answer.slice(0, 300)}`);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    }
+    const seen = this.buffer.length;
+    this.qemu.stdin.write('\n');
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    const after = this.buffer.slice(seen);
+    lines.push(after ? `after a key on the console, it printed: ${JSON.stringify(after.slice(0, 500))}` : 'a key on the console brought no output');
+    return lines.join('\n');
   }
 
   async waitForLogin() {
@@ -126,4 +162,19 @@ export class Device {
     await this.stopWith('systemctl poweroff', 120_000);
     this.log.end();
   }
+}
+
+/** One command on a QEMU monitor socket; its answer. */
+function monitorCommand(socket, command) {
+  return new Promise((resolve, reject) => {
+    const connection = net.createConnection(socket);
+    let answer = '';
+    connection.setEncoding('utf8');
+    connection.on('data', (text) => { answer += text; });
+    connection.on('error', reject);
+    connection.on('connect', () => {
+      connection.write(`${command}\n`);
+      setTimeout(() => { connection.end(); resolve(answer); }, 3000);
+    });
+  });
 }

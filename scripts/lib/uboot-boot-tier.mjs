@@ -78,9 +78,11 @@ function raspberryPi(name, context, image, work, bootOffset) {
     const cmdline = (await $`mtype -i ${fat} ::/cmdline.txt`).stdout.trim();
     const bootargs = raspberryPiBootArgs(cmdline, await fs.readFile(path.join(firmware, 'tree.dtb')));
     device.firmware = { kernel, tree, cmdline };
+    device.monitor = path.join(work, 'monitor.sock');
+    await fs.remove(device.monitor);
     return ['qemu-system-aarch64', ['-M', 'raspi3b', '-kernel', path.join(firmware, 'kernel'), '-dtb', path.join(firmware, 'tree.dtb'),
       '-drive', `file=${image},if=sd,format=raw`, '-append', bootargs,
-      '-serial', 'null', '-serial', 'stdio', '-display', 'none', '-monitor', 'none', '-nic', 'none', '-no-reboot']];
+      '-serial', 'null', '-serial', 'stdio', '-display', 'none', '-monitor', `unix:${device.monitor},server=on,wait=off`, '-nic', 'none', '-no-reboot']];
   });
   /** What U-Boot and boot.scr printed in this run (before the kernel's console on the same port). */
   device.ubootOutput = async () => device.buffer.split('Starting kernel ...')[0];
