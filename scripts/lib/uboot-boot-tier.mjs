@@ -26,7 +26,7 @@
 //      partition 3, and holds the last complete write or the one cut short.
 import { $, fs, path } from 'zx';
 import { bootCheck, withRootfsAWiped } from './boot-check.mjs';
-import { raspberryPiBootArgs } from '../../dist/boot/qemu.js';
+import { raspberryPiAccel, raspberryPiBootArgs } from '../../dist/boot/qemu.js';
 import { Device } from './device.mjs';
 import { sampleAndRebuilt } from './golden-images.mjs';
 
@@ -80,7 +80,7 @@ function raspberryPi(name, context, image, work, bootOffset) {
     device.firmware = { kernel, tree, cmdline };
     device.monitor = path.join(work, 'monitor.sock');
     await fs.remove(device.monitor);
-    return ['qemu-system-aarch64', ['-M', 'raspi3b', '-kernel', path.join(firmware, 'kernel'), '-dtb', path.join(firmware, 'tree.dtb'),
+    return ['qemu-system-aarch64', ['-M', 'raspi3b', '-accel', raspberryPiAccel(), '-kernel', path.join(firmware, 'kernel'), '-dtb', path.join(firmware, 'tree.dtb'),
       '-drive', `file=${image},if=sd,format=raw`, '-append', bootargs,
       '-serial', 'null', '-serial', 'stdio', '-display', 'none', '-monitor', `unix:${device.monitor},server=on,wait=off`, '-nic', 'none', '-no-reboot']];
   });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { busOfRootDevice, configTxtValue } from '../../../src/boot/board.js';
 import { powerOfTwoAtLeast } from '../../../src/boot/disk.js';
 import { parseDeviceTree, propertyStrings } from '../../../src/boot/fdt.js';
-import { chooseAccel, EMULATION_TIMEOUTS, findFirmware, qemuCommand, raspberryPiBootArgs } from '../../../src/boot/qemu.js';
+import { chooseAccel, EMULATION_TIMEOUTS, findFirmware, qemuCommand, raspberryPiAccel, raspberryPiBootArgs } from '../../../src/boot/qemu.js';
 import { bootArguments, DEFAULT_TIMEOUT_SECONDS } from '../../../src/cli/boot.js';
 import { errorOf } from '../../helpers/errors.js';
 
@@ -198,6 +198,11 @@ describe('QEMU command lines', () => {
   it('raspi3b: the image\'s U-Boot as the kernel, its device tree and bootargs, the SD card, the mini UART (second port) as console', () => {
     const { tool, args } = qemuCommand({ family: 'raspi3b', disk: { file: 'o.qcow2', format: 'qcow2', bus: 'sd' }, accel: 'tcg', raspberryPi: { kernel: '/t/kernel.bin', deviceTree: '/t/board.dtb', bootargs: 'console=ttyS1,115200' }, console: { terminal: true }, reboot: true });
     expect(tool).toBe('qemu-system-aarch64');
-    expect(args).toEqual(['-machine', 'raspi3b', '-kernel', '/t/kernel.bin', '-dtb', '/t/board.dtb', '-append', 'console=ttyS1,115200', '-drive', 'file=o.qcow2,format=qcow2,if=sd', '-nic', 'none', '-display', 'none', '-monitor', 'none', '-serial', 'null', '-serial', 'mon:stdio']);
+    expect(args).toEqual(['-machine', 'raspi3b', '-accel', raspberryPiAccel(), '-kernel', '/t/kernel.bin', '-dtb', '/t/board.dtb', '-append', 'console=ttyS1,115200', '-drive', 'file=o.qcow2,format=qcow2,if=sd', '-nic', 'none', '-display', 'none', '-monitor', 'none', '-serial', 'null', '-serial', 'mon:stdio']);
+  });
+
+  it('raspi3b: its four vCPUs get a thread each only on a host with four cores', () => {
+    expect(raspberryPiAccel(2)).toBe('tcg,thread=single');
+    expect(raspberryPiAccel(4)).toBe('tcg,thread=multi');
   });
 });
