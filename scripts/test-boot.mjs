@@ -28,7 +28,7 @@
 import { $, argv, fs, path } from 'zx';
 import { bootCheck, withRootfsAWiped } from './lib/boot-check.mjs';
 import { Device } from './lib/device.mjs';
-import { sampleAndRebuilt } from './lib/golden-images.mjs';
+import { partitionTable, sampleAndRebuilt } from './lib/golden-images.mjs';
 import { ubootIdentityTier, ubootTier } from './lib/uboot-boot-tier.mjs';
 
 $.verbose = false;
@@ -275,7 +275,7 @@ async function identityTier() {
   await fs.writeFile(config, 'storage:\n  total_size_mb: 3072\n  partuuid: true\nartifact:\n  compression: none\nimage:\n  compression: none\n');
   const release1 = await convert(golden, 'release-1', 'identity', { config });
   const release2 = await convert(rebuilt, 'release-2', 'identity', { config });
-  const [table1, table2] = [await guids(release1.image), await guids(release2.image)];
+  const [table1, table2] = [await partitionTable(release1.image), await partitionTable(release2.image)];
   check(table1.id === table2.id && table1.partitions.every((p, i) => p.uuid === table2.partitions[i].uuid), `both releases carry the fleet's identities (disk ${table1.id})`);
   const uuidOf = (number) => table1.partitions[number - 1].uuid.toLowerCase();
 

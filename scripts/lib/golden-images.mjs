@@ -4,10 +4,14 @@
 // tables as sfdisk reads them.
 import { $, path } from 'zx';
 
+/** An image's partition table as sfdisk reads it (id, partitions with their uuid). */
+export async function partitionTable(image) {
+  return JSON.parse((await $`sfdisk --json ${image}`).stdout).partitiontable;
+}
+
 export async function sampleAndRebuilt(root, flavour, rebuiltFile) {
   const sample = path.join(root, 'scripts/build-sample-image.mjs');
   const golden = (await $`zx ${sample} --flavour ${flavour}`).stdout.trim();
   const rebuilt = (await $`zx ${sample} --flavour ${flavour} --extra-packages less --disk-id 0badf00d --out ${path.join(root, 'work/sample', rebuiltFile)}`).stdout.trim();
-  const table = async (image) => JSON.parse((await $`sfdisk --json ${image}`).stdout).partitiontable;
-  return { golden, rebuilt, goldenTable: await table(golden), rebuiltTable: await table(rebuilt) };
+  return { golden, rebuilt, goldenTable: await partitionTable(golden), rebuiltTable: await partitionTable(rebuilt) };
 }

@@ -28,7 +28,7 @@ import { $, fs, path } from 'zx';
 import { bootCheck, withRootfsAWiped } from './boot-check.mjs';
 import { raspberryPiAccel, raspberryPiBootArgs } from '../../dist/boot/qemu.js';
 import { Device } from './device.mjs';
-import { sampleAndRebuilt } from './golden-images.mjs';
+import { partitionTable, sampleAndRebuilt } from './golden-images.mjs';
 
 /** The firstrun.sh Raspberry Pi Imager writes for bookworm (its hostname part, then its clean-up). */
 const IMAGER_FIRSTRUN = `#!/bin/bash
@@ -359,7 +359,7 @@ export async function ubootIdentityTier({ root, dir, logs, step, check, running,
   const deviceConfig = path.join(work, 'device.yaml');
   await fs.writeFile(deviceConfig, `${base}data:\n  size_mb: ${Math.ceil((await fs.stat(release2.artifact)).size / 1048576) + 256}\n`);
   const release1 = await convertRpi({ root, work, step, reuse }, golden, 'release-1', deviceConfig, overlays.standalone);
-  const [table1, table2] = [await table(release1.image), await table(release2.image)];
+  const [table1, table2] = [await partitionTable(release1.image), await partitionTable(release2.image)];
   check(table1.id === table2.id && table1.id !== goldenTable.id, `both releases carry the fleet's disk identifier (${table1.id}), not their golden images'`);
   // An MBR partition's PARTUUID is the disk identifier and its number.
   const partuuid = (number) => `${table1.id.replace(/^0x/, '')}-${String(number).padStart(2, '0')}`.toLowerCase();
