@@ -218,7 +218,7 @@ interface Piece {
 
 /** The image's bytes, each range read from the file that holds it (the image or an overlay), holes as zeros. */
 class ImageReader {
-  private constructor(private readonly pieces: Piece[]) {}
+  private constructor(private readonly pieces: Piece[], private readonly handles: FileHandle[]) {}
 
   static async open(image: string, size: number, overlays: readonly OverlaidFile[]): Promise<ImageReader> {
     const files = [{ at: 0, file: image }, ...overlays];
@@ -244,7 +244,7 @@ class ImageReader {
         pieces.push(overlay);
       }
       pieces.sort((a, b) => a.start - b.start);
-      return new ImageReader(pieces);
+      return new ImageReader(pieces, handles);
     } catch (error) {
       await Promise.all(handles.map((handle) => handle.close()));
       throw error;
@@ -269,7 +269,7 @@ class ImageReader {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...new Set(this.pieces.map((piece) => piece.handle))].map((handle) => handle.close()));
+    await Promise.all(this.handles.map((handle) => handle.close()));
   }
 }
 
