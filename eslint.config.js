@@ -1,6 +1,7 @@
 // Lint rules of the project (npm test runs them): the layers as import boundaries, the mistakes
 // worth catching, and the formatting the code follows. Syntax only (no type information): fast.
 import stylistic from '@stylistic/eslint-plugin';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 /** The libraries: they know nothing of the pipeline, the CLI or the inspect command. */
@@ -35,6 +36,8 @@ export default tseslint.config(
       '@stylistic/comma-spacing': 'error',
     },
   },
+  // Plain JavaScript (scripts, the bench) has no compiler to name an undefined variable.
+  { files: ['**/*.{js,mjs}'], languageOptions: { globals: globals.node }, rules: { 'no-undef': 'error' } },
   // Tests walk documents of arbitrary JSON.
   { files: ['test/**'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   // util is the bottom layer: it imports nothing of ours.
