@@ -2,6 +2,7 @@
 // kept in work/boot/logs/, the JSON result returned whatever the exit status; and a copy of an
 // image with its rootfs A wiped, for the check's failure path.
 import { $, path } from 'zx';
+import { partitionTable } from './golden-images.mjs';
 
 export async function bootCheck({ root, logs, step }, image, name, timeoutSeconds) {
   const log = path.join(logs, `${name}.log`);
@@ -16,7 +17,7 @@ export async function bootCheck({ root, logs, step }, image, name, timeoutSecond
 /** A sparse copy of `image` whose partition 2 (rootfs A) holds nothing but zeros. */
 export async function withRootfsAWiped(image, copy) {
   await $`cp --sparse=always ${image} ${copy}`;
-  const rootfsA = JSON.parse((await $`sfdisk --json ${copy}`).stdout).partitiontable.partitions.find((p) => p.node.endsWith('2'));
+  const rootfsA = (await partitionTable(copy)).partitions.find((p) => p.node.endsWith('2'));
   await $`fallocate --punch-hole --offset ${rootfsA.start * 512} --length ${rootfsA.size * 512} ${copy}`;
   return copy;
 }

@@ -54,8 +54,7 @@ const FILES = '/data/mender-test';
 
 /** A partition's byte offset in a disk image. */
 async function partitionOffset(image, number) {
-  const table = JSON.parse((await $`sfdisk --json ${image}`).stdout).partitiontable;
-  return table.partitions[number - 1].start * 512;
+  return (await partitionTable(image)).partitions[number - 1].start * 512;
 }
 
 /** The raspi3b device; each start does the firmware's part from the image's boot partition. */
