@@ -1,5 +1,6 @@
 import { readConfigFile } from '../fs/config-file.js';
 import type { FsEditor } from '../fs/editor.js';
+import { clearCloudInitState } from './cloud-init.js';
 import { rewriteFstab, type FstabInput } from './fstab.js';
 import {
   CLIENT_SERVICES,
@@ -63,6 +64,7 @@ export async function applyRootfsContract(input: RootfsContractInput): Promise<R
     await rootfs.remove(`/var/lib/${dir}`, { recursive: true });
     await rootfs.symlink(`/var/lib/${dir}`, `/data/${dir}`, root);
   }
+  replaced.push(...(await clearCloudInitState(rootfs)));
 
   await rootfs.mkdir('/etc/mender/scripts', { ...root, mode: 0o755 });
   await rootfs.writeFile('/etc/mender/scripts/version', STATE_SCRIPT_VERSION, { ...root, mode: 0o644 });

@@ -284,6 +284,34 @@ export const CORPUS: CorpusCase[] = [
     check: (result) => ensure(result.all.includes('/var/lib/mender held 2 entries: the state of the device the image was made from'), 'the note says the state was left out'),
   },
   {
+    // A golden image made on a machine where cloud-init ran: its instance, semaphores and logs.
+    name: 'cloud-init-state-of-the-build-machine',
+    class: 'valid but unusual',
+    build: plain({
+      files: {
+        'var/lib/cloud/instances/rpios-image/sem/config_set_hostname': '',
+        'var/lib/cloud/instances/rpios-image/obj.pkl': 'cached datasource\n',
+        'var/lib/cloud/data/instance-id': 'rpios-image\n',
+        'var/lib/cloud/sem/config_scripts_per_once.once': '',
+        'var/lib/cloud/seed/nocloud/user-data': '#cloud-config\nhostname: baked-in\n',
+        'var/log/cloud-init.log': 'the build machine\n',
+        'var/log/cloud-init-output.log': 'the build machine\n',
+      },
+      editTree: (tree) => fs.symlinkSync('/var/lib/cloud/instances/rpios-image', path.join(tree, 'var/lib/cloud/instance')),
+    }),
+    expect: 'converts',
+    changes: [/^\/var\/lib\/cloud\/(data|instance|instances|sem)(\/.*)?$/, /^\/var\/log\/cloud-init(-output)?\.log$/],
+    check: async (result, { deploy }) => {
+      ensure(result.all.includes("/var/lib/cloud held cloud-init's state of the machine the image was made on (data, instance, instances, sem): left out"), 'the note names what was left out');
+      ensure(result.all.includes("cloud-init's logs of the machine the image was made on left out: /var/log/cloud-init.log, /var/log/cloud-init-output.log"), 'the note names the logs');
+      const rootfs = path.join(deploy, fs.readdirSync(deploy).find((name) => name.endsWith('.ext4'))!);
+      const listing = (await tool('debugfs', ['-R', 'ls -p /var/lib/cloud', rootfs])).stdout;
+      ensure(listing.includes('/seed/') && !/\/(data|instance|instances|sem)\//.test(listing), `only the seed is left: ${listing}`);
+      ensure((await tool('debugfs', ['-R', 'cat /var/lib/cloud/seed/nocloud/user-data', rootfs])).stdout.includes('hostname: baked-in'), 'the seed as it was');
+      ensure(!(await tool('debugfs', ['-R', 'ls -p /var/log', rootfs])).stdout.includes('cloud-init'), 'no cloud-init log');
+    },
+  },
+  {
     name: 'kernels-loop-or-dangle',
     class: 'symlinks in the image',
     build: plain({

@@ -53,8 +53,8 @@ const KERNEL = Buffer.concat([Buffer.alloc(56), Buffer.from('ARM\x64'), Buffer.a
 /** The initramfs Raspberry Pi OS keeps beside the kernel file (auto_initramfs=1). */
 const INITRAMFS = 'initramfs stand-in\n';
 
-async function convert(board: Board, imageArch = board.arch, extraConfigs: string[] = []) {
-  const dir = path.join(base, `${board.config}-${imageArch}${extraConfigs.length ? '-extra' : ''}`);
+async function convert(board: Board, imageArch = board.arch, extraConfigs: string[] = [], customised: { bootFiles?: Record<string, string>; files?: Record<string, string> } = {}) {
+  const dir = path.join(base, `${board.config}-${imageArch}${extraConfigs.length ? '-extra' : ''}${customised.bootFiles ? '-customised' : ''}`);
   const golden = await buildGoldenImage({
     dir,
     arch: imageArch,
@@ -66,11 +66,13 @@ async function convert(board: Board, imageArch = board.arch, extraConfigs: strin
       'bcm2710-rpi-3-b.dtb': 'dtb 3b\n',
       'bcm2711-rpi-4-b.dtb': 'dtb 4b\n',
       'overlays/vc4-kms-v3d.dtbo': 'overlay\n',
+      ...customised.bootFiles,
     },
     files: {
       'etc/default/raspi-firmware': '# from the package\n#KERNEL="auto"\n',
       'etc/init.d/resize2fs_once': '#!/bin/sh\n',
       'etc/rc3.d/S01resize2fs_once': '#!/bin/sh\n',
+      ...customised.files,
     },
   });
   // The kernel file is binary: written after the golden image's text files.
@@ -210,6 +212,42 @@ describe('Artifacts for Raspberry Pis converted by upstream mender-convert', () 
     const upstream = await runCli(['inspect', image]);
     expect(String(upstream.stdout)).toContain(`it reads ${kernelName} from the active root filesystem`);
     expect(String(upstream.stdout)).toContain('convert this fleet\'s releases with its board config and configs/include/upstream-converted-raspberrypi.yaml');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+/**
+ * Raspberry Pi Imager's customisation of a trixie image, as Imager writes it (rpi-imager's
+ * downloadthread.cpp): a NoCloud seed on the boot partition (user-data, network-config, meta-data
+ * with an instance-id of its own) and "ds=nocloud;i=<instance-id>" appended to cmdline.txt. The
+ * conversion keeps all of it for cloud-init, and leaves out the state of the machine the golden
+ * image was made on, so each root filesystem applies the seed at its own first boot.
+ */
+describe('trixie: Raspberry Pi Imager\'s cloud-init customisation', () => {
+  it('the seed and the ds=nocloud words are kept; the build machine\'s cloud-init state is not', async () => {
+    const board = BOARDS.find((b) => b.config === 'raspberrypi4_trixie_64bit')!;
+    const seed = {
+      'user-data': '#cloud-config\nhostname: mender-fleet-pi\nmanage_etc_hosts: true\nusers:\n- name: fleet\n  groups: users,adm,sudo\n  lock_passwd: false\n',
+      'network-config': 'network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n      optional: true\n',
+      'meta-data': 'instance-id: rpi-imager-1764806400000\n',
+    };
+    const { dir, deploy, result } = await convert(board, board.arch, [], {
+      bootFiles: { ...seed, 'cmdline.txt': `${CMDLINE.trim()} ds=nocloud;i=rpi-imager-1764806400000\n` },
+      files: { 'var/lib/cloud/instances/rpios-image/sem/config_users_groups': '', 'var/lib/cloud/data/instance-id': 'rpios-image\n' },
+    });
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.all).toContain("/var/lib/cloud held cloud-init's state of the machine the image was made on (data, instances): left out");
+    const image = fs.readdirSync(deploy).filter((f) => f.endsWith('.img')).map((f) => path.join(deploy, f))[0]!;
+    const [boot, rootA] = await partitions(image);
+    const fat = `${image}@@${boot!.start}`;
+    for (const [name, text] of Object.entries(seed)) expect((await tool('mtype', ['-i', fat, `::/${name}`])).stdout, name).toBe(text);
+    // The firmware passes cmdline.txt on; boot.scr keeps every word but root= (the ';' unparsed).
+    expect((await tool('mtype', ['-i', fat, '::/cmdline.txt'])).stdout).toBe('console=serial0,115200 console=tty1 root=${mender_kernel_root} rootfstype=ext4 fsck.repair=yes rootwait quiet ds=nocloud;i=rpi-imager-1764806400000\n');
+    // NoCloud can find its seed by the filesystem's label: the boot partition keeps the input's.
+    expect((await tool('mlabel', ['-s', '-i', fat, '::'])).stdout).toMatch(/Volume label is BOOT\s*$/);
+    const rootfs = path.join(dir, 'rootfs.ext4');
+    await tool('dd', [`if=${image}`, `of=${rootfs}`, 'bs=1M', `skip=${rootA!.start / 1024 / 1024}`, `count=${rootA!.size / 1024 / 1024}`, 'status=none']);
+    expect((await tool('debugfs', ['-R', 'ls -p /var/lib/cloud', rootfs])).stdout).not.toMatch(/\/(data|instances)\//);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
