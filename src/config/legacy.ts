@@ -333,6 +333,7 @@ export function readLegacyConfig(file: string, options: { baseDir?: string } = {
   const board = state.upstream.find((known) => known.ours)?.ours;
   const boardFile = state.upstream.find((known) => known.ours === board);
   if (board) state.notes.push({ file, line: 0, message: `upstream's ${boardFile!.path} is for the board of our configs/${board}.yaml: included` });
+  if (boardFile?.differs) state.notes.push({ file, line: 0, message: `what differs: ${boardFile.differs}` });
   const fleetInclude = board && upstreamFleetInclude(board);
   if (fleetInclude) {
     state.notes.push({ file, line: 0, message: `devices converted by upstream with it keep upstream's boot chain: convert the Artifacts for them with configs/${fleetInclude} as well (\`mender-convert inspect\` of such a device's image names it)` });

@@ -88,6 +88,8 @@ export interface UpstreamFile {
   ours?: string;
   /** Why it cannot be carried over and what to do instead; such a file is not read. */
   refused?: string;
+  /** What our config for its board does otherwise than it (said when migrating it). */
+  differs?: string;
   /** Upstream's defaults, which are read first anyway: not read again. */
   defaults?: true;
   /** Its functions, by name. */
@@ -96,8 +98,9 @@ export interface UpstreamFile {
   replaced?: Readonly<Record<string, string>>;
 }
 
-const PRE_BOOKWORM =
-  "Raspberry Pi OS before bookworm is not supported: our Raspberry Pi configs are for bookworm and trixie (board.os_codenames), and upstream's pre-bookworm integration (the boot partition at /uboot, fixup_boot_part_path_references rewriting /boot in services) has no equivalent here; convert a bookworm or trixie image with the configs/raspberrypi*_bookworm_*.yaml or *_trixie_*.yaml for the board";
+/** What our config for a bullseye board config's board does otherwise (said when migrating it). */
+const BULLSEYE =
+  "upstream's config converts Raspberry Pi OS bullseye images (Debian 11, out of support since August 2026); ours converts bookworm ones for the same board and device type, and refuses a bullseye image. Convert a bookworm golden image with it: its Artifacts install on the devices converted from bullseye by upstream as well (add configs/include/upstream-converted-raspberrypi.yaml for them)";
 const RPI_UEFI =
   'the Raspberry Pi 4 UEFI boot is not supported: upstream downloads the community UEFI firmware (RPI_UEFI_FIRMWARE_URL) onto the boot partition and installs grub-efi and its own package in the image (rpi_uefi_platform_pre_modify), which nothing here does; configs/generic_arm64_uefi.yaml is only the GRUB side. Use configs/raspberrypi4_bookworm_64bit.yaml (U-Boot) for new devices; devices converted with UEFI (device type raspberrypi4_64_uefi) boot GRUB and cannot take its Artifacts';
 const ROCKPRO64_FUNCTIONS: Readonly<Record<string, UpstreamFunction>> = {
@@ -131,11 +134,18 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
   { path: 'configs/raspberrypi/uboot/debian/raspberrypi4_trixie_64bit_config', ours: 'raspberrypi4_trixie_64bit' },
   { path: 'configs/raspberrypi/uboot/debian/raspberrypi5_bookworm_64bit_config', ours: 'raspberrypi5_bookworm_64bit' },
   { path: 'configs/raspberrypi/uboot/debian/raspberrypi5_trixie_64bit_config', ours: 'raspberrypi5_trixie_64bit' },
-  { path: 'configs/raspberrypi/uboot/debian/raspberrypi3_bullseye_32bit_config', refused: PRE_BOOKWORM },
-  { path: 'configs/raspberrypi/uboot/debian/raspberrypi3_bullseye_64bit_config', refused: PRE_BOOKWORM },
-  { path: 'configs/raspberrypi/uboot/debian/raspberrypi4_bullseye_32bit_config', refused: PRE_BOOKWORM },
-  { path: 'configs/raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config', refused: PRE_BOOKWORM },
-  { path: 'configs/raspberrypi/include/pre_bookworm_config', refused: PRE_BOOKWORM },
+  { path: 'configs/raspberrypi/uboot/debian/raspberrypi3_bullseye_32bit_config', ours: 'raspberrypi3_bookworm_32bit', differs: BULLSEYE },
+  { path: 'configs/raspberrypi/uboot/debian/raspberrypi3_bullseye_64bit_config', ours: 'raspberrypi3_bookworm_64bit', differs: BULLSEYE },
+  { path: 'configs/raspberrypi/uboot/debian/raspberrypi4_bullseye_32bit_config', ours: 'raspberrypi4_bookworm_32bit', differs: BULLSEYE },
+  { path: 'configs/raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config', ours: 'raspberrypi4_bookworm_64bit', differs: BULLSEYE },
+  {
+    path: 'configs/raspberrypi/include/pre_bookworm_config',
+    functions: {
+      fixup_boot_part_path_references: {
+        needless: "it points the /boot paths of Raspberry Pi OS's services and first-boot scripts at upstream's /uboot; from bookworm on they name /boot/firmware, where the boot partition stays mounted here",
+      },
+    },
+  },
   { path: 'configs/raspberrypi/uboot/raspberrypi0w_config', ours: 'raspberrypi0w' },
   {
     path: 'configs/raspberrypi/uboot/ubuntu/raspberrypi4_ubuntu_32bit_config',

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { extractPartitions, type ExtractedPartition } from '../../disk/extract.js';
@@ -221,9 +222,10 @@ function checkBoard(env: RunEnv, facts: ImageFacts): void {
   const releases = env.config['board.os_codenames'];
   if (releases.length > 0 && !releases.includes(facts.os.versionCodename)) {
     const source = env.sources['board.os_codenames'].replace(/:\d+$/, '');
+    // Named for the release it is for: name the one for the image's release where there is one.
     const sibling = releases.reduce((name, release) => name.replace(release, facts.os.versionCodename || release), source);
     throw new UserError(`The configuration (${source}) is for ${releases.join(' or ')} images, but the image is ${facts.os.prettyName}${facts.os.versionCodename ? ` (${facts.os.versionCodename})` : ''}.`, {
-      hint: sibling !== source ? `Use ${sibling}.` : 'Use a configuration for the image\'s release.',
+      hint: sibling !== source && existsSync(sibling) ? `Use ${sibling}.` : `Convert a ${releases.join(' or ')} image, or use a configuration for the image's release.`,
     });
   }
 }

@@ -269,4 +269,13 @@ describe('Raspberry Pi configurations refuse an image they are not for', () => {
     expect(result.all).toContain('raspberrypi3_trixie_64bit.yaml');
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('a bullseye image (no configuration of ours for it) is told to be a bookworm one, no config is made up', async () => {
+    const { dir, result } = await convert({ ...BOARDS[1]!, codename: 'bullseye' });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.all).toMatch(/is for bookworm images, but the image is Debian GNU\/Linux .*\(bullseye\)/);
+    expect(result.all).toContain("hint: Convert a bookworm image, or use a configuration for the image's release.");
+    expect(result.all).not.toContain('raspberrypi3_bullseye');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -94,18 +94,24 @@ describe("upstream's shipped board configs", () => {
     expect({ ...direct, 'device.types': ours['device.types'], 'boot.mountpoint': ours['boot.mountpoint'] }).toEqual(ours);
   });
 
-  it.each([
-    ['raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config', /Raspberry Pi OS before bookworm is not supported/],
-  ])('%s is refused with the reason', (name, reason) => {
-    const result = readLegacyConfig(upstream(name));
-    expect(messages(result.problems)).toEqual([expect.stringMatching(reason)]);
-    expect(result.board).toBeUndefined();
-    expect(() => loadConfig({ configFiles: [upstream(name)], env: {} })).toThrow(reason);
+  it('a bullseye board config migrates to our bookworm config for the board, saying what differs; a bullseye image is then refused with what to do', () => {
+    const file = upstream('raspberrypi/uboot/debian/raspberrypi4_bullseye_64bit_config');
+    const result = readLegacyConfig(file, { baseDir: CHECKOUT });
+    expect(result.problems).toEqual([]);
+    expect(result.board).toBe('raspberrypi4_bookworm_64bit');
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^what differs: upstream's config converts Raspberry Pi OS bullseye images .*ours converts bookworm ones for the same board and device type/));
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^upstream's fixup_boot_part_path_references — not needed: .*\/boot\/firmware/));
+    const text = renderMigration(file, result);
+    expect(text).not.toContain('NOT MIGRATED');
+    const migrated = loadConfig({ configFiles: [write('migrated/bullseye.yaml', text)], env: {} }).config;
+    expect(migrated).toEqual(loadConfig({ configFiles: ['raspberrypi4_bookworm_64bit'], env: {} }).config);
   });
 
-  it("a pre-bookworm include sourced by the user's config is refused at its source line", () => {
+  it("upstream's pre-bookworm include sourced by the user's config is read; its function is not needed", () => {
     const file = write('bullseye_config', `MENDER_DEVICE_TYPE=x\nsource ${upstream('raspberrypi/include/pre_bookworm_config')}\n`);
-    expect(readLegacyConfig(file).problems).toEqual([{ file, line: 2, message: expect.stringMatching(/pre_bookworm_config cannot be carried over: Raspberry Pi OS before bookworm/) }]);
+    const result = readLegacyConfig(file);
+    expect(result.problems).toEqual([]);
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^upstream's fixup_boot_part_path_references — not needed/));
   });
 });
 
