@@ -149,8 +149,9 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
   { path: 'configs/raspberrypi/uboot/raspberrypi0w_config', ours: 'raspberrypi0w' },
   {
     path: 'configs/raspberrypi/uboot/ubuntu/raspberrypi4_ubuntu_32bit_config',
-    refused:
-      "Ubuntu's 32-bit Raspberry Pi images are not supported: our Raspberry Pi configs are for Raspberry Pi OS (board.os_codenames bookworm, trixie) and have not been tried on Ubuntu's layout (its own U-Boot uboot_rpi_4_32b.bin, the kernel as vmlinuz on the boot partition); the nearest is configs/raspberrypi4_bookworm_32bit.yaml with uboot.kernel_source: vmlinuz and board.os_codenames: [], untried",
+    ours: 'raspberrypi4_ubuntu_32bit',
+    differs:
+      "upstream copies the boot partition's vmlinuz into the root filesystem once (RASPBERRYPI_KERNEL_IMAGE); ours loads the root filesystem's newest /boot/vmlinuz-*-raspi and its initrd — the kernel flash-kernel copies to the boot partition — and its kernel hooks keep them so when linux-image-raspi is upgraded",
   },
   { path: 'configs/raspberrypi/uefi/debian/raspberrypi4_bookworm_64bit_config', refused: RPI_UEFI },
   { path: 'configs/raspberrypi/uefi/include/raspberrypi4_64_config', refused: RPI_UEFI },

@@ -252,6 +252,68 @@ describe('trixie: Raspberry Pi Imager\'s cloud-init customisation', () => {
   });
 });
 
+/**
+ * Ubuntu's 32-bit Raspberry Pi image, as it is laid out (ubuntu-22.04-preinstalled-server-armhf+raspi):
+ * the boot partition "system-boot" at /boot/firmware with config.txt starting vmlinuz, cmdline.txt
+ * naming root=LABEL=writable, the device trees, and flash-kernel's copies of the kernel and initrd;
+ * the root filesystem "writable" with /boot/vmlinuz-<release>-raspi and its initrd.
+ */
+describe("Ubuntu's 32-bit Raspberry Pi 4 image", () => {
+  it('converts with configs/raspberrypi4_ubuntu_32bit.yaml: the root filesystem\'s kernel and initrd where boot.scr loads them', async () => {
+    const dir = path.join(base, 'ubuntu-armhf');
+    const release = '5.15.0-1034-raspi';
+    // A 32-bit kernel stand-in with the banner that names its release.
+    const kernel = Buffer.concat([Buffer.alloc(36), Buffer.from([0x18, 0x28, 0x6f, 0x01]), Buffer.alloc(200, 0x5a), Buffer.from(`Linux version ${release} (buildd@bos03-armhf-012) #37-Ubuntu SMP PREEMPT\n\0`)]);
+    const golden = await buildGoldenImage({
+      dir,
+      arch: 'armhf',
+      codename: 'jammy',
+      hostname: 'ubuntu',
+      bootFiles: {
+        'config.txt': '[all]\nkernel=vmlinuz\ncmdline=cmdline.txt\ninitramfs initrd.img followkernel\n[pi4]\nmax_framebuffers=2\n',
+        'cmdline.txt': 'console=serial0,115200 dwc_otg.lpm_enable=0 console=tty1 root=LABEL=writable rootfstype=ext4 rootwait fixrtc quiet splash\n',
+        'bcm2711-rpi-4-b.dtb': 'dtb 4b\n',
+        vmlinuz: kernel.toString('latin1'),
+        'initrd.img': 'flash-kernel copy\n',
+      },
+      files: {
+        'etc/os-release': 'PRETTY_NAME="Ubuntu 22.04.5 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\nID=ubuntu\nID_LIKE=debian\n',
+        'etc/fstab': 'LABEL=writable\t/\text4\tdefaults\t0\t1\nLABEL=system-boot\t/boot/firmware\tvfat\tdefaults\t0\t1\n',
+        [`boot/vmlinuz-${release}`]: kernel.toString('latin1'),
+        [`boot/initrd.img-${release}`]: INITRAMFS,
+      },
+      editTree: (tree) => {
+        for (const name of ['vmlinuz-6.1.0-test', 'initrd.img-6.1.0-test']) fs.rmSync(path.join(tree, 'boot', name));
+      },
+    });
+    const small = path.join(dir, 'small.yaml');
+    fs.writeFileSync(small, SMALL);
+    const deploy = path.join(dir, 'deploy');
+    const result = await runCli(['--disk-image', golden.image, '-c', path.join(ROOT, 'configs', 'raspberrypi4_ubuntu_32bit.yaml'), '-c', small, '--artifact-name', 'release-1', '--output-dir', deploy, '--work-dir', path.join(dir, 'work')], { env: cacheEnv });
+    expect(result.exitCode, result.all).toBe(0);
+    const image = fs.readdirSync(deploy).filter((f) => f.endsWith('.img')).map((f) => path.join(deploy, f))[0]!;
+    expect(path.basename(image)).toContain('-raspberrypi4-mender');
+    const [boot, rootA] = await partitions(image);
+    const fat = `${image}@@${boot!.start}`;
+    const bootFile = async (name: string) => (await tool('mtype', ['-i', fat, `::/${name}`])).stdout;
+    expect(await bootFile('config.txt')).toMatch(/\n\[all\]\nkernel=u-boot\.bin\nenable_uart=1\narm_64bit=0\n# mender-convert: end\n$/);
+    expect(await bootFile('cmdline.txt')).toBe('console=serial0,115200 dwc_otg.lpm_enable=0 console=tty1 root=${mender_kernel_root} rootfstype=ext4 rootwait fixrtc quiet splash\n');
+    expect(await bootFile('boot.cmd')).toContain('bootz ${kernel_addr_r}');
+
+    const rootfs = path.join(dir, 'rootfs.ext4');
+    await tool('dd', [`if=${image}`, `of=${rootfs}`, 'bs=1M', `skip=${rootA!.start / 1024 / 1024}`, `count=${rootA!.size / 1024 / 1024}`, 'status=none']);
+    const debugfs = async (command: string) => (await tool('debugfs', ['-R', command, rootfs])).stdout;
+    await tool('debugfs', ['-R', `dump /boot/zImage ${path.join(dir, 'kernel')}`, rootfs]);
+    expect(fs.readFileSync(path.join(dir, 'kernel')).equals(kernel), 'the root filesystem\'s kernel is /boot/zImage').toBe(true);
+    expect(await debugfs('cat /boot/initrd')).toBe(INITRAMFS);
+    expect(await debugfs('cat /etc/default/mender-uboot')).toContain('MENDER_KERNEL_FLAVOUR=raspi\n');
+    const fstab = await debugfs('cat /etc/fstab');
+    expect(fstab).toMatch(/^\/dev\/mmcblk0p1\s+\/boot\/firmware\s+auto\s+defaults,sync\s+0\s+0$/m);
+    expect(fstab).not.toContain('LABEL=');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('Raspberry Pi configurations refuse an image they are not for', () => {
   it('a 32-bit configuration on a 64-bit image names the 64-bit one', async () => {
     const { dir, result } = await convert(BOARDS[0]!, 'arm64');

@@ -16,6 +16,7 @@ const UPSTREAM_DEVICE_TYPES: Record<string, string> = {
   raspberrypi4_bookworm_32bit: 'raspberrypi4',
   raspberrypi4_bookworm_64bit: 'raspberrypi4_64',
   raspberrypi4_trixie_32bit: 'raspberrypi4',
+  raspberrypi4_ubuntu_32bit: 'raspberrypi4',
   raspberrypi4_trixie_64bit: 'raspberrypi4_64',
   raspberrypi5_bookworm_64bit: 'raspberrypi5_64',
   raspberrypi5_trixie_64bit: 'raspberrypi5_64',

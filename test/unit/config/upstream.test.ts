@@ -107,6 +107,20 @@ describe("upstream's shipped board configs", () => {
     expect(migrated).toEqual(loadConfig({ configFiles: ['raspberrypi4_bookworm_64bit'], env: {} }).config);
   });
 
+  it("the Ubuntu 32-bit Raspberry Pi 4 config migrates to ours for Ubuntu's layout, saying what differs", () => {
+    const file = upstream('raspberrypi/uboot/ubuntu/raspberrypi4_ubuntu_32bit_config');
+    const result = readLegacyConfig(file, { baseDir: CHECKOUT });
+    expect(result.problems).toEqual([]);
+    expect(result.board).toBe('raspberrypi4_ubuntu_32bit');
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^what differs: upstream copies the boot partition's vmlinuz .*linux-image-raspi/));
+    const text = renderMigration(file, result);
+    expect(text).not.toContain('NOT MIGRATED');
+    const migrated = loadConfig({ configFiles: [write('migrated/ubuntu.yaml', text)], env: {} }).config;
+    const ours = loadConfig({ configFiles: ['raspberrypi4_ubuntu_32bit'], env: {} }).config;
+    expect(migrated).toEqual(ours);
+    expect([ours['board.arch'], ours['board.os_codenames'], ours['uboot.kernel_source'], ours['device.types']]).toEqual(['armhf', ['jammy', 'noble'], '', ['raspberrypi4']]);
+  });
+
   it("upstream's pre-bookworm include sourced by the user's config is read; its function is not needed", () => {
     const file = write('bullseye_config', `MENDER_DEVICE_TYPE=x\nsource ${upstream('raspberrypi/include/pre_bookworm_config')}\n`);
     const result = readLegacyConfig(file);
