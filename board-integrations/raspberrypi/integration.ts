@@ -15,7 +15,8 @@ import type { HookApi } from '../../src/pipeline/hooks.js';
 const ROOT = { uid: 0, gid: 0 };
 /** First-boot scripts that grow partition 2 to the end of the card: fatal for an A/B layout. */
 const RESIZE_INITS = ['/usr/lib/raspi-config/init_resize.sh', '/usr/lib/raspberrypi-sys-mods/firstboot'];
-const BLOCK_BEGIN = '# mender-convert: the firmware starts U-Boot, which boots the active root filesystem (A/B).';
+/** The first line of the block config.txt ends with (boot-files.sh finds it by the same text). */
+export const BLOCK_BEGIN = '# mender-convert: the firmware starts U-Boot, which boots the active root filesystem (A/B).';
 const BLOCK_END = '# mender-convert: end';
 
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));

@@ -240,6 +240,10 @@ function parseFile(file: string, state: ParseState, baseDir: string, via?: Place
         continue;
       }
       const shipped = upstreamFile(target);
+      if (shipped?.removed) {
+        state.notes.push({ file, line, message: `sourced file '${target}' not read: ${shipped.removed}` });
+        continue;
+      }
       const instead = shipped ? `; it is upstream's ${shipped.path}: run from upstream's checkout, as mender-convert does${shipped.ours ? `, or write include: [${shipped.ours}.yaml] in a YAML config` : ''}` : '';
       problem(`sourced file '${target}' not found (looked in ${[...new Set(candidates.map(path.dirname))].join(', ')})${instead}`);
       continue;

@@ -90,6 +90,8 @@ export interface UpstreamFile {
   refused?: string;
   /** What our config for its board does otherwise than it (said when migrating it). */
   differs?: string;
+  /** A file upstream no longer ships but its configs still source: what it was, instead of "not found". */
+  removed?: string;
   /** Upstream's defaults, which are read first anyway: not read again. */
   defaults?: true;
   /** Its functions, by name. */
@@ -196,8 +198,14 @@ export const UPSTREAM_FILES: readonly UpstreamFile[] = [
   },
   {
     path: 'configs/comfile_pi_config',
-    refused:
-      "it sources configs/raspberrypi3_config, which upstream no longer ships (it fails there too), and replaces Mender's boot script with one that first sets GPIO 34 (the LCD backlight); our boot.scr has no such setting: use configs/raspberrypi3_bookworm_32bit.yaml and switch the backlight on from the kernel's device tree (a config.txt overlay)",
+    ours: 'comfile_pi',
+    functions: {
+      enable_lcd_backlight_comfile_pi: { done: "its board integration (board-integrations/comfile-pi) has the firmware drive GPIO 34, the LCD backlight, high before U-Boot starts (config.txt gpio=34=op,dh) where upstream's own boot script ran gpio set 34" },
+    },
+  },
+  {
+    path: 'configs/raspberrypi3_config',
+    removed: "upstream's Raspberry Pi 3 config from before its configs/raspberrypi/ tree, which it no longer ships (its comfile_pi_config fails there for it); its board is our configs/raspberrypi3_bookworm_32bit.yaml",
   },
 
   // Not a board's: what Mender's published Raspberry Pi OS images were converted with, on top of a board config.

@@ -44,6 +44,7 @@ const BOARDS: Board[] = [
   { config: 'raspberrypi5_bookworm_64bit', arch: 'arm64', codename: 'bookworm', kernel: 'kernel_2712.img', target: 'rpi_arm64' },
   { config: 'raspberrypi5_trixie_64bit', arch: 'arm64', codename: 'trixie', kernel: 'kernel_2712.img', target: 'rpi_arm64' },
   { config: 'raspberrypi0w', arch: 'armhf', codename: 'bookworm', kernel: 'kernel.img', target: 'rpi_0_w' },
+  { config: 'comfile_pi', arch: 'armhf', codename: 'bookworm', kernel: 'kernel7.img', target: 'rpi_3_32b' },
 ];
 
 const CONFIG_TXT = '# from the golden image\ndtparam=audio=on\n[pi4]\narm_boost=1\n[all]\nkernel=kernel8.img\n';
@@ -113,6 +114,8 @@ describe.each(BOARDS)('$config', (board) => {
     const configTxt = await bootFile('config.txt');
     expect(configTxt.startsWith(CONFIG_TXT)).toBe(true);
     expect(configTxt.endsWith(`\n[all]\nkernel=u-boot.bin\nenable_uart=1\narm_64bit=${board.arch === 'arm64' ? 1 : 0}\n# mender-convert: end\n`)).toBe(true);
+    // The COMFILE Pi's backlight: its board integration, after the Raspberry Pi one.
+    expect(configTxt.includes('\n[all]\n# COMFILE Pi: the LCD backlight (GPIO 34) on from power-up\ngpio=34=op,dh\n')).toBe(board.config === 'comfile_pi');
     const cmdline = await bootFile('cmdline.txt');
     expect(cmdline).toBe('console=serial0,115200 console=tty1 root=${mender_kernel_root} rootfstype=ext4 fsck.repair=yes rootwait quiet\n');
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { imagerFirstrunUnit, menderCmdline, menderConfigTxt, raspiFirmwareDefaults } from '../../../board-integrations/raspberrypi/integration.js';
+import { BACKLIGHT_LINE, backlightConfigTxt } from '../../../board-integrations/comfile-pi/integration.js';
+import { BLOCK_BEGIN, imagerFirstrunUnit, menderCmdline, menderConfigTxt, raspiFirmwareDefaults } from '../../../board-integrations/raspberrypi/integration.js';
 
 describe('Raspberry Pi config.txt', () => {
   it('keeps every line and ends with an [all] section that starts U-Boot', () => {
@@ -38,5 +39,17 @@ describe("Raspberry Pi Imager's firstrun.sh", () => {
     expect(unit).toContain('RequiresMountsFor=/boot/firmware\n');
     expect(unit).toContain('Before=sysinit.target kernel-command-line.service\n');
     expect(unit).toContain('ConditionPathExists=/boot/firmware/firstrun.sh\n');
+  });
+});
+
+describe('COMFILE Pi config.txt', () => {
+  it('drives GPIO 34 (the backlight) high in an [all] section before the Mender block, once', () => {
+    const menderTxt = menderConfigTxt('dtparam=audio=on\n[pi4]\narm_boost=1\n', 'u-boot.bin', false);
+    const edited = backlightConfigTxt(menderTxt);
+    expect(edited).toBe(menderTxt.replace(`\n${BLOCK_BEGIN}`, `\n[all]\n# COMFILE Pi: the LCD backlight (GPIO 34) on from power-up\n${BACKLIGHT_LINE}\n\n${BLOCK_BEGIN}`));
+    expect(backlightConfigTxt(edited)).toBe(edited);
+    // The Mender block applied again on the device (boot-files.sh) keeps the line, which is outside it.
+    expect(menderConfigTxt(edited, 'u-boot.bin', false)).toContain(`\n${BACKLIGHT_LINE}\n`);
+    expect(menderConfigTxt(edited, 'u-boot.bin', false).endsWith('arm_64bit=0\n# mender-convert: end\n')).toBe(true);
   });
 });

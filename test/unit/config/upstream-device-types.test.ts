@@ -21,6 +21,7 @@ const UPSTREAM_DEVICE_TYPES: Record<string, string> = {
   raspberrypi5_bookworm_64bit: 'raspberrypi5_64',
   raspberrypi5_trixie_64bit: 'raspberrypi5_64',
   raspberrypi0w: 'raspberrypi0w',
+  comfile_pi: 'raspberrypi3',
   'qemux86-64': 'qemux86-64',
   'generic_x86-64': 'x86_64',
 };

@@ -121,6 +121,19 @@ describe("upstream's shipped board configs", () => {
     expect([ours['board.arch'], ours['board.os_codenames'], ours['uboot.kernel_source'], ours['device.types']]).toEqual(['armhf', ['jammy', 'noble'], '', ['raspberrypi4']]);
   });
 
+  it('the COMFILE Pi config migrates to ours (the firmware switches the backlight on); the Raspberry Pi 3 config it sources, gone upstream, is named', () => {
+    const file = upstream('comfile_pi_config');
+    const result = readLegacyConfig(file, { baseDir: CHECKOUT });
+    expect(result.problems).toEqual([]);
+    expect(result.board).toBe('comfile_pi');
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^sourced file 'configs\/raspberrypi3_config' not read: .*no longer ships.*configs\/raspberrypi3_bookworm_32bit\.yaml/));
+    expect(messages(result.notes)).toContainEqual(expect.stringMatching(/^upstream's enable_lcd_backlight_comfile_pi — done by our configs\/comfile_pi\.yaml: .*gpio=34=op,dh/));
+    const migrated = loadConfig({ configFiles: [write('migrated/comfile.yaml', renderMigration(file, result))], env: {} }).config;
+    const ours = loadConfig({ configFiles: ['comfile_pi'], env: {} }).config;
+    expect(migrated).toEqual({ ...ours, 'storage.total_size_mb': 14000 });
+    expect(ours['board.hooks'].map((hook) => path.relative(PACKAGE_ROOT, hook))).toEqual(['board-integrations/raspberrypi/integration.ts', 'board-integrations/comfile-pi/integration.ts']);
+  });
+
   it("upstream's pre-bookworm include sourced by the user's config is read; its function is not needed", () => {
     const file = write('bullseye_config', `MENDER_DEVICE_TYPE=x\nsource ${upstream('raspberrypi/include/pre_bookworm_config')}\n`);
     const result = readLegacyConfig(file);
