@@ -141,12 +141,13 @@ done
 const INITRAMFS_TOOLS_POSTRM = '#!/bin/sh\nrm -f "$DPKG_ROOT/boot/initrd.img-$1"\n';
 
 /** What the conversion writes for a board configuration, given the kernel file it boots (uboot.kernel_source). */
-function boardSettings(configName: string, kernelFile: Buffer) {
+function boardSettings(configName: string, kernelFile: Buffer, arch: 'arm64' | 'armhf' = 'arm64') {
   const { config } = loadConfig({ configFiles: [path.join(ROOT, 'configs', `${configName}.yaml`)], env: {} });
-  const decision = ubootIntegration.decide(config, factsWith({ arch: 'arm64' }));
+  const decision = ubootIntegration.decide(config, factsWith({ arch }));
   const settings = kernelHookSettings(config, decision, kernelImageVersion(bootableKernel(kernelFile)));
   const ubootFile = config['uboot.install_path'].replace(/^\/+/, '');
-  return { settings, ubootFile, hookConfig: kernelHookConfig(settings), bootFiles: bootFilesSettings(BOOT_MOUNT, ubootFile, true) };
+  const arm64 = arch === 'arm64';
+  return { settings, ubootFile, arm64, hookConfig: kernelHookConfig(settings), bootFiles: bootFilesSettings(BOOT_MOUNT, ubootFile, arm64) };
 }
 
 /**
@@ -168,7 +169,7 @@ function convertedTree(board: ReturnType<typeof boardSettings>, golden: { config
   }
   write(tree, '/etc/kernel/postinst.d/initramfs-tools', INITRAMFS_TOOLS_POSTINST, 0o755);
   write(tree, '/etc/kernel/postrm.d/initramfs-tools', INITRAMFS_TOOLS_POSTRM, 0o755);
-  write(tree, `${BOOT_MOUNT}/config.txt`, menderConfigTxt(golden.configTxt, board.ubootFile, true));
+  write(tree, `${BOOT_MOUNT}/config.txt`, menderConfigTxt(golden.configTxt, board.ubootFile, board.arm64));
   write(tree, `${BOOT_MOUNT}/cmdline.txt`, menderCmdline(golden.cmdline));
   write(tree, board.settings.kernelImage, bootableKernel(installed.kernel));
   write(tree, board.settings.initrd!, installed.initrd);
@@ -432,6 +433,28 @@ cp "$DPKG_ROOT/boot/initrd.img-$1" "$DPKG_ROOT${BOOT_MOUNT}/initramfs$suffix"
     const settled = snapshot(tree);
     expect(await sh(tree, BOOT_FILES_SCRIPT.source, ['--config-only'])).toEqual({ exitCode: 0, output: '' });
     expect(snapshot(tree)).toEqual(settled);
+  });
+});
+
+describe("Ubuntu's packaging on a Raspberry Pi 4 (32-bit, on files): linux-image-raspi", () => {
+  it('a kernel upgrade: boot.scr loads the new kernel and its initrd from the root filesystem; no Debian device tree directory, no failure', async () => {
+    const [old, next] = ['5.15.0-1034-raspi', '5.15.0-1035-raspi'];
+    const board = boardSettings('raspberrypi4_ubuntu_32bit', kernelImage(old), 'armhf');
+    expect(board.hookConfig).toContain('\nMENDER_KERNEL_IMAGE=/boot/zImage\n');
+    expect(board.hookConfig).toContain('\nMENDER_KERNEL_FLAVOUR=raspi\n');
+    const ubuntuCmdline = 'console=serial0,115200 dwc_otg.lpm_enable=0 console=tty1 root=LABEL=writable rootfstype=ext4 rootwait fixrtc\n';
+    const tree = convertedTree(board, { configTxt: '[all]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n', cmdline: ubuntuCmdline }, { kernel: kernelImage(old), initrd: `initrd of ${old}\n` });
+    write(tree, `/boot/vmlinuz-${old}`, kernelImage(old));
+    write(tree, `/boot/initrd.img-${old}`, `initrd of ${old}\n`);
+    // Ubuntu's kernel package: /boot/vmlinuz-<release>, device trees under /lib/firmware (flash-kernel's).
+    write(tree, `/boot/vmlinuz-${next}`, kernelImage(next));
+    write(tree, `/lib/firmware/${next}/device-tree/bcm2711-rpi-4-b.dtb`, `dtb of ${next}\n`);
+    await kernelPostinst(tree, next);
+    expect(read(tree, '/boot/zImage').equals(kernelImage(next))).toBe(true);
+    expect(text(tree, '/boot/initrd')).toBe(`initrd of ${next}\n`);
+    expect(text(tree, `${BOOT_MOUNT}/config.txt`)).toMatch(/\nkernel=u-boot\.bin\nenable_uart=1\narm_64bit=0\n# mender-convert: end\n$/);
+    expect(text(tree, `${BOOT_MOUNT}/cmdline.txt`)).toBe(menderCmdline(ubuntuCmdline));
+    expect(leftovers(tree)).toEqual([]);
   });
 });
 
