@@ -122,7 +122,7 @@ for (const group of cases) {
       const m = await contender.run(work, out);
       m.outputMiB = (await diskUsage(out)) / MiB;
       measured.get(contender.name).push(m);
-      console.log(`  ${contender.name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.cpu)} s CPU, ${fmt(m.peakRssMiB, 0)} MiB RSS, ${fmt(m.peakDiskMiB, 0)} MiB work, ${fmt(m.outputMiB, 0)} MiB out`);
+      console.log(`  ${contender.name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.cpu)} s CPU, ${fmt(m.rssMiB.node ?? 0, 0)} MiB node RSS, ${fmt(m.peakDiskMiB, 0)} MiB work, ${fmt(m.outputMiB, 0)} MiB out`);
     }
   }
   const named = (prefix) => group.find((c) => c.name.startsWith(prefix))?.name;
@@ -141,12 +141,15 @@ const rows = results.flatMap((r) =>
     input: r.case,
     contender: name,
     'wall s': fmt(m.wall),
-    'cpu s': fmt(m.cpu),
-    'peak RSS MiB': fmt(m.peakRssMiB, 0),
+    'user+sys s': fmt(m.cpu),
+    'node RSS MiB': m.rssMiB.node === undefined ? '' : fmt(m.rssMiB.node, 0),
+    'largest process MiB': Object.entries(m.rssMiB).sort((a, b) => b[1] - a[1]).slice(0, 1).map(([n, v]) => `${n} ${fmt(v, 0)}`)[0],
+    'tree RSS MiB': fmt(m.treeRssMiB, 0),
     'peak work MiB': fmt(m.peakDiskMiB, 0),
     'output MiB': fmt(m.outputMiB, 0),
     ratio: name.startsWith('ours') ? [r.oursVsUpstream && `${fmt(r.oursVsUpstream, 2)}× faster than upstream`, r.oursVsLimit && `${fmt(r.oursVsLimit, 2)}× the limit`].filter(Boolean).join(', ') : '',
   })),
 );
 console.log(`\n${table(rows, Object.keys(rows[0]))}`);
+console.log('(RSS: the peak sampled from /proc per process; every process\'s peak is in the JSON, rssMiB)');
 await fs.writeJson(argv.json ?? path.join(root, 'work', 'bench.json'), { input, sizeGiB, runs, date: new Date().toISOString(), results }, { spaces: 2 });
