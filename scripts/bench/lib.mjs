@@ -10,10 +10,13 @@ export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname)
 export const benchDir = path.join(root, 'work', 'bench');
 const MiB = 1024 * 1024;
 
-/** Bytes used on disk by a directory tree (allocated blocks, not apparent size). */
+/**
+ * Bytes used on disk by a directory tree (allocated blocks, not apparent size), not counting
+ * filesystems mounted inside it (their bytes are in the image files they are mounted from).
+ */
 export async function diskUsage(dir) {
   if (!(await fs.pathExists(dir))) return 0;
-  const out = await $`du -s -B1 ${dir}`.nothrow();
+  const out = await $`du -x -s -B1 ${dir}`.nothrow();
   return Number(out.stdout.split('\t')[0]) || 0;
 }
 
