@@ -104,9 +104,10 @@ export async function measure(command, { watchDir, env, cwd } = {}) {
   watching = false;
   await diskSampler;
   if (watchDir) peakDisk = Math.max(peakDisk, await diskUsage(watchDir));
-  if (result.exitCode !== 0) throw new Error(`benchmark command failed: ${command.join(' ')}\n${result.stderr.slice(-2000)}`);
-  const [, user, sys, maxKb] = (await fs.readFile(timeFile, 'utf8')).trim().split('\n').pop().split(' ').map(Number);
+  const times = await fs.readFile(timeFile, 'utf8').catch(() => ''); // none if time itself was killed
   await fs.remove(timeFile);
+  if (result.exitCode !== 0) throw new Error(`benchmark command failed: ${command.join(' ')}\n${result.stderr.slice(-2000)}`);
+  const [, user, sys, maxKb] = times.trim().split('\n').pop().split(' ').map(Number);
   return { wall, user, sys, cpu: user + sys, rssMiB, treeRssMiB, wait4MaxRssMiB: maxKb / 1024, peakDiskMiB: peakDisk / MiB };
 }
 
