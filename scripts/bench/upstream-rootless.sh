@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A rootless stand-in for upstream's method (scripts/bench/upstream.sh is the faithful one), an
-# extra of `npm run bench --contenders …,rootless`: where upstream loop-mounts a partition and
+# extra of the bench (`--contenders …,rootless`): where upstream loop-mounts a partition and
 # copies the tree with rsync, this takes the tree out with debugfs rdump and builds the new
 # filesystem with mke2fs -d — other tools, other costs, so not a measure of upstream itself.
 # The rest follows upstream's defaults (MENDER_SPARSE_IMAGE=n: full dd copies; GRUB layout;
