@@ -79,8 +79,9 @@ fs_from_folder rootfs/ rootfs.img "$(awk -v u="$used" 'BEGIN{printf "%.0f", u * 
 cp --sparse=always rootfs.img "$out/bench.ext4"
 
 # The bootstrap Artifact in /data carries the root filesystem's checksum (sha256sum of it).
+# --device-type: Debian 12's mender-artifact 3.9 name for upstream's --compatible-types.
 checksum=$(sha256sum rootfs.img | cut -d' ' -f1)
-mender-artifact write bootstrap-artifact --artifact-name bench-1 --no-progress --compatible-types bench \
+mender-artifact write bootstrap-artifact --artifact-name bench-1 --no-progress --device-type bench \
     --provides rootfs-image.version:bench-1 --provides "rootfs-image.checksum:$checksum" \
     --clears-provides 'rootfs-image.*' --output-path data/mender/bootstrap.mender >> "$log" 2>&1
 fs_from_folder data/ data.img $((128 * MiB / 512))
@@ -88,7 +89,7 @@ rm -rf data
 
 # mender_create_artifact: gzip, upstream's MENDER_ARTIFACT_COMPRESSION default.
 mender-artifact --compression gzip write rootfs-image --file rootfs.img --output-path "$out/bench.mender" \
-    --artifact-name bench-1 --compatible-types bench >> "$log" 2>&1
+    --artifact-name bench-1 --device-type bench >> "$log" 2>&1
 
 # The image: MENDER_STORAGE_TOTAL_SIZE_MB=8192, partitions aligned to 8 MiB, the boot partition
 # as large as the input's (bigger than the 40 MiB default), the table written with parted.
