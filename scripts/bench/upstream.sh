@@ -104,12 +104,14 @@ b_start=$(up $(( (a_start + root_sectors - 1) * 512 )))
 data_start=$(up $(( (b_start + root_sectors - 1) * 512 )))
 img="$out/bench.img"
 dd if=/dev/zero of="$img" bs=512 count=0 seek="$total" status=none
-parted -s "$img" mklabel msdos
-parted -s "$img" unit s mkpart primary fat32 "$boot_start" $((boot_start + boot_sectors - 1))
-parted -s "$img" set 1 boot on
-parted -s "$img" -- unit s mkpart primary ext4 "$a_start" $((a_start + root_sectors - 1))
-parted -s "$img" -- unit s mkpart primary ext4 "$b_start" $((b_start + root_sectors - 1))
-parted -s "$img" -- unit s mkpart primary ext4 "$data_start" $((data_start + data_sectors - 1))
+# parted's output (and its complaints about a missing udevadm) to the log, as upstream does.
+parted_img() { parted -s "$img" "$@" >> "$log" 2>&1; }
+parted_img mklabel msdos
+parted_img unit s mkpart primary fat32 "$boot_start" $((boot_start + boot_sectors - 1))
+parted_img set 1 boot on
+parted_img -- unit s mkpart primary ext4 "$a_start" $((a_start + root_sectors - 1))
+parted_img -- unit s mkpart primary ext4 "$b_start" $((b_start + root_sectors - 1))
+parted_img -- unit s mkpart primary ext4 "$data_start" $((data_start + data_sectors - 1))
 dd if=boot-gap.bin of="$img" seek=1 bs=512 conv=notrunc status=none
 umount rootfs
 if mountpoint -q boot; then umount boot; fi
