@@ -16,11 +16,12 @@
 //   size of a real root filesystem's payload (xz's equal blocks on every core; mender-artifact's
 //   one-core lzma takes 7-9 minutes for it), or with --lzma-kind slice on its first 128 MiB (one
 //   block, so one core: payloads under 384 MiB are not split, see src/artifact/compress.ts). Times are of the
-//   process tree (GNU time, from wait4: wall, user, system, the largest process's peak RSS), tools
+//   process tree (GNU time, from wait4: wall, user, system; the largest process's peak RSS, sampled
+//   from /proc and from wait4, see lib.mjs), tools
 //   alternating run by run.
 // Results: a table on stdout and work/bench-artifact.json.
 import { $, argv, fs, path } from 'zx';
-import { benchDir, fmt, measure, root, summarise, table } from './lib.mjs';
+import { benchDir, fmt, largestRssMiB, measure, root, summarise, table } from './lib.mjs';
 
 await fs.mkdirp(benchDir);
 const runs = Number(argv.runs ?? 1);
@@ -138,7 +139,7 @@ try {
         const m = await measure(command(out));
         m.sizeMiB = (await fs.stat(out)).size / 1048576;
         measured[name].push(m);
-        console.log(`  ${compression} ${kind} ${name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.user)} user, ${fmt(m.sys)} sys, ${fmt(m.peakRssMiB, 0)} MiB RSS, ${fmt(m.sizeMiB)} MiB (load ${(await fs.readFile('/proc/loadavg', 'utf8')).split(' ')[0]})`);
+        console.log(`  ${compression} ${kind} ${name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.user)} user, ${fmt(m.sys)} sys, ${fmt(largestRssMiB(m), 0)} MiB RSS, ${fmt(m.sizeMiB)} MiB (load ${(await fs.readFile('/proc/loadavg', 'utf8')).split(' ')[0]})`);
         if (name === 'ours' && run === 0) {
           // Our output must be a valid Artifact: checked by our reader (every checksum), and by mender-artifact when it can read it.
           await $`node ${cli} artifact validate ${out}`;
@@ -178,7 +179,7 @@ const rows = results.map((r) => ({
   'wall s': fmt(r.wall),
   'user s': fmt(r.user),
   'sys s': fmt(r.sys),
-  'peak RSS MiB': fmt(r.peakRssMiB, 0),
+  'peak RSS MiB': fmt(largestRssMiB(r), 0),
   'size MiB': fmt(r.sizeMiB),
   'speed-up': r.tool === 'ours' && ratios[key(r)] ? `${fmt(ratios[key(r)].speedUp, 2)}×` : '',
   'CPU ratio': r.tool === 'ours' && ratios[key(r)] ? fmt(ratios[key(r)].cpuRatio, 2) : '',

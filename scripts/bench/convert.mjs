@@ -1,10 +1,14 @@
 #!/usr/bin/env zx
-// Benchmark: our full conversion against upstream mender-convert's method re-enacted with the
-// tools it uses, and against the I/O limit (only the passes no conversion can avoid), side by
-// side in one run, alternating, median of --runs (default 3).
+// Benchmark: our full conversion against upstream mender-convert's method with upstream's tools
+// (loop mounts and rsync, so as root; scripts/bench/upstream.sh) and against the I/O limit (what
+// the outputs cost at the least; scripts/bench/limit.mjs), side by side in one run,
+// alternating, median of --runs (default 3). Per contender: wall time, user+sys CPU time of the
+// whole process tree, peak RSS per process name (sampled from /proc, see lib.mjs), peak work-dir
+// use (also over the root filesystem written), output size. `rootless` adds a stand-in for
+// upstream without mounts (debugfs rdump, mke2fs -d): other tools, so not upstream's cost.
 //
 // usage: zx scripts/bench/convert.mjs [--runs N] [--size-gib 4] [--skip-xz] [--cases none,gzip,xz,xz-input]
-//                                     [--contenders ours,upstream,limit]
+//                                     [--contenders ours,upstream,rootless,limit] [--json FILE]
 // Results: a table on stdout and work/bench.json.
 import { $, argv, fs, path } from 'zx';
 import { benchDir, diskUsage, fmt, measure, root, summarise, table } from './lib.mjs';
@@ -56,44 +60,68 @@ const app = path.join(benchDir, 'app-convert');
 await fs.remove(app);
 for (const part of ['bin', 'dist', 'configs', 'board-integrations', 'package.json']) await fs.copy(path.join(root, part), path.join(app, part));
 await fs.symlink(path.join(root, 'node_modules'), path.join(app, 'node_modules'));
-const upstream = path.join(root, 'scripts/bench/upstream-method.sh');
 const env = { MENDER_CLIENT_INSTALL: 'n', MENDER_ARTIFACT_NAME: 'bench-1', CI: 'true' };
 
 function ours(image, compression) {
   return {
+    key: 'ours',
     name: `ours (image ${compression})`,
     input: image,
     run: (work, out) => measure(['node', path.join(app, 'bin/mender-convert.js'), '--disk-image', image, '--output-dir', out, '--work-dir', work], { watchDir: work, env: { ...env, ...(compression === 'default' ? {} : { MENDER_COMPRESS_DISK_IMAGE: compression }) } }),
   };
 }
-function upstreamMethod(image, compression) {
+// Upstream's method with upstream's tools: loop mounts and rsync (scripts/bench/upstream.sh).
+function upstream(image, compression) {
   return {
-    name: `upstream method (image ${compression})`,
+    key: 'upstream',
+    name: `upstream (mount + rsync, image ${compression})`,
     input: image,
-    run: (work, out) => measure(['bash', upstream, image, work, out, compression], { watchDir: work }),
+    run: (work, out) => measure(['bash', path.join(root, 'scripts/bench/upstream.sh'), image, work, out, compression], { watchDir: work }),
+  };
+}
+// An extra, asked for by --contenders …,rootless: the same steps without mounts (debugfs rdump,
+// mke2fs -d), other tools with other costs.
+function rootless(image, compression) {
+  return {
+    key: 'rootless',
+    name: `upstream stand-in (rdump + mke2fs -d, image ${compression})`,
+    input: image,
+    run: (work, out) => measure(['bash', path.join(root, 'scripts/bench/upstream-rootless.sh'), image, work, out, compression], { watchDir: work }),
   };
 }
 function ioLimit(image, compression) {
   return {
+    key: 'limit',
     name: `I/O limit (image ${compression})`,
     input: image,
-    // The unavoidable passes alone (scripts/bench/limit.mjs), on the filesystem and image our
-    // conversion wrote, with the compressors and levels it uses.
+    // What the outputs cost at the least (scripts/bench/limit.mjs), on the filesystem and image
+    // our conversion wrote, with the compressors and levels it uses.
     run: (work) => measure(['node', path.join(root, 'scripts/bench/limit.mjs'), image, path.join(benchDir, 'limit-rootfs.ext4'), path.join(benchDir, 'limit-output.img'), compression, work], { watchDir: work }),
   };
 }
 
+const every = (image, oursCompression, compression) => [ours(image, oursCompression), upstream(image, compression), rootless(image, compression), ioLimit(image, compression)];
 const allCases = {
-  none: [ours(input, 'none'), upstreamMethod(input, 'none'), ioLimit(input, 'none')],
-  gzip: [ours(input, 'gzip'), upstreamMethod(input, 'gzip'), ioLimit(input, 'gzip')],
-  xz: [ours(input, 'xz'), upstreamMethod(input, 'xz'), ioLimit(input, 'xz')],
-  ...(argv['skip-xz'] ? {} : { 'xz-input': [ours(inputXz, 'default'), upstreamMethod(inputXz, 'xz'), ioLimit(inputXz, 'xz')] }),
+  none: every(input, 'none', 'none'),
+  gzip: every(input, 'gzip', 'gzip'),
+  xz: every(input, 'xz', 'xz'),
+  // Ours by default writes the image compressed as its input was.
+  ...(argv['skip-xz'] ? {} : { 'xz-input': every(inputXz, 'default', 'xz') }),
 };
 const chosen = argv.cases ? String(argv.cases).split(',') : Object.keys(allCases);
 for (const name of chosen) if (!allCases[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(allCases).join(', ')}`);
 // --contenders ours (or ours,limit): leave the others out, e.g. to compare input sizes.
-const contenders = argv.contenders ? String(argv.contenders).split(',') : ['ours', 'upstream', 'limit'];
-const cases = chosen.map((name) => allCases[name].filter((c) => contenders.some((k) => c.name.toLowerCase().startsWith(k === 'limit' ? 'i/o limit' : k))));
+let contenders = argv.contenders ? String(argv.contenders).split(',') : ['ours', 'upstream', 'limit'];
+for (const key of contenders) if (!['ours', 'upstream', 'rootless', 'limit'].includes(key)) throw new Error(`unknown contender ${key}: ours, upstream, rootless, limit`);
+if (contenders.includes('upstream')) {
+  // Upstream mounts the partitions (sudo mount); the stand-in costs differently, so none replaces it.
+  const missing = process.getuid() !== 0 ? 'root (it loop-mounts the partitions, as upstream does with sudo)' : (await $`command -v rsync`.nothrow()).exitCode !== 0 ? 'rsync' : undefined;
+  if (missing) {
+    console.warn(`upstream (mount + rsync) cannot run here: it needs ${missing}. Left out; no ratio to upstream is reported.`);
+    contenders = contenders.filter((key) => key !== 'upstream');
+  }
+}
+const cases = chosen.map((name) => allCases[name].filter((c) => contenders.includes(c.key)));
 
 // The I/O limit compresses the filesystem and image our conversion wrote: make them once.
 if (contenders.includes('limit')) {
@@ -121,18 +149,22 @@ for (const group of cases) {
       await $`sync`;
       const m = await contender.run(work, out);
       m.outputMiB = (await diskUsage(out)) / MiB;
+      // The root filesystem the contender wrote: what its work-dir use is measured against.
+      const ext4 = (await fs.readdir(out)).find((f) => f.endsWith('.ext4'));
+      if (ext4) m.rootfsMiB = (await fs.stat(path.join(out, ext4))).blocks * 512 / MiB;
       measured.get(contender.name).push(m);
-      console.log(`  ${contender.name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.cpu)} s CPU, ${fmt(m.peakRssMiB, 0)} MiB RSS, ${fmt(m.peakDiskMiB, 0)} MiB work, ${fmt(m.outputMiB, 0)} MiB out`);
+      console.log(`  ${contender.name} run ${run + 1}: ${fmt(m.wall)} s wall, ${fmt(m.cpu)} s CPU, ${fmt(m.rssMiB.node ?? 0, 0)} MiB node RSS, ${fmt(m.peakDiskMiB, 0)} MiB work, ${fmt(m.outputMiB, 0)} MiB out`);
     }
   }
-  const named = (prefix) => group.find((c) => c.name.startsWith(prefix))?.name;
-  const [oursName, upstreamName, limitName] = [named('ours'), named('upstream'), named('I/O limit')];
   const summary = Object.fromEntries([...measured].map(([name, list]) => [name, summarise(list)]));
+  const wallOf = (key) => summary[group.find((c) => c.key === key)?.name]?.wall;
   results.push({
     case: path.basename(group[0].input),
     contenders: summary,
-    oursVsUpstream: oursName && upstreamName ? summary[upstreamName].wall / summary[oursName].wall : undefined,
-    oursVsLimit: oursName && limitName ? summary[oursName].wall / summary[limitName].wall : undefined,
+    // How many times faster ours is than upstream's method, and ours' wall time over the limit's.
+    oursVsUpstream: wallOf('upstream') && wallOf('ours') ? wallOf('upstream') / wallOf('ours') : undefined,
+    oursVsRootless: wallOf('rootless') && wallOf('ours') ? wallOf('rootless') / wallOf('ours') : undefined,
+    oursVsLimit: wallOf('ours') && wallOf('limit') ? wallOf('ours') / wallOf('limit') : undefined,
   });
 }
 
@@ -141,12 +173,17 @@ const rows = results.flatMap((r) =>
     input: r.case,
     contender: name,
     'wall s': fmt(m.wall),
-    'cpu s': fmt(m.cpu),
-    'peak RSS MiB': fmt(m.peakRssMiB, 0),
+    'user+sys s': fmt(m.cpu),
+    'node RSS MiB': m.rssMiB.node === undefined ? '' : fmt(m.rssMiB.node, 0),
+    'largest process MiB': Object.entries(m.rssMiB).sort((a, b) => b[1] - a[1]).slice(0, 1).map(([n, v]) => `${n} ${fmt(v, 0)}`)[0],
+    'tree RSS MiB': fmt(m.treeRssMiB, 0),
     'peak work MiB': fmt(m.peakDiskMiB, 0),
+    'work/rootfs': m.rootfsMiB ? fmt(m.peakDiskMiB / m.rootfsMiB, 2) : '',
     'output MiB': fmt(m.outputMiB, 0),
-    ratio: name.startsWith('ours') ? [r.oursVsUpstream && `${fmt(r.oursVsUpstream, 2)}× faster than upstream`, r.oursVsLimit && `${fmt(r.oursVsLimit, 2)}× the limit`].filter(Boolean).join(', ') : '',
+    'vs upstream': name.startsWith('ours') && r.oursVsUpstream ? `${fmt(r.oursVsUpstream, 2)}× faster` : '',
+    'vs limit': name.startsWith('ours') && r.oursVsLimit ? `${fmt(r.oursVsLimit, 2)}× the limit` : '',
   })),
 );
 console.log(`\n${table(rows, Object.keys(rows[0]))}`);
+console.log('(RSS: the peak sampled from /proc per process; every process\'s peak is in the JSON, rssMiB)');
 await fs.writeJson(argv.json ?? path.join(root, 'work', 'bench.json'), { input, sizeGiB, runs, date: new Date().toISOString(), results }, { spaces: 2 });

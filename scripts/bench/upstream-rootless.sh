@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Upstream mender-convert's conversion method, re-enacted step by step with the tools it uses,
-# for `npm run bench`. Where upstream mounts a partition (root needed), this uses debugfs rdump
-# to get the same tree out; everything else is the upstream command, with upstream defaults
-# (MENDER_SPARSE_IMAGE=n: full dd copies; GRUB layout; IMAGE_ROOTFS_SIZE=0, factor 1.5).
-# usage: upstream-method.sh IMAGE WORK_DIR OUTPUT_DIR none|gzip|xz
+# A rootless stand-in for upstream's method (scripts/bench/upstream.sh is the faithful one), an
+# extra of the bench (`--contenders …,rootless`): where upstream loop-mounts a partition and
+# copies the tree with rsync, this takes the tree out with debugfs rdump and builds the new
+# filesystem with mke2fs -d — other tools, other costs, so not a measure of upstream itself.
+# The rest follows upstream's defaults (MENDER_SPARSE_IMAGE=n: full dd copies; GRUB layout;
+# IMAGE_ROOTFS_SIZE=0, factor 1.5).
+# usage: upstream-rootless.sh IMAGE WORK_DIR OUTPUT_DIR none|gzip|xz
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 image=$1 work=$2 out=$3 compression=$4
