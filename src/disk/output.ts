@@ -3,6 +3,7 @@ import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from '../util/atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
+import { kernelCopy } from './kernel-copy.js';
 import { COPY_WINDOW, dataRuns, readChunks, readFullyAt, readWindows, writeFullyAt } from './sparse.js';
 import { writeFailure } from '../util/errors.js';
 import { dataRanges, intersectRanges } from '../util/extents.js';
@@ -142,6 +143,8 @@ export interface PlaceResult {
   method: 'allocated' | 'nonzero';
   /** Bytes written into the image (the rest stays holes). */
   bytesWritten: number;
+  /** The kernel copied them (copy_file_range), not this process. */
+  inKernel: boolean;
 }
 
 /**
@@ -169,6 +172,14 @@ export async function placeFile(image: string, source: string, offset: number, o
   }
   // Holes in the source are never read: they stay holes in the image.
   ranges = intersectRanges(ranges, await dataRanges(source));
+  if (method === 'allocated') {
+    // Allocated blocks are data (rarely zeros): the kernel copies them as they are.
+    const moves = ranges.map(([start, end]) => ({ from: start, to: offset + start, length: end - start }));
+    if (await kernelCopy(source, image, moves, (done) => options.onProgress?.(done, size))) {
+      options.onProgress?.(size, size);
+      return { method, bytesWritten: moves.reduce((sum, move) => sum + move.length, 0), inKernel: true };
+    }
+  }
   const input = await fs.open(source, 'r');
   const output = await fs.open(image, 'r+');
   let bytesWritten = 0;
@@ -206,7 +217,7 @@ export async function placeFile(image: string, source: string, offset: number, o
     await output.close();
   }
   options.onProgress?.(size, size);
-  return { method, bytesWritten };
+  return { method, bytesWritten, inKernel: false };
 }
 
 /**
