@@ -224,8 +224,8 @@ export async function placeFile(image: string, source: string, offset: number, o
  * Read `source` once, front to back, and hand every byte of it on (to a consumer that needs them
  * all, such as an Artifact writer hashing and compressing its payload) while writing its non-zero
  * blocks into `image` at each of `offsets`: one read serves the Artifact and every copy of the
- * filesystem in the image. Chunks are as readChunks gives them (consumers may keep them, and must
- * not write to them). The next chunk is read, and the last one written to the image, while the
+ * filesystem in the image. A chunk is valid until the next one is asked for (consumers must not
+ * write to it). The next chunk is read, and the current one written to the image, while the
  * consumer works on one.
  */
 export async function* readAndPlace(
@@ -248,14 +248,15 @@ export async function* readAndPlace(
   let placing: Promise<void> | undefined;
   let start = 0;
   try {
-    for await (const chunk of readChunks(source, options.chunkBytes)) {
-      await placing;
+    // Two buffers taking turns, not one per chunk (pages faulted in, garbage freed late): a
+    // chunk's buffer is refilled once the one after it is asked for, so its placement ends first.
+    for await (const chunk of readChunks(source, options.chunkBytes, { reuse: true })) {
       placing = place(chunk, start);
       placing.catch(() => undefined);
       yield chunk;
       start += chunk.length;
+      await placing;
     }
-    await placing;
   } catch (error) {
     throw writeFailure(error, image);
   } finally {
