@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import type { Options } from 'execa';
 import { UserError } from '../util/errors.js';
 import { spawn } from '../util/exec.js';
 
@@ -35,7 +36,8 @@ export async function kernelCopy(source: string, dest: string, moves: readonly M
       const batch = moves.slice(first, first + MOVES_PER_RUN);
       const commands = batch.flatMap(({ from, to, length }) => ['-c', `copy_range -s ${from} -d ${to} -l ${length} ${SOURCE}`]);
       const result = await spawn('xfs_io', [...commands, dest], {
-        stdin: input.fd,
+        // Any descriptor is passed on as it is; execa's types name only the standard ones.
+        stdin: input.fd as Options['stdin'],
         buffer: true,
         reject: false,
       });
