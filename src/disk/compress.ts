@@ -8,6 +8,7 @@ import { checkLevel, type Compression } from '../util/compression.js';
 import { writeFailure } from '../util/errors.js';
 import { throwIfCancelled } from '../util/exec.js';
 import { clipRanges, dataRanges, type Ranges } from '../util/extents.js';
+import { IO_BYTES } from '../util/streams.js';
 import { readFullyAt, writeFullyAt } from './sparse.js';
 
 /**
@@ -129,7 +130,9 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
     // Read as well as written: copied blocks are read back from it.
     const output = await fs.open(partial, 'w+', 0o644);
     const compressor = await BlockCompressor.open(tool, args, `compressing ${path.basename(image)} (${kind})`, { storeIncompressible: kind === 'gzip' });
-    const buffer = Buffer.allocUnsafe(BLOCK);
+    // Every byte read or copied back passes through this one buffer: a buffer per block (or per
+    // copied block) is memory the kernel has to fault in, and the garbage collector frees late.
+    const buffer = Buffer.allocUnsafe(IO_BYTES);
     const emitted: Emitted[] = [];
     let xzStream = Buffer.alloc(0);
     const queue: Pending[] = [];
@@ -145,11 +148,10 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
       const offset = written;
       if ('copyOf' in next) {
         const source = emitted[next.copyOf]!;
-        const copy = Buffer.allocUnsafe(Math.min(source.length, BLOCK));
-        for (let at = 0; at < source.length; at += copy.length) {
-          const length = Math.min(copy.length, source.length - at);
-          if ((await readFullyAt(output, copy, length, source.offset + at)) < length) throw new Error(`${partial} ended early at byte ${source.offset + at}`);
-          await append(copy.subarray(0, length));
+        for (let at = 0; at < source.length; at += buffer.length) {
+          const length = Math.min(buffer.length, source.length - at);
+          if ((await readFullyAt(output, buffer, length, source.offset + at)) < length) throw new Error(`${partial} ended early at byte ${source.offset + at}`);
+          await append(buffer.subarray(0, length));
         }
         emitted.push({ offset, length: source.length, records: source.records });
         return;
@@ -183,8 +185,13 @@ export async function compressImage(image: string, dest: string, kind: ImageComp
           if (original === undefined || blocks[original]!.length !== block.length) throw new Error(`block at ${block.start} has no original of its size`);
           queue.push({ copyOf: original });
         } else {
-          await input.read(buffer, block.start, block.length);
-          queue.push({ block: await compressor.submit(buffer.subarray(0, block.length)) });
+          const filling = await compressor.begin();
+          for (let at = 0; at < block.length; at += buffer.length) {
+            const length = Math.min(buffer.length, block.length - at);
+            await input.read(buffer, block.start + at, length);
+            await filling.write(buffer.subarray(0, length));
+          }
+          queue.push({ block: filling.finish() });
         }
         // One block per core compressing, one more being read meanwhile.
         while (queue.length > compressor.parallel) await emitNext();

@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { openImage, type ImageStream, type InputFormat } from './input.js';
 import { COPY_WINDOW, dataEnd, readFullyAt, readWindows, SparseFileWriter } from './sparse.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
+import { kernelCopy } from './kernel-copy.js';
 import { clipRanges, dataRanges, intersectRanges } from '../util/extents.js';
 import { sha256File } from '../util/hash.js';
 import { throwIfCancelled } from '../util/exec.js';
@@ -84,14 +85,14 @@ interface PassResult {
 }
 
 /** What to read of a target in a raw image: an ext filesystem's allocated blocks, else everything. */
-async function neededRanges(file: string, target: Target): Promise<[number, number][]> {
+async function neededRanges(file: string, target: Target): Promise<{ ranges: [number, number][]; allocated: boolean }> {
   const size = target.end - target.start;
   if (await isExtFilesystem(file, target.start)) {
     // Unreadable bitmaps (a damaged filesystem) are no reason to fail here: e2fsck judges later.
     const map = await extUsedRanges(file, target.start).catch(() => undefined);
-    if (map) return map.used.map(([start, end]): [number, number] => [start, Math.min(end, size)]).filter(([start, end]) => end > start);
+    if (map) return { ranges: map.used.map(([start, end]): [number, number] => [start, Math.min(end, size)]).filter(([start, end]) => end > start), allocated: true };
   }
-  return [[0, size]];
+  return { ranges: [[0, size]], allocated: false };
 }
 
 function truncatedRaw(displayName: string, at: number): UserError {
@@ -176,15 +177,17 @@ class Extraction {
    * A raw input, its table known: read only what each target needs. An ext2/3/4 partition whose
    * bitmaps can be trusted gives its allocated blocks only (free blocks read as zeros in the copy);
    * anything else is read whole. Cost follows the used bytes, not the image's nominal size.
+   * Allocated blocks are copied by the kernel where it can (kernel-copy.ts).
    */
   async copyFromRaw(file: string, table: PartitionTable): Promise<void> {
     this.prepare(table);
-    const plans: { target: Target; ranges: [number, number][] }[] = [];
+    const plans: { target: Target; ranges: [number, number][]; allocated: boolean }[] = [];
     // What the partitions need, less the input's holes (zeros without reading them).
     const inputData = await dataRanges(file);
     for (const target of this.targets) {
       const data = clipRanges(inputData, target.start, Infinity).map(([start, end]): [number, number] => [start - target.start, end - target.start]);
-      plans.push({ target, ranges: intersectRanges(await neededRanges(file, target), data) });
+      const needed = await neededRanges(file, target);
+      plans.push({ target, ranges: intersectRanges(needed.ranges, data), allocated: needed.allocated });
     }
     const total = plans.reduce((sum, { ranges }) => sum + ranges.reduce((n, [start, end]) => n + end - start, 0), 0);
     const input = await fs.open(file, 'r');
@@ -192,7 +195,15 @@ class Extraction {
     let done = 0;
     let lastReport = 0;
     try {
-      for (const { target, ranges } of plans) {
+      for (const { target, ranges, allocated } of plans) {
+        // A filesystem's allocated blocks are data (rarely zeros): the kernel copies them as they
+        // are. Anything else is read here, so that its zero blocks become holes.
+        const moves = ranges.map(([start, end]) => ({ from: target.start + start, to: start, length: end - start }));
+        const before = done;
+        if (allocated && (await kernelCopy(file, target.writer.file, moves, (copied) => this.options.onProgress?.(before + copied, total)))) {
+          done += moves.reduce((n, move) => n + move.length, 0);
+          continue;
+        }
         for (const window of readWindows(ranges)) {
           throwIfCancelled();
           const length = window.end - window.start;

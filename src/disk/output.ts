@@ -3,6 +3,7 @@ import { run } from '../util/exec.js';
 import { UserError } from '../util/errors.js';
 import { writeAtomically } from '../util/atomic.js';
 import { extUsedRanges, isExtFilesystem } from './extblocks.js';
+import { kernelCopy } from './kernel-copy.js';
 import { COPY_WINDOW, dataRuns, readChunks, readFullyAt, readWindows, writeFullyAt } from './sparse.js';
 import { writeFailure } from '../util/errors.js';
 import { dataRanges, intersectRanges } from '../util/extents.js';
@@ -142,6 +143,8 @@ export interface PlaceResult {
   method: 'allocated' | 'nonzero';
   /** Bytes written into the image (the rest stays holes). */
   bytesWritten: number;
+  /** The kernel copied them (copy_file_range), not this process. */
+  inKernel: boolean;
 }
 
 /**
@@ -169,6 +172,14 @@ export async function placeFile(image: string, source: string, offset: number, o
   }
   // Holes in the source are never read: they stay holes in the image.
   ranges = intersectRanges(ranges, await dataRanges(source));
+  if (method === 'allocated') {
+    // Allocated blocks are data (rarely zeros): the kernel copies them as they are.
+    const moves = ranges.map(([start, end]) => ({ from: start, to: offset + start, length: end - start }));
+    if (await kernelCopy(source, image, moves, (done) => options.onProgress?.(done, size))) {
+      options.onProgress?.(size, size);
+      return { method, bytesWritten: moves.reduce((sum, move) => sum + move.length, 0), inKernel: true };
+    }
+  }
   const input = await fs.open(source, 'r');
   const output = await fs.open(image, 'r+');
   let bytesWritten = 0;
@@ -206,15 +217,15 @@ export async function placeFile(image: string, source: string, offset: number, o
     await output.close();
   }
   options.onProgress?.(size, size);
-  return { method, bytesWritten };
+  return { method, bytesWritten, inKernel: false };
 }
 
 /**
  * Read `source` once, front to back, and hand every byte of it on (to a consumer that needs them
  * all, such as an Artifact writer hashing and compressing its payload) while writing its non-zero
  * blocks into `image` at each of `offsets`: one read serves the Artifact and every copy of the
- * filesystem in the image. Chunks are as readChunks gives them (consumers may keep them, and must
- * not write to them). The next chunk is read, and the last one written to the image, while the
+ * filesystem in the image. A chunk is valid until the next one is asked for (consumers must not
+ * write to it). The next chunk is read, and the current one written to the image, while the
  * consumer works on one.
  */
 export async function* readAndPlace(
@@ -237,14 +248,15 @@ export async function* readAndPlace(
   let placing: Promise<void> | undefined;
   let start = 0;
   try {
-    for await (const chunk of readChunks(source, options.chunkBytes)) {
-      await placing;
+    // Two buffers taking turns, not one per chunk (pages faulted in, garbage freed late): a
+    // chunk's buffer is refilled once the one after it is asked for, so its placement ends first.
+    for await (const chunk of readChunks(source, options.chunkBytes, { reuse: true })) {
       placing = place(chunk, start);
       placing.catch(() => undefined);
       yield chunk;
       start += chunk.length;
+      await placing;
     }
-    await placing;
   } catch (error) {
     throw writeFailure(error, image);
   } finally {

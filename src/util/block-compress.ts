@@ -169,9 +169,9 @@ async function writeAt(handle: fs.FileHandle, data: Uint8Array, position: number
 const ZERO_PIECE = Buffer.alloc(IO_BYTES);
 
 /**
- * One tool compressing blocks in parallel. A block is filled through `begin` (or given whole to
- * `submit`); its bytes pass straight into its slot's input file, and only samples of them are
- * kept, so memory stays a few MiB whatever the block size. An all-zero block of a size already
+ * One tool compressing blocks in parallel. A block is filled through `begin`; its bytes pass
+ * straight into its slot's input file, and only samples of them are kept, so memory stays a few
+ * MiB whatever the block size. An all-zero block of a size already
  * seen gets the earlier result (free space of a filesystem: the same bytes, the same output), and
  * its zeros are never written. At most `parallel + 1` blocks may be held unreleased: a further
  * `begin` waits for a release.
@@ -262,13 +262,6 @@ export class BlockCompressor {
         return this.compressBlock(slot, length, allZero, sampler?.looksIncompressible() ?? false);
       },
     };
-  }
-
-  /** Compress a whole block (its buffer is free again when this resolves). */
-  async submit(block: Buffer): Promise<Submitted> {
-    const input = await this.begin();
-    for (let at = 0; at < block.length; at += IO_BYTES) await input.write(block.subarray(at, at + IO_BYTES));
-    return input.finish();
   }
 
   private compressBlock(slot: Slot, length: number, allZero: boolean, store: boolean): Submitted {

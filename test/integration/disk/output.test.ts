@@ -160,6 +160,29 @@ describe('placeFile', () => {
     expect(await sameBytes(clean, dirty, 24 * MiB, 4 * MiB, 0)).toBe(true);
   });
 
+  it('lets the kernel copy the allocated blocks, and copies them itself where the kernel cannot (another filesystem)', async (context) => {
+    const image = path.join(dir, 'kernel.img');
+    await createImage(image, 32 * MiB);
+    const inKernel = await placeFile(image, root, 4 * MiB);
+    expect(inKernel.inKernel).toBe(true);
+    expect(await sameBytes(image, root, 24 * MiB, 4 * MiB, 0)).toBe(true);
+    expect(allocatedBytes(image)).toBeLessThan(12 * MiB);
+
+    const otherFs = '/dev/shm';
+    if (!fs.existsSync(otherFs) || fs.statSync(otherFs).dev === fs.statSync(dir).dev) return context.skip();
+    const otherDir = fs.mkdtempSync(path.join(otherFs, 'disk-output-'));
+    try {
+      const elsewhere = path.join(otherDir, 'kernel.img');
+      await createImage(elsewhere, 32 * MiB);
+      const ours = await placeFile(elsewhere, root, 4 * MiB);
+      expect(ours).toMatchObject({ method: 'allocated', inKernel: false });
+      expect(await sameBytes(elsewhere, root, 24 * MiB, 4 * MiB, 0)).toBe(true);
+      expect(allocatedBytes(elsewhere)).toBeLessThanOrEqual(allocatedBytes(image));
+    } finally {
+      fs.rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
   it('does not trust the bitmaps of a filesystem whose journal waits to be replayed', async () => {
     const pending = path.join(dir, 'pending.ext4');
     fs.copyFileSync(root, pending);
