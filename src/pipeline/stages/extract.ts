@@ -208,24 +208,29 @@ async function chooseRoot(env: RunEnv, filesystems: InputFilesystems, candidates
 
 const BITS: Record<string, string> = { arm64: '64-bit ARM', armhf: '32-bit ARM', armel: '32-bit ARM', amd64: '64-bit x86', i386: '32-bit x86', riscv64: '64-bit RISC-V' };
 
+/** The configuration named like `source` for what the image is, where one was renamed to and exists. */
+function siblingConfig(source: string, sibling: string): string | undefined {
+  return sibling !== source && existsSync(sibling) ? sibling : undefined;
+}
+
 /** A board configuration names what it is for; an image of another architecture or release is refused. */
 function checkBoard(env: RunEnv, facts: ImageFacts): void {
   const arch = env.config['board.arch'];
   if (arch && arch !== facts.arch) {
     const source = env.sources['board.arch'].replace(/:\d+$/, '');
     // Board configurations come in _32bit/_64bit pairs: name the other one when there is one.
-    const sibling = source.replace(/_(32|64)bit/, facts.arch === 'arm64' ? '_64bit' : '_32bit');
+    const sibling = siblingConfig(source, source.replace(/_(32|64)bit/, facts.arch === 'arm64' ? '_64bit' : '_32bit'));
     throw new UserError(`The configuration (${source}) is for ${BITS[arch] ?? arch} (${arch}) images, but the image is ${BITS[facts.arch] ?? facts.arch} (${facts.arch}).`, {
-      hint: sibling !== source ? `Use ${sibling}.` : `Use a configuration for ${facts.arch} images.`,
+      hint: sibling ? `Use ${sibling}.` : `Use a configuration for ${facts.arch} images.`,
     });
   }
   const releases = env.config['board.os_codenames'];
   if (releases.length > 0 && !releases.includes(facts.os.versionCodename)) {
     const source = env.sources['board.os_codenames'].replace(/:\d+$/, '');
     // Named for the release it is for: name the one for the image's release where there is one.
-    const sibling = releases.reduce((name, release) => name.replace(release, facts.os.versionCodename || release), source);
+    const sibling = siblingConfig(source, releases.reduce((name, release) => name.replace(release, facts.os.versionCodename || release), source));
     throw new UserError(`The configuration (${source}) is for ${releases.join(' or ')} images, but the image is ${facts.os.prettyName}${facts.os.versionCodename ? ` (${facts.os.versionCodename})` : ''}.`, {
-      hint: sibling !== source && existsSync(sibling) ? `Use ${sibling}.` : `Convert a ${releases.join(' or ')} image, or use a configuration for the image's release.`,
+      hint: sibling ? `Use ${sibling}.` : `Convert a ${releases.join(' or ')} image, or use a configuration for the image's release.`,
     });
   }
 }

@@ -327,6 +327,15 @@ describe('Raspberry Pi configurations refuse an image they are not for', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a 64-bit configuration with no 32-bit sibling (the Pi 5) on a 32-bit image names none', async () => {
+    const { dir, result } = await convert(BOARDS.find((b) => b.config === 'raspberrypi5_bookworm_64bit')!, 'armhf');
+    expect(result.exitCode).not.toBe(0);
+    expect(result.all).toContain('is for 64-bit ARM (arm64) images, but the image is 32-bit ARM (armhf)');
+    expect(result.all).toContain('hint: Use a configuration for armhf images.');
+    expect(result.all).not.toContain('raspberrypi5_bookworm_32bit');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a bookworm configuration on a trixie image names the trixie one', async () => {
     const { dir, result } = await convert({ ...BOARDS[1]!, codename: 'trixie' });
     expect(result.exitCode).not.toBe(0);
