@@ -1,7 +1,6 @@
 // Shared helpers of the benchmarks: run a command under /usr/bin/time for wall time and CPU
 // time, sample the memory of every process it starts and the disk usage of a directory.
 import { readdirSync, readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { $, fs, path } from 'zx';
 
 $.verbose = false;
@@ -118,21 +117,9 @@ export async function measure(command, { watchDir, env, cwd } = {}) {
  * evicted it (the limit, run after upstream's 12 GB of copies, took 45 s cold and 38 s warm).
  */
 export async function warmCache(files) {
-  const { dataRanges } = await import(path.join(root, 'dist/util/extents.js'));
-  const buffer = Buffer.alloc(8 * MiB);
+  const { readChunks } = await import(path.join(root, 'dist/disk/sparse.js'));
   for (const file of files) {
-    const handle = await open(file, 'r');
-    try {
-      for (const [start, end] of await dataRanges(file)) {
-        for (let at = start; at < end; ) {
-          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
-          if (bytesRead === 0) break; // the file has shrunk: nothing more to read
-          at += bytesRead;
-        }
-      }
-    } finally {
-      await handle.close();
-    }
+    for await (const chunk of readChunks(file, undefined, { reuse: true })) void chunk; // holes are not read
   }
 }
 
