@@ -92,16 +92,19 @@ function rootless(image, compression) {
     run: (work, out) => measure(['bash', path.join(root, 'scripts/bench/upstream-rootless.sh'), image, work, out, compression], { watchDir: work }),
   };
 }
+// The root filesystem and image a reference conversion wrote, for the I/O limit.
+const limitRootfs = path.join(benchDir, 'limit-rootfs.ext4');
+const limitImage = path.join(benchDir, 'limit-output.img');
 function ioLimit(image, compression) {
   return {
     key: 'limit',
     name: `I/O limit (image ${compression})`,
     input: image,
     // The filesystem and image stand for what a conversion has just written: in the page cache.
-    reads: [image, path.join(benchDir, 'limit-rootfs.ext4'), path.join(benchDir, 'limit-output.img')],
+    reads: [image, limitRootfs, limitImage],
     // What the outputs cost at the least (scripts/bench/limit.mjs), on the filesystem and image
     // our conversion wrote, with the compressors and levels it uses.
-    run: (work) => measure(['node', path.join(root, 'scripts/bench/limit.mjs'), image, path.join(benchDir, 'limit-rootfs.ext4'), path.join(benchDir, 'limit-output.img'), compression, work], { watchDir: work }),
+    run: (work) => measure(['node', path.join(root, 'scripts/bench/limit.mjs'), image, limitRootfs, limitImage, compression, work], { watchDir: work }),
   };
 }
 
@@ -134,8 +137,8 @@ if (contenders.includes('limit')) {
   await fs.remove(reference);
   await $({ env: { ...process.env, ...env, MENDER_COMPRESS_DISK_IMAGE: 'none' } })`node ${path.join(app, 'bin/mender-convert.js')} --disk-image ${input} --output-dir ${reference} --work-dir ${path.join(benchDir, 'work-reference')}`;
   const refFiles = await fs.readdir(reference);
-  await $`cp --sparse=always ${path.join(reference, refFiles.find((f) => f.endsWith('.ext4')))} ${path.join(benchDir, 'limit-rootfs.ext4')}`;
-  await $`cp --sparse=always ${path.join(reference, refFiles.find((f) => f.endsWith('.img')))} ${path.join(benchDir, 'limit-output.img')}`;
+  await $`cp --sparse=always ${path.join(reference, refFiles.find((f) => f.endsWith('.ext4')))} ${limitRootfs}`;
+  await $`cp --sparse=always ${path.join(reference, refFiles.find((f) => f.endsWith('.img')))} ${limitImage}`;
   await fs.remove(reference);
 }
 
